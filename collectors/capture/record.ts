@@ -1,0 +1,21 @@
+/**
+ * One packet as a capture file holds it, before any protocol decoding. The reader reuses nothing:
+ * `data` is a view into the reader's chunk and is valid only during the onRecord callback, so a
+ * consumer that keeps bytes must copy them.
+ */
+export interface CaptureRecord {
+  /** Unix epoch milliseconds (fractional for sub-millisecond resolution), from the file. */
+  ts: number;
+  /** LINKTYPE_* value of the interface that captured the packet. */
+  linkType: number;
+  /** Interface index within the file (pcapng IDB index across sections, 0 for pcap). */
+  iface: number;
+  /** Length of the packet on the wire. */
+  wireLen: number;
+  /** Captured bytes (may be shorter than wireLen: snaplen). */
+  data: Uint8Array;
+  /** 0-based number of this packet record in the input. */
+  record: number;
+  /** Byte offset of the record (block) in the input. */
+  offset: number;
+}

@@ -1,0 +1,2 @@
+export * from './flow-record.js';
+export * from './verdict.js';

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything netpol-audit's tests and benchmarks need on a fresh Debian machine:
+# the npm packages, and the Debian tools the integration tests drive for real.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for tool in tcpdump:tcpdump tshark:tshark conntrack:conntrack softflowd:softflowd argus:argus-server ra:argus-client ip:iproute2; do
+  bin=${tool%%:*}; pkg=${tool#*:}
+  command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build
