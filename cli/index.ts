@@ -40,7 +40,9 @@ export async function main(argv: string[]): Promise<number> {
     return await found.command.run(found.rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`netpol-audit ${found.command.path.join(' ')}: ${err.message}\n\n${found.command.usage}\n`);
+      process.stderr.write(
+        `netpol-audit ${found.command.path.join(' ')}: ${err.message}\n\n${found.command.usage}\n`,
+      );
       return EXIT_USAGE;
     }
     if (err instanceof AuditError) {
@@ -56,7 +58,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`netpol-audit: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `netpol-audit: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = EXIT_FATAL;
   },
 );

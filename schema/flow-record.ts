@@ -120,7 +120,9 @@ export const FlowRecordSchema = Type.Object(
     tcpFlags: Type.Optional(
       Type.Object(
         { fwd: Type.Integer({ minimum: 0, maximum: 255 }), rev: Type.Integer({ minimum: 0, maximum: 255 }) },
-        { description: 'OR of TCP flag bits each way: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128.' },
+        {
+          description: 'OR of TCP flag bits each way: FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128.',
+        },
       ),
     ),
     icmp: Type.Optional(
@@ -170,15 +172,23 @@ export function validateFlowRecord(value: unknown): Validation<FlowRecord> {
     return { ok: false, errors };
   }
   const errors: string[] = [];
-  if (!ipaddr.isValid(value.src.ip)) errors.push(`/src/ip: not an IP address: ${JSON.stringify(value.src.ip)}`);
-  if (!ipaddr.isValid(value.dst.ip)) errors.push(`/dst/ip: not an IP address: ${JSON.stringify(value.dst.ip)}`);
+  if (!ipaddr.isValid(value.src.ip))
+    errors.push(`/src/ip: not an IP address: ${JSON.stringify(value.src.ip)}`);
+  if (!ipaddr.isValid(value.dst.ip))
+    errors.push(`/dst/ip: not an IP address: ${JSON.stringify(value.dst.ip)}`);
   if (value.end < value.start) errors.push(`/end: ${value.end} is before /start ${value.start}`);
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, value };
 }
 
 const PROTO_NUMBERS: Record<string, number> = { ICMP: 1, TCP: 6, UDP: 17, ICMPv6: 58, SCTP: 132 };
-const PROTO_NAMES: Record<number, FlowRecord['proto']> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
+const PROTO_NAMES: Record<number, FlowRecord['proto']> = {
+  1: 'ICMP',
+  6: 'TCP',
+  17: 'UDP',
+  58: 'ICMPv6',
+  132: 'SCTP',
+};
 
 export function protocolNumber(p: ProtocolValue): number {
   return typeof p === 'number' ? p : PROTO_NUMBERS[p]!;

@@ -12,7 +12,10 @@ export interface CliResult {
 }
 
 /** Runs the real `netpol-audit` CLI (from source, through tsx) as a child process. */
-export function runCli(args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'cli/index.ts'), ...args], {
       cwd: ROOT,
@@ -25,7 +28,11 @@ export function runCli(args: string[], opts: { input?: string | Buffer; env?: No
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
     child.on('close', (code) =>
-      resolvePromise({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      resolvePromise({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
     );
     child.stdin.end(opts.input ?? '');
   });

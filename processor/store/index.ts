@@ -1,0 +1,586 @@
+import Database from 'better-sqlite3';
+import { AuditError } from '../../lib/errors.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
+import type { RuleRefValue } from '../../schema/verdict.js';
+import type { Classification } from '../classify.js';
+
+/**
+ * The audit store: one SQLite file (WAL), one writer. Everything a batch produced, and the Kafka
+ * offsets that batch came from, are written in one transaction, so a crash never loses or doubles
+ * a flow. Batches are aggregated in memory first, so the number of statements grows with distinct
+ * keys (workload pairs, rules), not with flows.
+ */
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const EVIDENCE_CAP = 5;
+const NAMES_CAP = 10;
+
+/** One judged flow, reduced to what the store keeps. */
+export interface StoredFlow {
+  start: number;
+  end: number;
+  proto: string;
+  /** Destination port; -1 when the protocol has none. */
+  port: number;
+  srcWorkload: string;
+  dstWorkload: string;
+  srcName: string;
+  dstName: string;
+  packets: number;
+  bytes: number;
+  result: 'allowed' | 'denied' | 'ambiguous';
+  classification: Classification;
+  /** Every rule that allowed the flow, in either direction. */
+  rules: RuleRefValue[];
+  /** The judged record, kept as evidence for violations and denied attempts. */
+  evidence: unknown;
+}
+
+export interface PolicyVersion {
+  kind: string;
+  policy: string;
+  hash: string;
+  spec: unknown;
+}
+
+export interface RuleDefinition {
+  kind: string;
+  policy: string;
+  direction: 'ingress' | 'egress';
+  rule: number;
+  summary: string;
+}
+
+export interface OffsetPosition {
+  consumer: string;
+  topic: string;
+  partition: number;
+  /** The next offset to consume, as a decimal string (Kafka offsets are 64-bit). */
+  nextOffset: string;
+}
+
+export interface StoreOptions {
+  /** Violations and denied attempts are deduplicated within windows of this length. Default 1 h. */
+  windowMs?: number;
+  readonly?: boolean;
+}
+
+export interface AggregateRow {
+  windowStart: number;
+  srcWorkload: string;
+  dstWorkload: string;
+  proto: string;
+  port: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  firstSeen: number;
+  lastSeen: number;
+  srcNames: string[];
+  dstNames: string[];
+  evidence: unknown[];
+}
+
+export interface RuleRow {
+  kind: string;
+  policy: string;
+  direction: 'ingress' | 'egress';
+  rule: number;
+  summary: string;
+  definedFirst: number;
+  definedLast: number;
+  hits: number;
+  bytes: number;
+  firstHit: number | null;
+  lastHit: number | null;
+}
+
+export interface TimeRange {
+  since?: number;
+  until?: number;
+}
+
+interface Agg {
+  windowStart: number;
+  src: string;
+  dst: string;
+  proto: string;
+  port: number;
+  flows: number;
+  packets: number;
+  bytes: number;
+  first: number;
+  last: number;
+  srcNames: Set<string>;
+  dstNames: Set<string>;
+  evidence: unknown[];
+}
+
+export class AuditStore {
+  readonly db: Database.Database;
+  readonly windowMs: number;
+  private readonly stmts: ReturnType<AuditStore['prepare']>;
+
+  private constructor(db: Database.Database, opts: StoreOptions) {
+    this.db = db;
+    this.windowMs = opts.windowMs ?? HOUR;
+    this.stmts = this.prepare();
+  }
+
+  static open(path: string, opts: StoreOptions = {}): AuditStore {
+    const db = new Database(path, {
+      readonly: opts.readonly === true,
+      fileMustExist: opts.readonly === true,
+    });
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db, path, opts.readonly === true);
+    return new AuditStore(db, opts);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private prepare() {
+    const db = this.db;
+    const aggUpsert = (table: string) =>
+      db.prepare(`INSERT INTO ${table} (window_start, src_workload, dst_workload, proto, port, flows, packets, bytes,
+          first_seen, last_seen, src_names, dst_names, evidence)
+        VALUES (@windowStart, @src, @dst, @proto, @port, @flows, @packets, @bytes, @first, @last, @srcNames, @dstNames, @evidence)
+        ON CONFLICT (window_start, src_workload, dst_workload, proto, port) DO UPDATE SET
+          flows = flows + excluded.flows, packets = packets + excluded.packets, bytes = bytes + excluded.bytes,
+          first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
+          src_names = merge_capped(src_names, excluded.src_names, ${NAMES_CAP}),
+          dst_names = merge_capped(dst_names, excluded.dst_names, ${NAMES_CAP}),
+          evidence = append_capped(evidence, excluded.evidence, ${EVIDENCE_CAP})`);
+    db.function('merge_capped', { deterministic: true }, (a: unknown, b: unknown, cap: unknown) => {
+      const set = new Set<string>(JSON.parse(String(a)) as string[]);
+      for (const n of JSON.parse(String(b)) as string[]) if (set.size < Number(cap)) set.add(n);
+      return JSON.stringify([...set]);
+    });
+    db.function('append_capped', { deterministic: true }, (a: unknown, b: unknown, cap: unknown) => {
+      const list = JSON.parse(String(a)) as unknown[];
+      if (list.length >= Number(cap)) return String(a);
+      for (const e of JSON.parse(String(b)) as unknown[]) if (list.length < Number(cap)) list.push(e);
+      return JSON.stringify(list);
+    });
+    return {
+      violation: aggUpsert('violations'),
+      denied: aggUpsert('denied_attempts'),
+      ambiguous:
+        db.prepare(`INSERT INTO ambiguous_flows (window_start, src_workload, dst_workload, proto, port, flows, bytes, first_seen, last_seen)
+        VALUES (@windowStart, @src, @dst, @proto, @port, @flows, @bytes, @first, @last)
+        ON CONFLICT DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
+          first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`),
+      edge: db.prepare(`INSERT INTO edges_hourly (hour, src_workload, dst_workload, proto, port, result, flows, packets, bytes)
+        VALUES (@hour, @src, @dst, @proto, @port, @result, @flows, @packets, @bytes)
+        ON CONFLICT DO UPDATE SET flows = flows + excluded.flows, packets = packets + excluded.packets, bytes = bytes + excluded.bytes`),
+      ruleDefine:
+        db.prepare(`INSERT INTO rules (kind, policy, direction, rule_index, summary, defined_first, defined_last)
+        VALUES (@kind, @policy, @direction, @rule, @summary, @at, @at)
+        ON CONFLICT (kind, policy, direction, rule_index) DO UPDATE SET
+          summary = CASE WHEN excluded.summary <> '' THEN excluded.summary ELSE summary END,
+          defined_first = min(defined_first, excluded.defined_first), defined_last = max(defined_last, excluded.defined_last)`),
+      ruleHit: db.prepare(`UPDATE rules SET hits = hits + @hits, bytes = bytes + @bytes,
+          first_hit = min(coalesce(first_hit, @first), @first), last_hit = max(coalesce(last_hit, @last), @last)
+        WHERE kind = @kind AND policy = @policy AND direction = @direction AND rule_index = @rule RETURNING id`),
+      ruleDaily: db.prepare(`INSERT INTO rule_usage_daily (rule_id, day, hits, bytes, first_hit, last_hit)
+        VALUES (@id, @day, @hits, @bytes, @first, @last)
+        ON CONFLICT DO UPDATE SET hits = hits + excluded.hits, bytes = bytes + excluded.bytes,
+          first_hit = min(first_hit, excluded.first_hit), last_hit = max(last_hit, excluded.last_hit)`),
+      policyVersion: db.prepare(`INSERT INTO policy_versions (kind, policy, hash, spec, first_seen, last_seen)
+        VALUES (@kind, @policy, @hash, @spec, @at, @at)
+        ON CONFLICT (kind, policy, hash) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+          last_seen = max(last_seen, excluded.last_seen)`),
+      offset: db.prepare(`INSERT INTO offsets (consumer, topic, partition, next_offset) VALUES (?, ?, ?, ?)
+        ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset`),
+    };
+  }
+
+  /** Records the policies and rules in force at data time `atMs` (every rule, used or not). */
+  recordPolicies(policies: PolicyVersion[], rules: RuleDefinition[], atMs: number): void {
+    this.db.transaction(() => {
+      for (const p of policies)
+        this.stmts.policyVersion.run({ ...p, spec: JSON.stringify(p.spec), at: atMs });
+      for (const r of rules) this.stmts.ruleDefine.run({ ...r, at: atMs });
+    })();
+  }
+
+  /**
+   * Writes one batch of judged flows, and (when given) the consumer positions it came from, in one
+   * transaction: either all of it is stored, or none of it.
+   */
+  applyBatch(flows: readonly StoredFlow[], offsets: readonly OffsetPosition[] = []): void {
+    const violations = new Map<string, Agg>();
+    const denied = new Map<string, Agg>();
+    const ambiguous = new Map<string, Agg>();
+    const edges = new Map<
+      string,
+      {
+        hour: number;
+        src: string;
+        dst: string;
+        proto: string;
+        port: number;
+        result: string;
+        flows: number;
+        packets: number;
+        bytes: number;
+      }
+    >();
+    const hits = new Map<
+      string,
+      { ref: RuleRefValue; hits: number; bytes: number; first: number; last: number; day: number }
+    >();
+
+    for (const f of flows) {
+      const hour = Math.floor(f.start / HOUR) * HOUR;
+      const ek = `${hour}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}\u0000${f.result}`;
+      const e = edges.get(ek);
+      if (e) {
+        e.flows++;
+        e.packets += f.packets;
+        e.bytes += f.bytes;
+      } else {
+        edges.set(ek, {
+          hour,
+          src: f.srcWorkload,
+          dst: f.dstWorkload,
+          proto: f.proto,
+          port: f.port,
+          result: f.result,
+          flows: 1,
+          packets: f.packets,
+          bytes: f.bytes,
+        });
+      }
+      const target =
+        f.classification === 'denied-but-observed'
+          ? violations
+          : f.classification === 'denied-attempt'
+            ? denied
+            : f.classification === 'ambiguous'
+              ? ambiguous
+              : undefined;
+      if (target) this.aggregate(target, f);
+      const day = Math.floor(f.start / DAY) * DAY;
+      for (const ref of f.rules) {
+        const rk = `${ref.kind ?? 'NetworkPolicy'}\u0000${ref.policy}\u0000${ref.direction}\u0000${ref.rule}\u0000${day}`;
+        const h = hits.get(rk);
+        if (h) {
+          h.hits++;
+          h.bytes += f.bytes;
+          h.first = Math.min(h.first, f.start);
+          h.last = Math.max(h.last, f.end);
+        } else {
+          hits.set(rk, { ref, hits: 1, bytes: f.bytes, first: f.start, last: f.end, day });
+        }
+      }
+    }
+
+    const s = this.stmts;
+    this.db.transaction(() => {
+      for (const e of edges.values()) s.edge.run(e);
+      for (const a of violations.values()) s.violation.run(aggParams(a));
+      for (const a of denied.values()) s.denied.run(aggParams(a));
+      for (const a of ambiguous.values())
+        s.ambiguous.run({
+          windowStart: a.windowStart,
+          src: a.src,
+          dst: a.dst,
+          proto: a.proto,
+          port: a.port,
+          flows: a.flows,
+          bytes: a.bytes,
+          first: a.first,
+          last: a.last,
+        });
+      for (const h of hits.values()) {
+        const key = {
+          kind: h.ref.kind ?? 'NetworkPolicy',
+          policy: h.ref.policy,
+          direction: h.ref.direction,
+          rule: h.ref.rule,
+        };
+        let row = s.ruleHit.get({ ...key, hits: h.hits, bytes: h.bytes, first: h.first, last: h.last }) as
+          | { id: number }
+          | undefined;
+        if (!row) {
+          // A rule the store has not been told about (its policy arrived with the flow): define it.
+          s.ruleDefine.run({ ...key, summary: '', at: h.first });
+          row = s.ruleHit.get({ ...key, hits: h.hits, bytes: h.bytes, first: h.first, last: h.last }) as {
+            id: number;
+          };
+        }
+        s.ruleDaily.run({
+          id: row.id,
+          day: h.day,
+          hits: h.hits,
+          bytes: h.bytes,
+          first: h.first,
+          last: h.last,
+        });
+      }
+      for (const o of offsets) s.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
+    })();
+  }
+
+  private aggregate(map: Map<string, Agg>, f: StoredFlow): void {
+    const windowStart = Math.floor(f.start / this.windowMs) * this.windowMs;
+    const key = `${windowStart}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}`;
+    let a = map.get(key);
+    if (!a) {
+      a = {
+        windowStart,
+        src: f.srcWorkload,
+        dst: f.dstWorkload,
+        proto: f.proto,
+        port: f.port,
+        flows: 0,
+        packets: 0,
+        bytes: 0,
+        first: f.start,
+        last: f.end,
+        srcNames: new Set(),
+        dstNames: new Set(),
+        evidence: [],
+      };
+      map.set(key, a);
+    }
+    a.flows++;
+    a.packets += f.packets;
+    a.bytes += f.bytes;
+    a.first = Math.min(a.first, f.start);
+    a.last = Math.max(a.last, f.end);
+    if (a.srcNames.size < NAMES_CAP) a.srcNames.add(f.srcName);
+    if (a.dstNames.size < NAMES_CAP) a.dstNames.add(f.dstName);
+    if (a.evidence.length < EVIDENCE_CAP) a.evidence.push(f.evidence);
+  }
+
+  /** Where consumer `consumer` should resume: the positions stored with the data. */
+  offsets(consumer: string): OffsetPosition[] {
+    return (
+      this.db
+        .prepare(
+          'SELECT consumer, topic, partition, next_offset FROM offsets WHERE consumer = ? ORDER BY topic, partition',
+        )
+        .all(consumer) as {
+        consumer: string;
+        topic: string;
+        partition: number;
+        next_offset: string;
+      }[]
+    ).map((r) => ({
+      consumer: r.consumer,
+      topic: r.topic,
+      partition: r.partition,
+      nextOffset: r.next_offset,
+    }));
+  }
+
+  violations(range: TimeRange = {}, limit = 1000): AggregateRow[] {
+    return this.aggregates('violations', range, limit);
+  }
+
+  deniedAttempts(range: TimeRange = {}, limit = 1000): AggregateRow[] {
+    return this.aggregates('denied_attempts', range, limit);
+  }
+
+  private aggregates(table: string, range: TimeRange, limit: number): AggregateRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM ${table} WHERE last_seen >= ? AND first_seen <= ? ORDER BY flows DESC, first_seen LIMIT ?`,
+      )
+      .all(range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER, limit) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      windowStart: r.window_start as number,
+      srcWorkload: r.src_workload as string,
+      dstWorkload: r.dst_workload as string,
+      proto: r.proto as string,
+      port: r.port as number,
+      flows: r.flows as number,
+      packets: r.packets as number,
+      bytes: r.bytes as number,
+      firstSeen: r.first_seen as number,
+      lastSeen: r.last_seen as number,
+      srcNames: JSON.parse(r.src_names as string) as string[],
+      dstNames: JSON.parse(r.dst_names as string) as string[],
+      evidence: JSON.parse(r.evidence as string) as unknown[],
+    }));
+  }
+
+  /** Every rule with its all-time usage, or only those not hit since `since` (data time). */
+  rules(opts: { unusedSince?: number } = {}): RuleRow[] {
+    const where =
+      opts.unusedSince === undefined
+        ? ''
+        : 'WHERE (last_hit IS NULL OR last_hit < @since) AND defined_last >= @since';
+    const rows = this.db
+      .prepare(`SELECT * FROM rules ${where} ORDER BY policy, kind, direction, rule_index`)
+      .all(opts.unusedSince === undefined ? {} : { since: opts.unusedSince }) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      kind: r.kind as string,
+      policy: r.policy as string,
+      direction: r.direction as 'ingress' | 'egress',
+      rule: r.rule_index as number,
+      summary: r.summary as string,
+      definedFirst: r.defined_first as number,
+      definedLast: r.defined_last as number,
+      hits: r.hits as number,
+      bytes: r.bytes as number,
+      firstHit: (r.first_hit as number | null) ?? null,
+      lastHit: (r.last_hit as number | null) ?? null,
+    }));
+  }
+
+  /** Hits of one rule within [since, until), from the daily usage table. */
+  ruleHits(
+    ref: { kind?: string; policy: string; direction: string; rule: number },
+    range: TimeRange = {},
+  ): number {
+    const row = this.db
+      .prepare(`SELECT coalesce(sum(d.hits), 0) AS hits FROM rule_usage_daily d JOIN rules r ON r.id = d.rule_id
+        WHERE r.kind = ? AND r.policy = ? AND r.direction = ? AND r.rule_index = ? AND d.last_hit >= ? AND d.first_hit < ?`)
+      .get(
+        ref.kind ?? 'NetworkPolicy',
+        ref.policy,
+        ref.direction,
+        ref.rule,
+        range.since ?? 0,
+        range.until ?? Number.MAX_SAFE_INTEGER,
+      ) as { hits: number };
+    return row.hits;
+  }
+
+  /** The newest data time in the store: relative periods ("7d") count back from it. */
+  latestDataTime(): number | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT max(t) AS t FROM (SELECT max(hour) + ${HOUR} AS t FROM edges_hourly UNION ALL SELECT max(last_hit) FROM rules UNION ALL SELECT max(last_seen) FROM policy_versions)`,
+      )
+      .get() as { t: number | null };
+    return row.t ?? undefined;
+  }
+
+  /** Totals over [since, until) of the hourly edge table, by result. */
+  totals(range: TimeRange = {}): {
+    flows: number;
+    packets: number;
+    bytes: number;
+    byResult: Record<string, number>;
+  } {
+    const rows = this.db
+      .prepare(
+        'SELECT result, sum(flows) AS flows, sum(packets) AS packets, sum(bytes) AS bytes FROM edges_hourly WHERE hour >= ? AND hour < ? GROUP BY result',
+      )
+      .all(Math.floor((range.since ?? 0) / HOUR) * HOUR, range.until ?? Number.MAX_SAFE_INTEGER) as {
+      result: string;
+      flows: number;
+      packets: number;
+      bytes: number;
+    }[];
+    const byResult: Record<string, number> = {};
+    let flows = 0;
+    let packets = 0;
+    let bytes = 0;
+    for (const r of rows) {
+      byResult[r.result] = r.flows;
+      flows += r.flows;
+      packets += r.packets;
+      bytes += r.bytes;
+    }
+    return { flows, packets, bytes, byResult };
+  }
+
+  beginRun(mode: string, inputs: unknown[], wallMs: number): number {
+    return Number(
+      this.db
+        .prepare('INSERT INTO runs (mode, started_wall, inputs) VALUES (?, ?, ?)')
+        .run(mode, wallMs, JSON.stringify(inputs)).lastInsertRowid,
+    );
+  }
+
+  finishRun(id: number, stats: unknown, wallMs: number): void {
+    this.db
+      .prepare('UPDATE runs SET finished_wall = ?, stats = ? WHERE id = ?')
+      .run(wallMs, JSON.stringify(stats), id);
+  }
+
+  /** Deletes aggregated data older than `beforeMs` (data time). Rule definitions stay; their daily usage goes. */
+  prune(beforeMs: number): { deleted: number } {
+    let deleted = 0;
+    this.db.transaction(() => {
+      deleted += this.db.prepare('DELETE FROM violations WHERE last_seen < ?').run(beforeMs).changes;
+      deleted += this.db.prepare('DELETE FROM denied_attempts WHERE last_seen < ?').run(beforeMs).changes;
+      deleted += this.db.prepare('DELETE FROM ambiguous_flows WHERE last_seen < ?').run(beforeMs).changes;
+      deleted += this.db.prepare(`DELETE FROM edges_hourly WHERE hour + ${HOUR} <= ?`).run(beforeMs).changes;
+      deleted += this.db
+        .prepare(`DELETE FROM rule_usage_daily WHERE day + ${DAY} <= ?`)
+        .run(beforeMs).changes;
+    })();
+    return { deleted };
+  }
+}
+
+function aggParams(a: Agg) {
+  return {
+    windowStart: a.windowStart,
+    src: a.src,
+    dst: a.dst,
+    proto: a.proto,
+    port: a.port,
+    flows: a.flows,
+    packets: a.packets,
+    bytes: a.bytes,
+    first: a.first,
+    last: a.last,
+    srcNames: JSON.stringify([...a.srcNames]),
+    dstNames: JSON.stringify([...a.dstNames]),
+    evidence: JSON.stringify(a.evidence),
+  };
+}
+
+function migrate(db: Database.Database, path: string, readonly: boolean): void {
+  if (!readonly)
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_wall REAL NOT NULL)',
+    );
+  const have = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    .get()
+    ? ((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0)
+    : 0;
+  if (have > SCHEMA_VERSION) {
+    throw new AuditError(
+      'STORE_SCHEMA_TOO_NEW',
+      `store schema version ${have} is newer than this netpol-audit supports (${SCHEMA_VERSION})`,
+      { source: path },
+    );
+  }
+  if (readonly) {
+    if (have < SCHEMA_VERSION)
+      throw new AuditError(
+        'STORE_SCHEMA_OLD',
+        `store schema version ${have}, expected ${SCHEMA_VERSION}: open it read-write once to migrate`,
+        { source: path },
+      );
+    return;
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= have) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_wall) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        Date.now(),
+      );
+    })();
+  }
+}

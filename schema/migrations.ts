@@ -1,0 +1,148 @@
+/**
+ * The SQLite store's schema, as an ordered list of migrations. Each migration runs once, in its own
+ * transaction, and is recorded in `schema_migrations`; a store opened by an older netpol-audit than
+ * the one that wrote it refuses to run rather than guess. Times are Unix epoch milliseconds from
+ * the data (flow times), except `runs.started_wall`/`finished_wall`, which say when a run happened.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  mode TEXT NOT NULL,                 -- 'embedded' | 'processor' | 'recorder'
+  started_wall REAL NOT NULL,
+  finished_wall REAL,
+  inputs TEXT NOT NULL DEFAULT '[]',  -- JSON: files, topics
+  stats TEXT NOT NULL DEFAULT '{}'    -- JSON: packets, flows, issues, ...
+);
+
+-- Each distinct version of a policy (by content hash), and when flows saw it in force.
+CREATE TABLE policy_versions (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  policy TEXT NOT NULL,               -- namespace/name, or name for cluster-scoped kinds
+  hash TEXT NOT NULL,
+  spec TEXT NOT NULL,                 -- JSON
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  UNIQUE (kind, policy, hash)
+);
+
+-- Every rule of every policy seen, with its usage: rules never hit are rows with hits = 0.
+CREATE TABLE rules (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('ingress', 'egress')),
+  rule_index INTEGER NOT NULL,
+  summary TEXT NOT NULL DEFAULT '',
+  defined_first REAL NOT NULL,        -- first time (data time) the rule was seen in force
+  defined_last REAL NOT NULL,
+  hits INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  first_hit REAL,
+  last_hit REAL,
+  UNIQUE (kind, policy, direction, rule_index)
+);
+
+-- Per-day usage, so "not used since T" can be answered for any period the retention keeps.
+CREATE TABLE rule_usage_daily (
+  rule_id INTEGER NOT NULL REFERENCES rules (id) ON DELETE CASCADE,
+  day REAL NOT NULL,                  -- start of the UTC day, epoch ms
+  hits INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  first_hit REAL NOT NULL,
+  last_hit REAL NOT NULL,
+  PRIMARY KEY (rule_id, day)
+) WITHOUT ROWID;
+
+-- Denied by the policies, and observed to flow (established or closed): enforcement failed.
+-- Deduplicated by (window, source workload, destination, protocol, port).
+CREATE TABLE violations (
+  id INTEGER PRIMARY KEY,
+  window_start REAL NOT NULL,
+  src_workload TEXT NOT NULL,
+  dst_workload TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,              -- -1 when the protocol has no ports
+  flows INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  src_names TEXT NOT NULL,            -- JSON array of DNS-style names seen (capped)
+  dst_names TEXT NOT NULL,
+  evidence TEXT NOT NULL,             -- JSON array of judged flows (capped), the first ones in full
+  UNIQUE (window_start, src_workload, dst_workload, proto, port)
+);
+CREATE INDEX violations_last_seen ON violations (last_seen);
+
+-- Denied, and only attempted or rejected: enforcement worked. Same shape as violations.
+CREATE TABLE denied_attempts (
+  id INTEGER PRIMARY KEY,
+  window_start REAL NOT NULL,
+  src_workload TEXT NOT NULL,
+  dst_workload TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  flows INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  src_names TEXT NOT NULL,
+  dst_names TEXT NOT NULL,
+  evidence TEXT NOT NULL,
+  UNIQUE (window_start, src_workload, dst_workload, proto, port)
+);
+CREATE INDEX denied_attempts_last_seen ON denied_attempts (last_seen);
+
+-- Traffic between workloads per hour, whatever the verdict.
+CREATE TABLE edges_hourly (
+  hour REAL NOT NULL,
+  src_workload TEXT NOT NULL,
+  dst_workload TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  result TEXT NOT NULL,               -- allowed | denied | ambiguous
+  flows INTEGER NOT NULL,
+  packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (hour, src_workload, dst_workload, proto, port, result)
+) WITHOUT ROWID;
+
+-- Flows judged ambiguous (a Service whose backends disagree), aggregated like violations.
+CREATE TABLE ambiguous_flows (
+  window_start REAL NOT NULL,
+  src_workload TEXT NOT NULL,
+  dst_workload TEXT NOT NULL,
+  proto TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  flows INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  PRIMARY KEY (window_start, src_workload, dst_workload, proto, port)
+) WITHOUT ROWID;
+
+-- Kafka positions, written in the same transaction as the data they produced (exactly once).
+CREATE TABLE offsets (
+  consumer TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  next_offset TEXT NOT NULL,          -- Kafka offsets are 64-bit: kept as decimal text
+  PRIMARY KEY (consumer, topic, partition)
+) WITHOUT ROWID;
+`,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
