@@ -13,3 +13,12 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
 }
+
+/** Runs a value parser, turning what it throws into a usage error. */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}

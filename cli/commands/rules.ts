@@ -1,0 +1,49 @@
+import { type Column, isoTime, parseFormat, parseSince, render } from '../../lib/format.js';
+import { AuditStore, type RuleRow } from '../../processor/store/index.js';
+import { asUsage, parse } from '../args.js';
+import { type Command, UsageError } from '../command.js';
+
+const USAGE = `usage: netpol-audit rules --db FILE [--unused] [--since 7d|DATE] [--format table|json|csv]
+
+Lists every rule of every policy seen, with hits, bytes, first and last hit. With --unused, only
+the rules in force since --since (default 7d) that no flow used since then. Relative times count
+back from the newest data in the store.`;
+
+const columns: Column<RuleRow>[] = [
+  { header: 'policy', value: (r) => r.policy },
+  { header: 'kind', value: (r) => r.kind },
+  { header: 'direction', value: (r) => r.direction },
+  { header: 'rule', value: (r) => r.rule },
+  { header: 'hits', value: (r) => r.hits },
+  { header: 'bytes', value: (r) => r.bytes },
+  { header: 'first_hit', value: (r) => isoTime(r.firstHit) },
+  { header: 'last_hit', value: (r) => isoTime(r.lastHit) },
+  { header: 'summary', value: (r) => r.summary },
+];
+
+export const rulesCommand: Command = {
+  path: ['rules'],
+  summary: 'per-rule usage from the store; --unused lists rules nothing used',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parse(argv, {
+      db: { type: 'string' },
+      unused: { type: 'boolean' },
+      since: { type: 'string' },
+      format: { type: 'string' },
+    });
+    if (!values.db) throw new UsageError('--db is required');
+    const format = asUsage(() => parseFormat(values.format));
+    const store = AuditStore.open(values.db, { readonly: true });
+    try {
+      const ref = store.latestDataTime() ?? 0;
+      const rows = values.unused
+        ? store.rules({ unusedSince: asUsage(() => parseSince(values.since ?? '7d', ref)) })
+        : store.rules();
+      process.stdout.write(render(rows, columns, format, (r) => r));
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+};
