@@ -61,3 +61,10 @@ export function parseSince(value: string, reference: number): number {
   if (Number.isNaN(t)) throw new Error(`not a time: '${value}' (use e.g. 7d, 12h, 2026-11-01, or epoch ms)`);
   return t;
 }
+
+/** Milliseconds from a duration such as `90s`, `15m`, `1h`, `7d`, `2w`. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(value);
+  if (!m || Number(m[1]) <= 0) throw new Error(`not a duration: '${value}' (use e.g. 90s, 15m, 1h, 7d)`);
+  return Number(m[1]) * UNITS[m[2]!]!;
+}

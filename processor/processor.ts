@@ -1,0 +1,142 @@
+import type { FlowSink } from '../collectors/sink.js';
+import type { FlowRecord } from '../schema/flow-record.js';
+import type { RuleRefValue } from '../schema/verdict.js';
+import { type Classification, classify } from './classify.js';
+import type { Inventory } from './inventory/index.js';
+import { type CheckRecord, judgeFlow } from './judge/index.js';
+import type { PolicyIndexApi } from './policy/types.js';
+import type { StoredFlow } from './store/index.js';
+import { workloadOf } from './workload.js';
+
+/**
+ * The processor stage: judges each flow against the cluster as it was and classifies it. It is a
+ * FlowSink, so a collector can feed it directly (embedded mode) or a Kafka consumer can (scale-out);
+ * what it produces goes to a JudgedSink: the store's recorder, or a Kafka verdict topic.
+ */
+
+export interface JudgedFlow {
+  record: CheckRecord;
+  classification: Classification;
+  stored: StoredFlow;
+}
+
+export interface JudgedSink {
+  write(judged: JudgedFlow): void | Promise<void>;
+  flush(): Promise<void>;
+}
+
+/** The cluster state a flow is judged against; time-aware sources answer per flow time. */
+export interface ClusterView {
+  at(ms: number): { inventory: Inventory; index: PolicyIndexApi };
+}
+
+export class StaticClusterView implements ClusterView {
+  constructor(
+    private readonly inventory: Inventory,
+    private readonly index: PolicyIndexApi,
+  ) {}
+  at(): { inventory: Inventory; index: PolicyIndexApi } {
+    return { inventory: this.inventory, index: this.index };
+  }
+}
+
+export interface ProcessorStats {
+  flows: number;
+  allowed: number;
+  deniedButObserved: number;
+  deniedAttempts: number;
+  ambiguous: number;
+  firstFlow?: number;
+  lastFlow?: number;
+}
+
+export class FlowProcessor implements FlowSink {
+  readonly stats: ProcessorStats = {
+    flows: 0,
+    allowed: 0,
+    deniedButObserved: 0,
+    deniedAttempts: 0,
+    ambiguous: 0,
+  };
+
+  constructor(
+    private readonly cluster: ClusterView,
+    private readonly out: JudgedSink,
+  ) {}
+
+  judge(flow: FlowRecord): JudgedFlow {
+    const { inventory, index } = this.cluster.at(flow.start);
+    const record = judgeFlow(flow, inventory, index);
+    const classification = classify(flow.state, record.verdict);
+    return { record, classification, stored: toStoredFlow(record, classification, inventory) };
+  }
+
+  write(flow: FlowRecord): void | Promise<void> {
+    const judged = this.judge(flow);
+    const s = this.stats;
+    s.flows++;
+    if (judged.classification === 'allowed') s.allowed++;
+    else if (judged.classification === 'denied-but-observed') s.deniedButObserved++;
+    else if (judged.classification === 'denied-attempt') s.deniedAttempts++;
+    else s.ambiguous++;
+    s.firstFlow = s.firstFlow === undefined ? flow.start : Math.min(s.firstFlow, flow.start);
+    s.lastFlow = s.lastFlow === undefined ? flow.end : Math.max(s.lastFlow, flow.end);
+    return this.out.write(judged);
+  }
+
+  flush(): Promise<void> {
+    return this.out.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.out.flush();
+  }
+}
+
+function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: number): string {
+  if (e.pod) {
+    const pod = inventory.pod(e.pod, at);
+    if (pod) return workloadOf(pod);
+    return e.pod;
+  }
+  if (e.kind === 'service' && e.service) return `${e.service} (service)`;
+  if (e.kind === 'node' && e.node) return `node/${e.node}`;
+  return e.ip;
+}
+
+export function toStoredFlow(
+  record: CheckRecord,
+  classification: Classification,
+  inventory: Inventory,
+): StoredFlow {
+  const rules: RuleRefValue[] = [...record.verdict.egress.rules, ...record.verdict.ingress.rules];
+  const port = record.dst.port ?? -1;
+  return {
+    start: record.start,
+    end: record.end,
+    proto: String(record.proto),
+    port,
+    srcWorkload: endpointWorkload(record.src, inventory, record.start),
+    dstWorkload: endpointWorkload(record.dst, inventory, record.start),
+    srcName: record.src.name ?? record.src.ip,
+    dstName: record.dst.name ?? record.dst.ip,
+    packets: record.packets.fwd + record.packets.rev,
+    bytes: record.bytes.fwd + record.bytes.rev,
+    result: record.verdict.result,
+    classification,
+    rules: dedupeRules(rules),
+    evidence: record,
+  };
+}
+
+function dedupeRules(rules: RuleRefValue[]): RuleRefValue[] {
+  const seen = new Set<string>();
+  const out: RuleRefValue[] = [];
+  for (const r of rules) {
+    const k = `${r.kind ?? ''}\u0000${r.policy}\u0000${r.direction}\u0000${r.rule}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(r);
+  }
+  return out;
+}
