@@ -16,6 +16,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # npm 11.19 writes lock files that its own `npm ci` rejects (platform-specific optional packages
+  # of biome and rollup are listed as dependencies but get no entries of their own), so install
+  # with `npm install`, which still honours the versions pinned in package-lock.json.
+  npm install --no-audit --no-fund
 fi
 npm run build
+
+# The Kafka integration tests run a real broker from Maven Central's jars (Java 17 + Maven); fetch once.
+bash test/kafka/fetch.sh

@@ -1,6 +1,21 @@
 import type { Command } from '../command.js';
+import { auditCommand } from './audit.js';
+import { checkCommand } from './check.js';
+import { collectConntrackCommand } from './collect-conntrack.js';
+import { collectLiveCommand } from './collect-live.js';
+import { collectPcapCommand } from './collect-pcap.js';
+import { explainCommand } from './explain.js';
 import { rulesCommand } from './rules.js';
 import { violationsCommand } from './violations.js';
 
 /** Every subcommand, in the order `netpol-audit --help` lists them. Each lives in its own module. */
-export const commands: Command[] = [violationsCommand, rulesCommand];
+export const commands: Command[] = [
+  auditCommand,
+  collectPcapCommand,
+  collectLiveCommand,
+  collectConntrackCommand,
+  checkCommand,
+  explainCommand,
+  violationsCommand,
+  rulesCommand,
+];
