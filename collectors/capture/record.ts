@@ -18,4 +18,9 @@ export interface CaptureRecord {
   record: number;
   /** Byte offset of the record (block) in the input. */
   offset: number;
+  /**
+   * Set when the format stores no timestamp for this packet (pcapng Simple Packet Block): `ts` is then
+   * the previous packet's timestamp in the input (0 if none).
+   */
+  tsMissing?: boolean;
 }

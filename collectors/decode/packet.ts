@@ -51,6 +51,13 @@ export interface DecodedPacket {
   tunnelId: number;
   /** Outer UDP destination port of a UDP tunnel; -1 otherwise. */
   tunnelPort: number;
+  /** Outer UDP source port of a UDP tunnel (with tunnelSrc/tunnelDst/tunnelPort: the carrier flow); -1 otherwise. */
+  tunnelSrcPort?: number;
+  /**
+   * Something odd but survivable about the frame, '' when none: 'tcp-data-offset-too-small',
+   * 'ipv4-total-length-zero', 'tunnel-payload-not-ip', 'tunnel-depth-limit', ... (docs/capture.md).
+   */
+  anomaly?: string;
   /** 802.1Q VLAN IDs outermost first; length 0 when untagged. The array is reused. */
   vlans: number[];
 }
@@ -84,6 +91,8 @@ export function newDecodedPacket(): DecodedPacket {
     tunnelDst: '',
     tunnelId: -1,
     tunnelPort: -1,
+    tunnelSrcPort: -1,
+    anomaly: '',
     vlans: [],
   };
 }
