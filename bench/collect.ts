@@ -1,0 +1,209 @@
+/**
+ * Collector benchmark: the same large capture (bench/gen-capture.ts) through our collector
+ * (`netpol-audit collect pcap`, bundled and run as plain node so no TypeScript transpiling is
+ * timed) and through softflowd, argus and tshark, each under /usr/bin/time for wall time and peak
+ * RSS. Prints one line per tool and the ratios.
+ *
+ *   npx tsx bench/collect.ts [--packets 3000000] [--repeat 1] [--only ours,softflowd,argus,tshark]
+ *
+ * The machine is shared: run it when it is quiet, use --repeat to keep the best of several runs.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BENCH_OUT, generateCapture } from './gen-capture.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const POKE_MS = 20;
+
+interface Run {
+  tool: string;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** User + system CPU seconds: steadier than wall time on a shared machine. */
+  cpuSeconds: number;
+  peakRssMb: number;
+  output: string;
+}
+
+interface Tool {
+  name: string;
+  argv(capture: string): string[];
+  /** What it produced, for the table (e.g. "192377 records"). */
+  output(): string;
+  poke?: string[];
+  cleanup?(): void;
+}
+
+/**
+ * Runs argv under /usr/bin/time. `poke`, when given, runs every POKE_MS while the tool runs (softflowd
+ * in -r mode reads one batch of packets per control-socket command, see docs/flows.md).
+ */
+async function timed(name: string, argv: string[], poke?: string[]): Promise<Run> {
+  const timeFile = resolve(BENCH_OUT, `${name}.time`);
+  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  let running = true;
+  const exited = new Promise<number | null>((res) =>
+    child.on('close', (code) => {
+      running = false;
+      res(code);
+    }),
+  );
+  if (poke) {
+    while (running) {
+      await new Promise((res) => setTimeout(res, POKE_MS));
+      if (running) spawnSync(poke[0]!, poke.slice(1), { stdio: 'ignore', timeout: 10_000 });
+    }
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`${name} failed (${code}): ${stderr}`);
+  const [wall, user, sys, kb] = readFileSync(timeFile, 'utf8')
+    .trim()
+    .split('\n')
+    .at(-1)!
+    .split(' ')
+    .map(Number);
+  return { tool: name, seconds: wall!, cpuSeconds: user! + sys!, peakRssMb: kb! / 1024, output: '' };
+}
+
+function countLines(path: string): number {
+  const b = readFileSync(path);
+  let n = 0;
+  for (let i = 0; i < b.length; i++) if (b[i] === 10) n++;
+  return n;
+}
+
+function bundleOurs(): string {
+  const out = resolve(BENCH_OUT, 'netpol-audit.mjs');
+  const r = spawnSync(
+    resolve(ROOT, 'node_modules/.bin/esbuild'),
+    [
+      resolve(ROOT, 'cli/index.ts'),
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--target=node20',
+      '--packages=external',
+      `--outfile=${out}`,
+      '--log-level=warning',
+    ],
+    { stdio: 'inherit', cwd: ROOT },
+  );
+  if (r.status !== 0) throw new Error('esbuild failed');
+  return out;
+}
+
+const { values } = parseArgs({
+  options: {
+    packets: { type: 'string', default: '3000000' },
+    repeat: { type: 'string', default: '1' },
+    only: { type: 'string' },
+  },
+});
+
+const packets = Number(values.packets);
+const repeat = Math.max(1, Number(values.repeat));
+const only = values.only ? new Set(values.only.split(',')) : undefined;
+
+const gen = await generateCapture(packets);
+const capture = gen.path;
+process.stderr.write(
+  `capture: ${capture} (${gen.packets} packets, ${gen.conversations} conversations, ${(statSync(capture).size / 1e6).toFixed(0)} MB file)\n`,
+);
+
+const ours = bundleOurs();
+const ourOut = resolve(BENCH_OUT, 'flows.jsonl');
+const argusOut = resolve(BENCH_OUT, 'bench.argus');
+
+const tools: Tool[] = [
+  {
+    name: 'ours',
+    // The bundle resolves its dependencies from the repository's node_modules.
+    argv: (f) => [process.execPath, ours, 'collect', 'pcap', f, '--output', ourOut],
+    output: () => `${countLines(ourOut)} records`,
+  },
+  {
+    name: 'softflowd',
+    // -r reads the file and exits; -d stays in the foreground; flows are sent as NetFlow v9 to a
+    // loopback port nobody listens on. -m like our table bound.
+    argv: (f) => [
+      '/usr/sbin/softflowd',
+      '-r',
+      f,
+      '-d',
+      '-n',
+      '127.0.0.1:9',
+      '-v',
+      '9',
+      '-m',
+      '1000000',
+      '-p',
+      resolve(BENCH_OUT, 'softflowd.pid'),
+      '-c',
+      resolve(BENCH_OUT, 'softflowd.ctl'),
+    ],
+    // softflowd 1.1.0 in -r mode handles one batch of -m packets, then blocks in accept() on its
+    // control socket; a harmless command lets it go on with the next batch.
+    poke: ['/usr/sbin/softflowctl', '-c', resolve(BENCH_OUT, 'softflowd.ctl'), 'statistics'],
+    output: () => 'NetFlow v9 to 127.0.0.1:9',
+  },
+  {
+    name: 'argus',
+    argv: (f) => ['/usr/sbin/argus', '-r', f, '-w', argusOut],
+    output: () =>
+      existsSync(argusOut) ? `${(statSync(argusOut).size / 1e6).toFixed(1)} MB argus records` : '',
+    cleanup: () => rmSync(argusOut, { force: true }),
+  },
+  {
+    name: 'tshark',
+    argv: (f) => ['/usr/bin/tshark', '-r', f, '-q', '-z', 'conv,tcp', '-z', 'conv,udp'],
+    output: () => 'conversation tables',
+  },
+];
+
+const results: Run[] = [];
+for (const tool of tools) {
+  if (only && !only.has(tool.name)) continue;
+  let best: Run | undefined;
+  for (let i = 0; i < repeat; i++) {
+    tool.cleanup?.();
+    const r = await timed(tool.name, tool.argv(capture), tool.poke);
+    if (!best || r.seconds < best.seconds) best = r;
+  }
+  best!.output = tool.output();
+  results.push(best!);
+  process.stderr.write(`${tool.name}: ${best!.seconds.toFixed(2)} s\n`);
+}
+
+const mine = results.find((r) => r.tool === 'ours');
+const lines = [
+  `${'tool'.padEnd(10)} ${'wall s'.padStart(7)} ${'cpu s'.padStart(7)} ${'packets/s'.padStart(11)} ${'pkts/cpu-s'.padStart(11)} ${'peak RSS'.padStart(9)}  ${'ours faster by (wall/cpu)'.padStart(25)}  output`,
+];
+for (const r of results) {
+  const ratio =
+    mine && r !== mine
+      ? `${(r.seconds / mine.seconds).toFixed(2)}x / ${(r.cpuSeconds / mine.cpuSeconds).toFixed(2)}x`
+      : '';
+  lines.push(
+    `${r.tool.padEnd(10)} ${r.seconds.toFixed(2).padStart(7)} ${r.cpuSeconds.toFixed(2).padStart(7)} ${Math.round(
+      gen.packets / r.seconds,
+    )
+      .toLocaleString('en-US')
+      .padStart(11)} ${Math.round(gen.packets / r.cpuSeconds)
+      .toLocaleString('en-US')
+      .padStart(11)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}  ${ratio.padStart(25)}  ${r.output}`,
+  );
+}
+process.stdout.write(`${lines.join('\n')}\n`);
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+process.stdout.write(`load average at the end: ${load} (on ${availableParallelism()} CPUs)\n`);

@@ -1,0 +1,97 @@
+import { createWriteStream } from 'node:fs';
+import { collectCaptureFiles } from '../../collectors/flow/collect.js';
+import { JsonlSink } from '../../collectors/sink.js';
+import { formatIssue } from '../../lib/errors.js';
+import { parse } from '../args.js';
+import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+
+const usage = `usage: netpol-audit collect pcap FILE... [options]
+
+Reads pcap/pcapng captures (FILE '-' is standard input) and writes one FlowRecord per line (JSONL).
+
+options:
+  -o, --output FILE        write the records to FILE instead of standard output
+      --node NAME          observer.node of every record (the node the capture was taken on)
+      --idle-timeout S     export a flow after S seconds without packets
+                           (default per protocol: TCP 300, unanswered TCP 60, UDP 60, ICMP 30, other 60)
+      --active-timeout S   export long flows every S seconds as numbered slices (default 300)
+      --max-flows N        flows held at once; beyond it the least recently seen is exported (default 1000000)
+      --bytes ip|wire      count IP packet bytes (default) or whole frames as captured on the wire
+
+A summary goes to standard error. Exit status: 0 ok, 1 input problems were found (records were
+still written for everything readable), 2 usage error.`;
+
+function positiveNumber(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
+  return n;
+}
+
+export const collectPcapCommand: Command = {
+  path: ['collect', 'pcap'],
+  summary: 'turn pcap/pcapng captures into FlowRecords (JSONL)',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        output: { type: 'string', short: 'o' },
+        node: { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'active-timeout': { type: 'string' },
+        'max-flows': { type: 'string' },
+        bytes: { type: 'string' },
+      },
+      true,
+    );
+    if (positionals.length === 0) throw new UsageError('no capture file given');
+    const idle = positiveNumber('idle-timeout', values['idle-timeout']);
+    const active = positiveNumber('active-timeout', values['active-timeout']);
+    const maxFlows = positiveNumber('max-flows', values['max-flows']);
+    if (maxFlows !== undefined && !Number.isInteger(maxFlows))
+      throw new UsageError('--max-flows must be an integer');
+    if (values.bytes !== undefined && values.bytes !== 'ip' && values.bytes !== 'wire') {
+      throw new UsageError(`--bytes must be 'ip' or 'wire', got '${values.bytes}'`);
+    }
+    const out =
+      values.output === undefined || values.output === '-'
+        ? process.stdout
+        : createWriteStream(values.output);
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      // The reader went away (`| head`): nothing more to say and nobody to say it to.
+      if (err.code === 'EPIPE') process.exit(EXIT_OK);
+      process.stderr.write(`netpol-audit collect pcap: cannot write output: ${err.message}\n`);
+      process.exit(EXIT_FATAL);
+    });
+    const sink = new JsonlSink(out);
+    const issues: string[] = [];
+    const summary = await collectCaptureFiles(positionals, sink, {
+      node: values.node,
+      idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
+      activeTimeoutMs: active === undefined ? undefined : active * 1000,
+      maxFlows,
+      bytes: values.bytes as 'ip' | 'wire' | undefined,
+      onIssue: (i) => {
+        issues.push(formatIssue(i));
+      },
+    });
+    await sink.flush();
+    await sink.close();
+    const skipped = summary.packets - summary.flowPackets;
+    const truncatedInFlows = summary.flowPackets - summary.decoded;
+    const lines = [
+      `collect pcap: ${summary.inputs} input(s), ${summary.packets} packets, ${summary.flowPackets} in flows ` +
+        `(${truncatedInFlows} of them truncated after the IP header), ${skipped} skipped ` +
+        `(${summary.notIp} not IP, ${summary.unsupportedLinktype} unsupported link type, ` +
+        `${summary.truncated - truncatedInFlows} truncated, ${summary.malformed} malformed)`,
+      `collect pcap: ${summary.flows} flows in ${summary.records} records; ${summary.issues} issue(s), ${summary.errors} error(s)` +
+        (summary.failedInputs > 0 ? `, ${summary.failedInputs} unreadable input(s)` : ''),
+      ...issues,
+    ];
+    process.stderr.write(`${lines.join('\n')}\n`);
+    // Input problems: the reader found damage, or packets could not be placed in any flow.
+    const lost = summary.malformed + summary.truncated - truncatedInFlows;
+    return summary.errors > 0 || lost > 0 ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+  },
+};

@@ -1,0 +1,308 @@
+import { createReadStream } from 'node:fs';
+import { type InputIssue, issue } from '../../lib/errors.js';
+import type { FlowRecord } from '../../schema/flow-record.js';
+import { CaptureParser, READ_CHUNK } from '../capture/index.js';
+import type { CaptureRecord } from '../capture/record.js';
+import { DecodeStatus, decodePacket } from '../decode/index.js';
+import { newDecodedPacket } from '../decode/packet.js';
+import type { FlowSink } from '../sink.js';
+import { FlowTable, type FlowTableOptions } from './table.js';
+
+/**
+ * Capture → decoder → flow table → sink. One flow table per input: every file is a separate
+ * observation (its own `observer.file`) and its flows end with it ('end-of-input').
+ */
+
+export interface CollectOptions {
+  node?: string;
+  /** observer.iface for every record. */
+  iface?: string;
+  idleTimeoutMs?: FlowTableOptions['idleTimeoutMs'];
+  activeTimeoutMs?: number;
+  tcpClosedLingerMs?: number;
+  maxFlows?: number;
+  bytes?: FlowTableOptions['bytes'];
+  /** Every input problem, as it is found. */
+  onIssue?(issue: InputIssue): void;
+  /** Per-packet issues (truncated/malformed packets) reported per input before only counting them. */
+  maxPacketIssues?: number;
+}
+
+export interface CollectSummary {
+  inputs: number;
+  /** Inputs that could not be read at all (missing file, not a capture). */
+  failedInputs: number;
+  packets: number;
+  /** Packets decoded down to their transport header. */
+  decoded: number;
+  /** Packets counted in flows: decoded ones and truncated ones whose IP header was captured. */
+  flowPackets: number;
+  notIp: number;
+  unsupportedLinktype: number;
+  /** Cut by the snapshot length (those with an IP header are still in flows). */
+  truncated: number;
+  malformed: number;
+  records: number;
+  flows: number;
+  issues: number;
+  /** Issues of severity error (the CLI exits 1 when this is not 0). */
+  errors: number;
+}
+
+export function emptySummary(): CollectSummary {
+  return {
+    inputs: 0,
+    failedInputs: 0,
+    packets: 0,
+    decoded: 0,
+    flowPackets: 0,
+    notIp: 0,
+    unsupportedLinktype: 0,
+    truncated: 0,
+    malformed: 0,
+    records: 0,
+    flows: 0,
+    issues: 0,
+    errors: 0,
+  };
+}
+
+const DEFAULT_MAX_PACKET_ISSUES = 20;
+
+/** One input being collected: owns the parser, the table and the queue of records for the sink. */
+class Collection {
+  private table: FlowTable | undefined;
+  private started = false;
+  readonly parser: CaptureParser;
+  private readonly queue: FlowRecord[] = [];
+  private readonly pkt = newDecodedPacket();
+  private packetIssues = 0;
+  private readonly maxPacketIssues: number;
+  private readonly linktypesWarned = new Set<number>();
+
+  constructor(
+    private readonly source: string,
+    /** observer.source; undefined: 'pcap' or 'pcapng' from the input's first bytes. */
+    private readonly observerSource: string | undefined,
+    private readonly file: string | undefined,
+    private readonly sink: FlowSink,
+    private readonly opts: CollectOptions,
+    private readonly summary: CollectSummary,
+  ) {
+    this.maxPacketIssues = opts.maxPacketIssues ?? DEFAULT_MAX_PACKET_ISSUES;
+    this.parser = new CaptureParser(source, {
+      onRecord: (rec) => this.onRecord(rec),
+      onIssue: (i) => this.report(i),
+    });
+  }
+
+  /** The table is made on the first bytes, which tell pcap from pcapng for observer.source. */
+  private makeTable(first: Uint8Array | undefined): FlowTable {
+    const opts = this.opts;
+    const pcapng =
+      first !== undefined &&
+      first.length >= 4 &&
+      first[0] === 0x0a &&
+      first[1] === 0x0d &&
+      first[2] === 0x0d &&
+      first[3] === 0x0a;
+    const observer: FlowTableOptions['observer'] = {
+      source: this.observerSource ?? (pcapng ? 'pcapng' : 'pcap'),
+    };
+    if (opts.node !== undefined) observer.node = opts.node;
+    if (opts.iface !== undefined) observer.iface = opts.iface;
+    if (this.file !== undefined) observer.file = this.file;
+    this.table = new FlowTable({
+      observer,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      activeTimeoutMs: opts.activeTimeoutMs,
+      tcpClosedLingerMs: opts.tcpClosedLingerMs,
+      maxFlows: opts.maxFlows,
+      bytes: opts.bytes,
+      onExport: (r) => {
+        this.queue.push(r);
+      },
+    });
+    return this.table;
+  }
+
+  report(i: InputIssue): void {
+    this.summary.issues++;
+    if (i.severity === 'error') this.summary.errors++;
+    this.opts.onIssue?.(i);
+  }
+
+  private onRecord(rec: CaptureRecord): void {
+    const s = this.summary;
+    s.packets++;
+    const status = decodePacket(rec, this.pkt);
+    switch (status) {
+      case DecodeStatus.OK:
+        s.decoded++;
+        s.flowPackets++;
+        this.table!.add(this.pkt);
+        return;
+      case DecodeStatus.NOT_IP:
+        s.notIp++;
+        return;
+      case DecodeStatus.UNSUPPORTED_LINKTYPE:
+        s.unsupportedLinktype++;
+        if (!this.linktypesWarned.has(rec.linkType)) {
+          this.linktypesWarned.add(rec.linkType);
+          this.report(
+            issue(
+              'PACKET_UNSUPPORTED_LINKTYPE',
+              `link type ${rec.linkType} is not decoded; its packets are counted but make no flows`,
+              { source: this.source, offset: rec.offset, record: rec.record },
+              'warning',
+            ),
+          );
+        }
+        return;
+      case DecodeStatus.TRUNCATED:
+        s.truncated++;
+        if (this.pkt.src !== '') {
+          // The snapshot length cut the packet after its IP header: the addresses (and ports,
+          // when they were captured) still place it in a flow.
+          s.flowPackets++;
+          this.table!.add(this.pkt);
+          return;
+        }
+        this.packetIssue(rec, 'PACKET_TRUNCATED', 'the capture cut the packet inside its IP header');
+        return;
+      default:
+        s.malformed++;
+        this.packetIssue(rec, 'PACKET_MALFORMED', 'its IP or transport header is invalid');
+    }
+  }
+
+  private packetIssue(rec: CaptureRecord, code: string, message: string): void {
+    this.packetIssues++;
+    if (this.packetIssues <= this.maxPacketIssues) {
+      this.report(
+        issue(
+          code,
+          `${message}; packet skipped`,
+          { source: this.source, offset: rec.offset, record: rec.record },
+          'warning',
+        ),
+      );
+    }
+  }
+
+  /** Hands queued records to the sink, honouring its back-pressure. */
+  async drain(): Promise<void> {
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.summary.records += q.length;
+    for (let i = 0; i < q.length; i++) {
+      const r = q[i]!;
+      if (r.seq === 0) this.summary.flows++;
+      const wait = this.sink.write(r);
+      if (wait !== undefined) await wait;
+    }
+    q.length = 0;
+  }
+
+  async push(chunk: Uint8Array): Promise<void> {
+    if (this.table === undefined) this.makeTable(chunk);
+    this.started = true;
+    this.parser.push(chunk);
+    if (this.queue.length > 0) await this.drain();
+  }
+
+  /** Ends the input (also after a read error: what was read still becomes flows). */
+  async end(): Promise<void> {
+    const table = this.table ?? this.makeTable(undefined);
+    // An input that failed before its first byte has nothing for the parser to judge.
+    if (this.started) this.parser.end();
+    if (this.packetIssues > this.maxPacketIssues) {
+      this.report(
+        issue(
+          'PACKET_ISSUES_SUPPRESSED',
+          `${this.packetIssues - this.maxPacketIssues} more truncated or malformed packets not listed`,
+          { source: this.source },
+          'warning',
+        ),
+      );
+    }
+    table.flushAll('end-of-input');
+    await this.drain();
+  }
+}
+
+/**
+ * Collects flows from capture files (pcap or pcapng; `-` is standard input), one after the other.
+ * A file that cannot be read is reported (CAPTURE_UNREADABLE) and the next one is collected.
+ */
+export async function collectCaptureFiles(
+  files: string[],
+  sink: FlowSink,
+  opts: CollectOptions = {},
+): Promise<CollectSummary> {
+  const summary = emptySummary();
+  for (const file of files) {
+    if (file === '-') await collectInto(process.stdin, '<stdin>', undefined, undefined, sink, opts, summary);
+    else
+      await collectInto(
+        createReadStream(file, { highWaterMark: READ_CHUNK }),
+        file,
+        undefined,
+        file,
+        sink,
+        opts,
+        summary,
+      );
+  }
+  return summary;
+}
+
+function failed(file: string, err: unknown, opts: CollectOptions, summary: CollectSummary): void {
+  summary.failedInputs++;
+  summary.issues++;
+  summary.errors++;
+  const e = err as NodeJS.ErrnoException;
+  opts.onIssue?.(
+    issue('CAPTURE_UNREADABLE', `cannot read capture: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {
+      source: file,
+    }),
+  );
+}
+
+async function collectInto(
+  stream: NodeJS.ReadableStream,
+  source: string,
+  observerSource: string | undefined,
+  file: string | undefined,
+  sink: FlowSink,
+  opts: CollectOptions,
+  summary: CollectSummary,
+): Promise<void> {
+  summary.inputs++;
+  const c = new Collection(source, observerSource, file, sink, opts, summary);
+  let error: unknown;
+  try {
+    for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
+      await c.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    }
+  } catch (err) {
+    error = err;
+  }
+  if (error !== undefined) failed(source, error, opts, summary);
+  await c.end();
+}
+
+/**
+ * Collects flows from a capture byte stream (e.g. `tcpdump -w -` output). `source` names the
+ * input in issues; `observerSource` goes to observer.source ('live' for a live capture).
+ */
+export async function collectCaptureStream(
+  stream: NodeJS.ReadableStream,
+  source: string,
+  sink: FlowSink,
+  opts: CollectOptions & { observerSource?: string } = {},
+): Promise<CollectSummary> {
+  const summary = emptySummary();
+  await collectInto(stream, source, opts.observerSource, undefined, sink, opts, summary);
+  return summary;
+}
