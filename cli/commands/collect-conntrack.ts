@@ -1,0 +1,133 @@
+import { createWriteStream } from 'node:fs';
+import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
+import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
+import { JsonlSink } from '../../collectors/sink.js';
+import { formatIssue } from '../../lib/errors.js';
+import { parse } from '../args.js';
+import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+
+const usage = `usage: netpol-audit collect conntrack [options]
+
+Turns the kernel's connection tracking into FlowRecords (JSONL). Without --input it runs
+'conntrack -L -o extended,id' (flows already open) and 'conntrack -E -o timestamp,extended,id'
+(new, updated and destroyed connections) until SIGINT/SIGTERM, then flushes the flows still open.
+
+options:
+  -i, --input FILE         read a saved 'conntrack -E -o timestamp,extended,id' log (or a
+                           'conntrack -L -o extended,id' dump) instead; '-' is standard input
+      --netns NAME         run conntrack in network namespace NAME ('ip netns exec NAME conntrack ...')
+      --no-dump            live: do not list the flows open before the start
+      --node NAME          observer.node of every record
+  -o, --output FILE        write the records to FILE instead of standard output
+      --time T             with --input: the time of lines without a timestamp (dump lines), as
+                           epoch milliseconds or an ISO date (default: the file's modification time)
+      --active-timeout S   a record every S seconds for flows that stay open (default 300)
+      --max-flows N        flows held at once; beyond it the least recently updated is exported
+                           (default 1000000)
+
+Turn on accounting for packet and byte counts: sysctl -w net.netfilter.nf_conntrack_acct=1.
+A summary goes to standard error. Exit status: 0 ok, 1 malformed lines were skipped, 2 usage
+error, 3 conntrack could not run.`;
+
+function positive(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
+  return n;
+}
+
+function parseTime(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(n))
+    throw new UsageError(`--time must be epoch milliseconds or an ISO date, got '${v}'`);
+  return n;
+}
+
+export function conntrackSummaryLines(s: ConntrackSummary): string[] {
+  return [
+    `collect conntrack: ${s.lines} lines: ${s.dumpEntries} dump entries, ${s.events.NEW} NEW, ${s.events.UPDATE} UPDATE, ` +
+      `${s.events.DESTROY} DESTROY, ${s.malformed} malformed, ${s.ignored} ignored`,
+    `collect conntrack: ${s.flows} flows in ${s.records} records (${s.recordsWithoutCounters} without counters); ` +
+      `${s.issues} issue(s), ${s.errors} error(s)`,
+  ];
+}
+
+export const collectConntrackCommand: Command = {
+  path: ['collect', 'conntrack'],
+  summary: 'turn conntrack events (live or a saved log) into FlowRecords (JSONL)',
+  usage,
+  async run(argv) {
+    const { values } = parse(argv, {
+      input: { type: 'string', short: 'i' },
+      netns: { type: 'string' },
+      'no-dump': { type: 'boolean' },
+      node: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      time: { type: 'string' },
+      'active-timeout': { type: 'string' },
+      'max-flows': { type: 'string' },
+    });
+    const active = positive('active-timeout', values['active-timeout']);
+    const maxFlows = positive('max-flows', values['max-flows']);
+    if (maxFlows !== undefined && !Number.isInteger(maxFlows))
+      throw new UsageError('--max-flows must be an integer');
+    const timeMs = parseTime(values.time);
+    if (values.input !== undefined && values.netns !== undefined) {
+      throw new UsageError('--netns applies to a live collection, not to --input');
+    }
+    if (values.input === undefined && timeMs !== undefined)
+      throw new UsageError('--time applies to --input only');
+
+    const out =
+      values.output === undefined || values.output === '-'
+        ? process.stdout
+        : createWriteStream(values.output);
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(EXIT_OK);
+      process.stderr.write(`netpol-audit collect conntrack: cannot write output: ${err.message}\n`);
+      process.exit(EXIT_FATAL);
+    });
+    const sink = new JsonlSink(out);
+    const issues: string[] = [];
+    const common = {
+      node: values.node,
+      activeTimeoutMs: active === undefined ? undefined : active * 1000,
+      maxFlows,
+      onIssue: (i: Parameters<typeof formatIssue>[0]) => {
+        issues.push(formatIssue(i));
+      },
+    };
+
+    let summary: ConntrackSummary;
+    let toolMessages: string[] = [];
+    if (values.input !== undefined) {
+      summary = await collectConntrackLog(values.input, sink, { ...common, timeMs });
+    } else {
+      const ac = new AbortController();
+      const onSignal = () => ac.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const live = await collectConntrackLive(sink, {
+          ...common,
+          netns: values.netns,
+          dump: values['no-dump'] !== true,
+          signal: ac.signal,
+          onReady: () => process.stderr.write('collect conntrack: listening\n'),
+        });
+        summary = live;
+        toolMessages = live.toolMessages;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    }
+    await sink.flush();
+    await sink.close();
+    process.stderr.write(
+      `${[...conntrackSummaryLines(summary), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...issues].join('\n')}\n`,
+    );
+    return summary.errors > 0 ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+  },
+};

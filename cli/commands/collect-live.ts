@@ -1,0 +1,118 @@
+import { createWriteStream } from 'node:fs';
+import { collectLive } from '../../collectors/live/index.js';
+import { JsonlSink } from '../../collectors/sink.js';
+import { formatIssue } from '../../lib/errors.js';
+import { parse } from '../args.js';
+import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+
+const usage = `usage: netpol-audit collect live --iface IF [options] [-- BPF FILTER WORDS]
+
+Captures on interface IF with tcpdump ('tcpdump -i IF -w - -U -n') and writes one FlowRecord per
+line (JSONL) as flows end, until SIGINT/SIGTERM; then tcpdump's last packets are read and every
+open flow is written ('end-of-input').
+
+options:
+  -i, --iface IF           the interface to capture on (required)
+  -f, --filter BPF         a capture filter, e.g. 'tcp or udp' (words after '--' are added to it)
+      --netns NAME         capture in network namespace NAME ('ip netns exec NAME tcpdump ...')
+  -s, --snaplen N          bytes captured per packet (tcpdump -s; 128 is enough for the headers)
+      --node NAME          observer.node of every record
+  -o, --output FILE        write the records to FILE instead of standard output
+      --idle-timeout S     export a flow after S seconds without packets
+      --active-timeout S   export long flows every S seconds as numbered slices (default 300)
+      --max-flows N        flows held at once (default 1000000)
+
+A summary (with tcpdump's packets captured / dropped by kernel) goes to standard error.
+Exit status: 0 ok, 1 input problems or packets dropped by the kernel, 2 usage error, 3 tcpdump
+could not capture (no such interface, no permission).`;
+
+function positive(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
+  return n;
+}
+
+export const collectLiveCommand: Command = {
+  path: ['collect', 'live'],
+  summary: 'capture live with tcpdump and write FlowRecords (JSONL)',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        iface: { type: 'string', short: 'i' },
+        filter: { type: 'string', short: 'f' },
+        netns: { type: 'string' },
+        snaplen: { type: 'string', short: 's' },
+        node: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        'idle-timeout': { type: 'string' },
+        'active-timeout': { type: 'string' },
+        'max-flows': { type: 'string' },
+      },
+      true,
+    );
+    if (values.iface === undefined || values.iface === '') throw new UsageError('--iface is required');
+    const snaplen = positive('snaplen', values.snaplen);
+    if (snaplen !== undefined && !Number.isInteger(snaplen))
+      throw new UsageError('--snaplen must be an integer');
+    const idle = positive('idle-timeout', values['idle-timeout']);
+    const active = positive('active-timeout', values['active-timeout']);
+    const maxFlows = positive('max-flows', values['max-flows']);
+    if (maxFlows !== undefined && !Number.isInteger(maxFlows))
+      throw new UsageError('--max-flows must be an integer');
+    const filter = [...(values.filter ? values.filter.split(/\s+/) : []), ...positionals].filter(
+      (w) => w !== '',
+    );
+
+    const out =
+      values.output === undefined || values.output === '-'
+        ? process.stdout
+        : createWriteStream(values.output);
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(EXIT_OK);
+      process.stderr.write(`netpol-audit collect live: cannot write output: ${err.message}\n`);
+      process.exit(EXIT_FATAL);
+    });
+    const sink = new JsonlSink(out);
+    const issues: string[] = [];
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let summary: Awaited<ReturnType<typeof collectLive>>;
+    try {
+      summary = await collectLive(sink, {
+        iface: values.iface,
+        filter,
+        netns: values.netns,
+        snaplen,
+        node: values.node,
+        idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
+        activeTimeoutMs: active === undefined ? undefined : active * 1000,
+        maxFlows,
+        signal: ac.signal,
+        onReady: () => process.stderr.write(`collect live: listening on ${values.iface}\n`),
+        onIssue: (i) => {
+          issues.push(formatIssue(i));
+        },
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    await sink.flush();
+    await sink.close();
+    const t = summary.tcpdump;
+    const lines = [
+      `collect live: ${summary.packets} packets read, ${summary.flowPackets} in flows; ` +
+        `${summary.flows} flows in ${summary.records} records; ${summary.issues} issue(s), ${summary.errors} error(s)`,
+      `collect live: tcpdump: ${t.captured ?? '?'} packets captured, ${t.receivedByFilter ?? '?'} received by filter, ` +
+        `${t.droppedByKernel ?? '?'} dropped by kernel`,
+      ...issues,
+    ];
+    process.stderr.write(`${lines.join('\n')}\n`);
+    return summary.errors > 0 || (t.droppedByKernel ?? 0) > 0 ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+  },
+};

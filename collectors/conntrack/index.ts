@@ -1,0 +1,416 @@
+import { type InputIssue, issue } from '../../lib/errors.js';
+import {
+  FLOW_RECORD_VERSION,
+  type FlowEndpoint,
+  type FlowRecord,
+  type FlowStateName,
+  protocolValue,
+} from '../../schema/flow-record.js';
+import type { FlowSink } from '../sink.js';
+import { type ConntrackEntry, type ConntrackTuple, parseConntrackLine } from './parse.js';
+
+export {
+  CONNTRACK_MALFORMED_LINE,
+  type ConntrackEntry,
+  type ConntrackEvent,
+  type ConntrackTuple,
+  type ParsedLine,
+  parseConntrackLine,
+} from './parse.js';
+
+/**
+ * Conntrack entries and events → FlowRecords. Conntrack already keys connections and knows the
+ * original direction, so this is a join of NEW/UPDATE/DESTROY by conntrack id plus the mapping of
+ * conntrack's view to FlowRecord states (docs/conntrack.md). Deterministic: time comes from the
+ * events' timestamps (or the time the caller gives for dump lines and lines without one).
+ */
+
+export const CONNTRACK_NO_COUNTERS = 'CONNTRACK_NO_COUNTERS';
+export const CONNTRACK_NO_TIMESTAMP = 'CONNTRACK_NO_TIMESTAMP';
+
+export interface ConntrackFlowOptions {
+  node?: string;
+  /** observer.file (a replayed event log). */
+  file?: string;
+  /** Names the input in issues. */
+  source?: string;
+  /** A flow still open this long after its last record gets an 'active-timeout' record (default 300 s). */
+  activeTimeoutMs?: number;
+  /** Flows held at once; beyond it the least recently updated one is exported as 'evicted' (default 1,000,000). */
+  maxFlows?: number;
+  onIssue?(issue: InputIssue): void;
+}
+
+export interface ConntrackSummary {
+  lines: number;
+  entries: number;
+  dumpEntries: number;
+  events: { NEW: number; UPDATE: number; DESTROY: number };
+  ignored: number;
+  malformed: number;
+  records: number;
+  flows: number;
+  /** Records whose counters were absent in the data (accounting off or no DESTROY seen): written as 0. */
+  recordsWithoutCounters: number;
+  issues: number;
+  errors: number;
+}
+
+export function emptyConntrackSummary(): ConntrackSummary {
+  return {
+    lines: 0,
+    entries: 0,
+    dumpEntries: 0,
+    events: { NEW: 0, UPDATE: 0, DESTROY: 0 },
+    ignored: 0,
+    malformed: 0,
+    records: 0,
+    flows: 0,
+    recordsWithoutCounters: 0,
+    issues: 0,
+    errors: 0,
+  };
+}
+
+const TCP_CLOSING = new Set(['FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE']);
+const SCTP_CLOSING = new Set(['SHUTDOWN_SENT', 'SHUTDOWN_RECD', 'SHUTDOWN_ACK_SENT', 'CLOSED']);
+const TCP_CLOSED = new Set(['CLOSE']);
+const SCTP_CLOSED = new Set(['CLOSED']);
+const DEFAULT_ACTIVE_TIMEOUT_MS = 300_000;
+const DEFAULT_MAX_FLOWS = 1_000_000;
+/** How often (in data time) open flows are checked against the active timeout. */
+const SWEEP_EVERY_MS = 1000;
+
+interface OpenFlow {
+  key: string;
+  ctId?: number;
+  proto: number;
+  orig: ConntrackTuple;
+  reply: ConntrackTuple;
+  start: number;
+  /** Start of the slice the next record covers. */
+  sliceStart: number;
+  last: number;
+  seq: number;
+  /** Something was learnt since the last record: a record of a quiet flow would only repeat it. */
+  dirty: boolean;
+  continued: boolean;
+  replied: boolean;
+  assured: boolean;
+  /** Reached a connected state (ESTABLISHED or later) at some point. */
+  connected: boolean;
+  state?: string;
+  /** Cumulative counters as conntrack last reported them, and what earlier records already carried. */
+  counters?: { pf: number; pr: number; bf: number; br: number };
+  emitted: { pf: number; pr: number; bf: number; br: number };
+}
+
+function tupleKey(e: ConntrackEntry): string {
+  const o = e.orig;
+  const l4 =
+    o.sport !== undefined
+      ? `${o.sport}>${o.dport}`
+      : `${o.icmpType ?? ''}/${o.icmpCode ?? ''}/${o.icmpId ?? ''}`;
+  return `${e.protoNumber}|${o.src}>${o.dst}|${l4}|${e.zone ?? o.zone ?? 0}`;
+}
+
+function endpoint(ip: string, port: number | undefined): FlowEndpoint {
+  return port === undefined ? { ip } : { ip, port };
+}
+
+/**
+ * What the reply tuple reveals about translation. The reply tuple is what the responder really
+ * sends: its source is the real destination (DNAT, e.g. ClusterIP → pod), its destination the
+ * address the initiator was translated to (SNAT / masquerade).
+ */
+export function natOf(orig: ConntrackTuple, reply: ConntrackTuple): FlowRecord['nat'] | undefined {
+  const nat: NonNullable<FlowRecord['nat']> = {};
+  if (reply.src !== orig.dst || reply.sport !== orig.dport) nat.dst = endpoint(reply.src, reply.sport);
+  if (reply.dst !== orig.src || reply.dport !== orig.sport) nat.src = endpoint(reply.dst, reply.dport);
+  return nat.dst || nat.src ? nat : undefined;
+}
+
+/**
+ * The FlowRecord state conntrack's view supports. `final` is true for the record written at
+ * DESTROY (conntrack forgot the connection).
+ */
+export function stateOf(
+  f: Pick<OpenFlow, 'proto' | 'replied' | 'assured' | 'connected' | 'state' | 'counters'>,
+  final: boolean,
+): FlowStateName {
+  const stateful = f.proto === 6 || f.proto === 132;
+  if (!f.replied && !f.assured) {
+    // TCP goes SYN_SENT → CLOSE on an RST (SCTP COOKIE_WAIT → CLOSED on an ABORT). Conntrack never
+    // marks the RST as a reply, so [UNREPLIED] stays; with accounting, a reply-direction packet
+    // count tells the responder's RST from the initiator giving up with its own RST.
+    const closedEarly =
+      stateful && f.state !== undefined && (f.proto === 6 ? TCP_CLOSED : SCTP_CLOSED).has(f.state);
+    if (closedEarly && (f.counters === undefined || f.counters.pr > 0)) return 'rejected';
+    return 'attempted';
+  }
+  if (!stateful) return 'established';
+  if (final) return 'closed';
+  if (f.state !== undefined && (f.proto === 6 ? TCP_CLOSING : SCTP_CLOSING).has(f.state) && f.connected) {
+    return 'closed';
+  }
+  return 'established';
+}
+
+/**
+ * The join of conntrack entries into flows. `push` takes one parsed entry (event or dump line) and
+ * returns the records it completes; `flushAll` ends every open flow.
+ */
+export class ConntrackFlows {
+  private readonly flows = new Map<string, OpenFlow>();
+  private readonly activeTimeoutMs: number;
+  private readonly maxFlows: number;
+  private nextSweep = 0;
+  /** Flows seen (opened or first met in a DESTROY). */
+  flowCount = 0;
+  /** Records written with counters 0 because conntrack gave none. */
+  recordsWithoutCounters = 0;
+
+  constructor(private readonly opts: ConntrackFlowOptions = {}) {
+    this.activeTimeoutMs = opts.activeTimeoutMs ?? DEFAULT_ACTIVE_TIMEOUT_MS;
+    this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
+  }
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /** `timeMs` is used when the entry carries no timestamp (dump lines, `-E` without `-o timestamp`). */
+  push(e: ConntrackEntry, timeMs: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    const now = e.timeMs ?? timeMs;
+    const key = e.id !== undefined ? `${e.id}|${tupleKey(e)}` : tupleKey(e);
+    let f = this.flows.get(key);
+    // Most recently updated last: Map order is the eviction order.
+    const created = f === undefined;
+    if (f) {
+      this.flows.delete(key);
+      this.flows.set(key, f);
+    } else {
+      const start =
+        e.event === 'NEW' ? now : e.deltaTime !== undefined ? Math.max(0, now - e.deltaTime * 1000) : now;
+      f = {
+        key,
+        ctId: e.id,
+        proto: e.protoNumber,
+        orig: e.orig,
+        reply: e.reply,
+        start,
+        sliceStart: start,
+        last: now,
+        seq: 0,
+        dirty: true,
+        continued: e.event !== 'NEW',
+        replied: false,
+        assured: false,
+        connected: false,
+        emitted: { pf: 0, pr: 0, bf: 0, br: 0 },
+      };
+      this.flows.set(key, f);
+      this.flowCount++;
+      if (this.flows.size > this.maxFlows) {
+        const oldestKey = this.flows.keys().next().value as string;
+        const oldest = this.flows.get(oldestKey)!;
+        this.flows.delete(oldestKey);
+        out.push(this.record(oldest, 'evicted', oldest.last, false));
+      }
+    }
+    f.last = Math.max(f.last, now);
+    f.dirty = true;
+    // NAT can be set up after NEW (the nat table runs once, on the first packet); keep the latest tuples.
+    f.reply = e.reply;
+    if (!e.unreplied) f.replied = true;
+    if (e.assured) f.assured = true;
+    if (e.state !== undefined) {
+      f.state = e.state;
+      if (e.state === 'ESTABLISHED' || (TCP_CLOSING.has(e.state) && f.replied)) f.connected = true;
+    }
+    if (e.orig.packets !== undefined && e.reply.packets !== undefined) {
+      f.counters = { pf: e.orig.packets, pr: e.reply.packets, bf: e.orig.bytes ?? 0, br: e.reply.bytes ?? 0 };
+    }
+
+    if (e.event === 'DESTROY') {
+      this.flows.delete(key);
+      out.push(this.record(f, 'conntrack-destroy', now, true));
+    } else if (e.event === undefined && created) {
+      // A dump line for a flow not met before: report it now, it may live for days.
+      out.push(this.record(f, 'conntrack-dump', now, false));
+    }
+    if (now >= this.nextSweep) {
+      this.nextSweep = now + SWEEP_EVERY_MS;
+      this.sweep(now, out);
+    }
+    return out;
+  }
+
+  /** Active-timeout records for open flows, as of `nowMs` (data time, or the wall clock of a live run). */
+  tick(nowMs: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    this.sweep(nowMs, out);
+    return out;
+  }
+
+  private sweep(now: number, out: FlowRecord[]): void {
+    for (const f of this.flows.values()) {
+      if (f.dirty && now - f.sliceStart >= this.activeTimeoutMs)
+        out.push(this.record(f, 'active-timeout', now, false));
+    }
+  }
+
+  /** Ends every open flow (end of the input, or the collector stopping). */
+  flushAll(reason: 'end-of-input' | 'evicted', atMs?: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    for (const f of this.flows.values()) {
+      if (f.dirty) out.push(this.record(f, reason, Math.max(atMs ?? f.last, f.sliceStart), false));
+    }
+    this.flows.clear();
+    return out;
+  }
+
+  private record(
+    f: OpenFlow,
+    reason: NonNullable<FlowRecord['reason']>,
+    end: number,
+    final: boolean,
+  ): FlowRecord {
+    const c = f.counters;
+    const packets = c
+      ? { fwd: Math.max(0, c.pf - f.emitted.pf), rev: Math.max(0, c.pr - f.emitted.pr) }
+      : { fwd: 0, rev: 0 };
+    const bytes = c
+      ? { fwd: Math.max(0, c.bf - f.emitted.bf), rev: Math.max(0, c.br - f.emitted.br) }
+      : { fwd: 0, rev: 0 };
+    if (c) f.emitted = { ...c };
+    else this.recordsWithoutCounters++;
+    const o = f.orig;
+    const r: FlowRecord = {
+      v: FLOW_RECORD_VERSION,
+      start: f.sliceStart,
+      end: Math.max(end, f.sliceStart),
+      proto: protocolValue(f.proto),
+      src: endpoint(o.src, o.sport),
+      dst: endpoint(o.dst, o.dport),
+      packets,
+      bytes,
+      state: stateOf(f, final),
+      observer: { source: 'conntrack' },
+      id: `conntrack:${f.ctId ?? f.key}:${Math.floor(f.start)}`,
+      seq: f.seq,
+      initiator: 'conntrack',
+      reason,
+    };
+    if (this.opts.node !== undefined) r.observer.node = this.opts.node;
+    if (this.opts.file !== undefined) r.observer.file = this.opts.file;
+    if (o.icmpType !== undefined) {
+      r.icmp = { type: o.icmpType, code: o.icmpCode ?? 0 };
+      if (o.icmpId !== undefined) r.icmp.id = o.icmpId;
+    }
+    const nat = natOf(o, f.reply);
+    if (nat) r.nat = nat;
+    if (f.continued) r.continued = true;
+    f.seq++;
+    f.dirty = false;
+    f.sliceStart = r.end;
+    return r;
+  }
+}
+
+/**
+ * Parses conntrack text line by line into a sink. Shared by `collect conntrack --input` (a saved
+ * log) and the live mode (the lines of a running `conntrack -E`).
+ */
+export class ConntrackCollector {
+  readonly summary = emptyConntrackSummary();
+  readonly flows: ConntrackFlows;
+  private warnedNoCounters = false;
+  private warnedNoTimestamp = false;
+  private lastTime = 0;
+
+  constructor(
+    private readonly sink: FlowSink,
+    private readonly opts: ConntrackFlowOptions = {},
+  ) {
+    this.flows = new ConntrackFlows(opts);
+  }
+
+  private report(i: InputIssue): void {
+    this.summary.issues++;
+    if (i.severity === 'error') this.summary.errors++;
+    this.opts.onIssue?.(i);
+  }
+
+  /**
+   * One line of conntrack output. `fallbackTimeMs` dates entries without a timestamp: the dump
+   * time for `-L` lines, the receive time for a live `-E` without `-o timestamp`.
+   */
+  async line(text: string, line: number, fallbackTimeMs: number): Promise<void> {
+    this.summary.lines++;
+    const parsed = parseConntrackLine(text, line, this.opts.source);
+    if (parsed.kind === 'ignored') {
+      this.summary.ignored++;
+      return;
+    }
+    if (parsed.kind === 'issue') {
+      this.summary.malformed++;
+      this.report(parsed.issue);
+      return;
+    }
+    const e = parsed.entry;
+    this.summary.entries++;
+    if (e.event) this.summary.events[e.event]++;
+    else this.summary.dumpEntries++;
+    if (e.event !== undefined && e.timeMs === undefined && !this.warnedNoTimestamp) {
+      this.warnedNoTimestamp = true;
+      this.report(
+        issue(
+          CONNTRACK_NO_TIMESTAMP,
+          'events without [timestamp] (conntrack -E without -o timestamp): dated by when they were read',
+          { source: this.opts.source, line },
+          'warning',
+        ),
+      );
+    }
+    if (e.event === 'DESTROY' && e.orig.packets === undefined && !this.warnedNoCounters) {
+      this.warnedNoCounters = true;
+      this.report(
+        issue(
+          CONNTRACK_NO_COUNTERS,
+          'DESTROY without packets=/bytes=: accounting is off (sysctl net.netfilter.nf_conntrack_acct=1); counters are written as 0',
+          { source: this.opts.source, line },
+          'warning',
+        ),
+      );
+    }
+    // Out-of-order timestamps (several CPUs) must not move data time backwards for the sweep.
+    const t = Math.max(e.timeMs ?? fallbackTimeMs, 0);
+    this.lastTime = Math.max(this.lastTime, t);
+    await this.write(this.flows.push(e, fallbackTimeMs));
+  }
+
+  /** Active-timeout records as of `nowMs` (live mode calls this with the clock when events are quiet). */
+  async tick(nowMs: number): Promise<void> {
+    await this.write(this.flows.tick(nowMs));
+  }
+
+  /** Ends every open flow with 'end-of-input'; their end is the last time seen (or `atMs`). */
+  async end(atMs?: number): Promise<void> {
+    await this.write(this.flows.flushAll('end-of-input', atMs));
+    this.summary.flows = this.flows.flowCount;
+    this.summary.recordsWithoutCounters = this.flows.recordsWithoutCounters;
+  }
+
+  get lastTimeMs(): number {
+    return this.lastTime;
+  }
+
+  private async write(records: FlowRecord[]): Promise<void> {
+    for (const r of records) {
+      this.summary.records++;
+      await this.sink.write(r);
+    }
+  }
+}

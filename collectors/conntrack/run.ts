@@ -1,0 +1,217 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { AuditError } from '../../lib/errors.js';
+import { readLines } from '../../lib/jsonl.js';
+import type { FlowSink } from '../sink.js';
+import { ConntrackCollector, type ConntrackFlowOptions, type ConntrackSummary } from './index.js';
+
+/** Reading a saved conntrack log (`conntrack -E -o timestamp,extended,id > log`), or a dump. */
+export interface ConntrackLogOptions extends ConntrackFlowOptions {
+  /** Dates lines without a timestamp (dump lines); default: the file's modification time. */
+  timeMs?: number;
+}
+
+export async function collectConntrackLog(
+  path: string,
+  sink: FlowSink,
+  opts: ConntrackLogOptions = {},
+): Promise<ConntrackSummary> {
+  const source = path === '-' ? '<stdin>' : path;
+  let fallback = opts.timeMs;
+  if (fallback === undefined) {
+    if (path === '-') fallback = Date.now();
+    else {
+      try {
+        fallback = (await stat(path)).mtimeMs;
+      } catch (err) {
+        throw new AuditError('CONNTRACK_INPUT_UNREADABLE', `cannot read: ${(err as Error).message}`, {
+          source,
+        });
+      }
+    }
+  }
+  const c = new ConntrackCollector(sink, {
+    ...opts,
+    source,
+    file: opts.file ?? (path === '-' ? undefined : path),
+  });
+  try {
+    for await (const { line, text } of readLines(path)) await c.line(text, line, fallback);
+  } catch (err) {
+    throw new AuditError('CONNTRACK_INPUT_UNREADABLE', `cannot read: ${(err as Error).message}`, { source });
+  }
+  await c.end();
+  return c.summary;
+}
+
+export interface ConntrackLiveOptions extends ConntrackFlowOptions {
+  /** Run conntrack inside this network namespace (`ip netns exec NAME conntrack ...`). */
+  netns?: string;
+  /** List the table first (`conntrack -L`) so flows older than the collector are reported (default true). */
+  dump?: boolean;
+  /** Restrict the events (`-e NEW,UPDATE,DESTROY` by default: all three). */
+  events?: string;
+  /** Stops the collection: conntrack is stopped, its last lines read, open flows flushed. */
+  signal?: AbortSignal;
+  /** How often open flows are checked against the active timeout when no events come (default 10 s). */
+  tickMs?: number;
+  /** Called once conntrack -E runs (and the dump, if any, is read): tests start traffic then. */
+  onReady?(): void;
+  /** The executable (default 'conntrack'; 'ip' is used for --netns). */
+  conntrackPath?: string;
+}
+
+const MAX_PENDING_LINES = 10_000;
+
+export interface ConntrackLiveSummary extends ConntrackSummary {
+  /** conntrack's own closing words ("N flow events have been shown."), from its standard error. */
+  toolMessages: string[];
+}
+
+function command(opts: ConntrackLiveOptions, args: string[]): { file: string; argv: string[] } {
+  const ct = opts.conntrackPath ?? 'conntrack';
+  return opts.netns
+    ? { file: 'ip', argv: ['netns', 'exec', opts.netns, ct, ...args] }
+    : { file: ct, argv: args };
+}
+
+function spawned(child: ChildProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) =>
+      reject(new AuditError('CONNTRACK_TOOL_FAILED', `cannot start ${what}: ${err.message}`)),
+    );
+  });
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/**
+ * Runs `conntrack -E` (and first `conntrack -L`) and turns what it prints into FlowRecords until
+ * `signal` aborts or conntrack ends. Events start before the dump so no connection falls between
+ * them; a flow met in both is reported once.
+ */
+export async function collectConntrackLive(
+  sink: FlowSink,
+  opts: ConntrackLiveOptions = {},
+): Promise<ConntrackLiveSummary> {
+  const c = new ConntrackCollector(sink, {
+    ...opts,
+    source: opts.netns ? `conntrack@${opts.netns}` : 'conntrack',
+  });
+  const toolMessages: string[] = [];
+  // One queue for both children's lines: the collector takes one line at a time, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+  let pending = 0;
+  const paused = new Set<NodeJS.ReadableStream>();
+  const enqueue = (fn: () => Promise<void>, from?: NodeJS.ReadableStream) => {
+    pending++;
+    // A slow sink (Kafka, a full disk) must not make the lines pile up in memory: pause conntrack's
+    // output; the kernel keeps the events in the netlink socket buffer meanwhile.
+    if (from && pending > MAX_PENDING_LINES && !paused.has(from)) {
+      paused.add(from);
+      from.pause();
+    }
+    queue = queue.then(fn).finally(() => {
+      pending--;
+      if (pending < MAX_PENDING_LINES / 2 && paused.size > 0) {
+        for (const p of paused) p.resume();
+        paused.clear();
+      }
+    });
+  };
+
+  const eventArgs = ['-E', '-o', 'timestamp,extended,id', '-e', opts.events ?? 'NEW,UPDATE,DESTROY'];
+  const ev = command(opts, eventArgs);
+  const events = spawn(ev.file, ev.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const evErr: string[] = [];
+  events.stderr!.setEncoding('utf8').on('data', (d: string) => evErr.push(d));
+  let evLine = 0;
+  const evLines = createInterface({ input: events.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
+  evLines.on('line', (text) => {
+    const n = ++evLine;
+    const at = Date.now();
+    enqueue(() => c.line(text, n, at), events.stdout!);
+  });
+  const evClosed = new Promise<void>((resolve) => evLines.once('close', resolve));
+  const evExit = exited(events);
+
+  const stop = () => {
+    if (events.exitCode === null && events.signalCode === null) events.kill('SIGTERM');
+  };
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener('abort', stop, { once: true });
+
+  try {
+    await spawned(events, `${ev.file} ${ev.argv.join(' ')}`);
+  } catch (err) {
+    opts.signal?.removeEventListener('abort', stop);
+    throw err;
+  }
+
+  // conntrack -E reports a failure (no permission, no such namespace) by exiting at once.
+  const early = await Promise.race([evExit, new Promise<undefined>((r) => setTimeout(r, 150, undefined))]);
+  if (early && early.code !== 0 && !opts.signal?.aborted) {
+    opts.signal?.removeEventListener('abort', stop);
+    throw new AuditError(
+      'CONNTRACK_TOOL_FAILED',
+      `${ev.file} ${ev.argv.join(' ')} exited with ${early.code ?? early.signal}: ${evErr.join('').trim()}`,
+    );
+  }
+
+  if (opts.dump !== false && !opts.signal?.aborted) {
+    const d = command(opts, ['-L', '-o', 'extended,id']);
+    const dump = spawn(d.file, d.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const dumpErr: string[] = [];
+    dump.stderr!.setEncoding('utf8').on('data', (x: string) => dumpErr.push(x));
+    await spawned(dump, `${d.file} ${d.argv.join(' ')}`);
+    const dumpTime = Date.now();
+    let n = 0;
+    const rl = createInterface({ input: dump.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
+    rl.on('line', (text) => {
+      const line = ++n;
+      enqueue(() => c.line(text, line, dumpTime), dump.stdout!);
+    });
+    await new Promise<void>((resolve) => rl.once('close', resolve));
+    const r = await exited(dump);
+    const msg = dumpErr.join('').trim();
+    if (r.code !== 0) {
+      stop();
+      throw new AuditError(
+        'CONNTRACK_TOOL_FAILED',
+        `${d.file} ${d.argv.join(' ')} exited with ${r.code}: ${msg}`,
+      );
+    }
+    if (msg) toolMessages.push(...msg.split('\n'));
+    await queue;
+  }
+  opts.onReady?.();
+
+  const tick = setInterval(() => enqueue(() => c.tick(Date.now())), opts.tickMs ?? 10_000);
+  try {
+    const r = await evExit;
+    await evClosed;
+    await queue;
+    const msg = evErr.join('').trim();
+    if (msg) toolMessages.push(...msg.split('\n'));
+    if (!opts.signal?.aborted && r.code !== 0) {
+      throw new AuditError('CONNTRACK_TOOL_FAILED', `conntrack -E exited with ${r.code ?? r.signal}: ${msg}`);
+    }
+  } finally {
+    clearInterval(tick);
+    opts.signal?.removeEventListener('abort', stop);
+    await queue;
+    // What is still open was open when the collector stopped: that moment is its end.
+    await c.end(Date.now());
+  }
+  return { ...c.summary, toolMessages };
+}
