@@ -26,7 +26,9 @@ export class JsonlSink implements FlowSink {
 
   async close(): Promise<void> {
     if (this.out === process.stdout || this.out === process.stderr) return;
-    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      this.out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
   }
 }
 
