@@ -341,9 +341,9 @@ function judgedKey(flow: FlowRecord): string {
  * V8's spread clones get maps outside the transition tree, and each added property then leaves the fast
  * path (measured 0.3 M/s against 3.5 M/s per object on Node 20).
  */
-function copyInto(to: Record<string, unknown>, from: object): Record<string, unknown> {
-  for (const k in from) to[k] = (from as Record<string, unknown>)[k];
-  return to;
+function copyInto<T>(to: object, from: object): T {
+  for (const k in from) (to as Record<string, unknown>)[k] = (from as Record<string, unknown>)[k];
+  return to as T;
 }
 
 /**
@@ -368,9 +368,9 @@ export function judgeFlow(
       cache.set(key, judged);
     }
   }
-  const out = copyInto({}, flow) as CheckRecord;
-  out.src = copyInto(copyInto({}, flow.src), judged.srcInfo) as CheckRecord['src'];
-  out.dst = copyInto(copyInto({}, flow.dst), judged.dstInfo) as CheckRecord['dst'];
+  const out = copyInto<CheckRecord>({}, flow);
+  out.src = copyInto(copyInto({}, flow.src), judged.srcInfo);
+  out.dst = copyInto(copyInto({}, flow.dst), judged.dstInfo);
   out.verdict = judged.verdict;
   if (judged.note) out.note = judged.note;
   return out;

@@ -439,6 +439,58 @@ export class AuditStore {
     }));
   }
 
+  /**
+   * Every rule in force at some point of [since, until) with its usage within that period (from the
+   * daily table: day granularity at the edges of the period), for reports on past periods.
+   */
+  ruleUsage(range: TimeRange = {}): RuleRow[] {
+    const since = range.since ?? 0;
+    const until = range.until ?? Number.MAX_SAFE_INTEGER;
+    const rows = this.db
+      .prepare(
+        `SELECT r.kind, r.policy, r.direction, r.rule_index, r.summary, r.defined_first, r.defined_last,
+           coalesce(sum(d.hits), 0) AS hits, coalesce(sum(d.bytes), 0) AS bytes,
+           min(d.first_hit) AS first_hit, max(d.last_hit) AS last_hit
+         FROM rules r LEFT JOIN rule_usage_daily d
+           ON d.rule_id = r.id AND d.last_hit >= @since AND d.first_hit < @until
+         WHERE r.defined_last >= @since AND r.defined_first < @until
+         GROUP BY r.id ORDER BY r.policy, r.kind, r.direction, r.rule_index`,
+      )
+      .all({ since, until }) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      kind: r.kind as string,
+      policy: r.policy as string,
+      direction: r.direction as 'ingress' | 'egress',
+      rule: r.rule_index as number,
+      summary: r.summary as string,
+      definedFirst: r.defined_first as number,
+      definedLast: r.defined_last as number,
+      hits: r.hits as number,
+      bytes: r.bytes as number,
+      firstHit: (r.first_hit as number | null) ?? null,
+      lastHit: (r.last_hit as number | null) ?? null,
+    }));
+  }
+
+  /** Each policy version seen in force during [since, until). */
+  policyVersions(
+    range: TimeRange = {},
+  ): { kind: string; policy: string; hash: string; firstSeen: number; lastSeen: number }[] {
+    return (
+      this.db
+        .prepare(
+          'SELECT kind, policy, hash, first_seen, last_seen FROM policy_versions WHERE last_seen >= ? AND first_seen < ? ORDER BY policy, first_seen',
+        )
+        .all(range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER) as Record<string, unknown>[]
+    ).map((r) => ({
+      kind: r.kind as string,
+      policy: r.policy as string,
+      hash: r.hash as string,
+      firstSeen: r.first_seen as number,
+      lastSeen: r.last_seen as number,
+    }));
+  }
+
   /** Hits of one rule within [since, until), from the daily usage table. */
   ruleHits(
     ref: { kind?: string; policy: string; direction: string; rule: number },

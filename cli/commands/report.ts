@@ -1,0 +1,207 @@
+import { isoTime, parseSince } from '../../lib/format.js';
+import { type AggregateRow, AuditStore, type RuleRow } from '../../processor/store/index.js';
+import { asUsage, parse } from '../args.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+
+const USAGE = `usage: netpol-audit report --db FILE [--week YYYY-Www | --since 7d|DATE [--until DATE]] [--format markdown|json] [--fail-on-violation]
+
+The compliance report for a period (default: the 7 days up to the newest data in the store; --week
+takes an ISO week, UTC): traffic judged, whether the NetworkPolicies held (violations: flows they
+deny that were observed to flow), denied attempts, rules unused in the period, and the policy
+versions in force. With --fail-on-violation the exit status is 1 when the period has a violation,
+for CI jobs and alerting.`;
+
+const DAY = 86_400_000;
+
+/** Start (Monday 00:00 UTC) of ISO week `YYYY-Www`. */
+export function isoWeekStart(value: string): number {
+  const m = /^(\d{4})-W(\d{2})$/.exec(value);
+  if (!m) throw new Error(`--week must look like 2026-W47, got '${value}'`);
+  const year = Number(m[1]);
+  const week = Number(m[2]);
+  // Week 1 is the week with the year's first Thursday, i.e. the one holding January 4th.
+  const jan4 = Date.UTC(year, 0, 4);
+  const jan4Weekday = (new Date(jan4).getUTCDay() + 6) % 7; // Monday = 0
+  const week1 = jan4 - jan4Weekday * DAY;
+  const weeksInYear = isoWeekOf(Date.UTC(year, 11, 28)).week;
+  if (week < 1 || week > weeksInYear) throw new Error(`${value}: ${year} has weeks 1 to ${weeksInYear}`);
+  return week1 + (week - 1) * 7 * DAY;
+}
+
+export function isoWeekOf(ms: number): { year: number; week: number } {
+  const d = new Date(Math.floor(ms / DAY) * DAY);
+  const weekday = (d.getUTCDay() + 6) % 7;
+  const thursday = d.getTime() + (3 - weekday) * DAY;
+  const year = new Date(thursday).getUTCFullYear();
+  const week = 1 + Math.floor((thursday - Date.UTC(year, 0, 1)) / (7 * DAY));
+  return { year, week };
+}
+
+export interface ComplianceReport {
+  period: { since: number; until: number; label: string };
+  compliant: boolean;
+  traffic: { flows: number; packets: number; bytes: number; byResult: Record<string, number> };
+  violations: AggregateRow[];
+  deniedAttempts: AggregateRow[];
+  rules: { total: number; used: number; unused: RuleRow[] };
+  policyVersions: { kind: string; policy: string; hash: string; firstSeen: number; lastSeen: number }[];
+}
+
+/** Merges the store's per-window rows over the whole period: one row per (source, destination, proto, port). */
+function overPeriod(rows: AggregateRow[]): AggregateRow[] {
+  const byKey = new Map<string, AggregateRow>();
+  for (const r of rows) {
+    const k = `${r.srcWorkload}\u0000${r.dstWorkload}\u0000${r.proto}\u0000${r.port}`;
+    const cur = byKey.get(k);
+    if (!cur) {
+      byKey.set(k, { ...r, srcNames: [...r.srcNames], dstNames: [...r.dstNames], evidence: [] });
+      continue;
+    }
+    cur.windowStart = Math.min(cur.windowStart, r.windowStart);
+    cur.flows += r.flows;
+    cur.packets += r.packets;
+    cur.bytes += r.bytes;
+    cur.firstSeen = Math.min(cur.firstSeen, r.firstSeen);
+    cur.lastSeen = Math.max(cur.lastSeen, r.lastSeen);
+    for (const n of r.srcNames) if (!cur.srcNames.includes(n)) cur.srcNames.push(n);
+    for (const n of r.dstNames) if (!cur.dstNames.includes(n)) cur.dstNames.push(n);
+  }
+  return [...byKey.values()].sort((a, b) => b.flows - a.flows || a.firstSeen - b.firstSeen);
+}
+
+export function buildReport(
+  store: AuditStore,
+  since: number,
+  until: number,
+  label: string,
+): ComplianceReport {
+  const range = { since, until };
+  // Windowed rows overlapping the period; a window straddling an edge counts whole (windows are 1 h).
+  const all = Number.MAX_SAFE_INTEGER;
+  const violations = overPeriod(store.violations(range, all).filter((r) => r.firstSeen < until));
+  const deniedAttempts = overPeriod(store.deniedAttempts(range, all).filter((r) => r.firstSeen < until));
+  const rules = store.ruleUsage(range);
+  return {
+    period: { since, until, label },
+    compliant: violations.length === 0,
+    traffic: store.totals(range),
+    violations,
+    deniedAttempts,
+    rules: {
+      total: rules.length,
+      used: rules.filter((r) => r.hits > 0).length,
+      unused: rules.filter((r) => r.hits === 0),
+    },
+    policyVersions: store.policyVersions(range),
+  };
+}
+
+const port = (r: AggregateRow) => (r.port < 0 ? r.proto : `${r.proto}/${r.port}`);
+
+export function renderMarkdown(r: ComplianceReport): string {
+  const out: string[] = [];
+  out.push(`# NetworkPolicy compliance report: ${r.period.label}`, '');
+  out.push(`Period: ${isoTime(r.period.since)} to ${isoTime(r.period.until)} (data time, UTC).`, '');
+  out.push(
+    r.compliant
+      ? '**Compliant**: no flow that the NetworkPolicies deny was observed to flow.'
+      : `**Not compliant**: ${r.violations.length} connection(s) the NetworkPolicies deny were observed to flow (${r.violations.reduce((a, v) => a + v.flows, 0)} flows). Enforcement failed or is missing for them.`,
+    '',
+  );
+  const b = r.traffic.byResult;
+  out.push('## Traffic judged', '');
+  out.push('| flows | allowed | denied | ambiguous | packets | bytes |', '|---:|---:|---:|---:|---:|---:|');
+  out.push(
+    `| ${r.traffic.flows} | ${b.allowed ?? 0} | ${b.denied ?? 0} | ${b.ambiguous ?? 0} | ${r.traffic.packets} | ${r.traffic.bytes} |`,
+    '',
+  );
+  const table = (rows: AggregateRow[]) => {
+    out.push(
+      '| source | destination | port | flows | bytes | first seen | last seen |',
+      '|---|---|---|---:|---:|---|---|',
+    );
+    for (const v of rows)
+      out.push(
+        `| ${v.srcWorkload} | ${v.dstWorkload} | ${port(v)} | ${v.flows} | ${v.bytes} | ${isoTime(v.firstSeen)} | ${isoTime(v.lastSeen)} |`,
+      );
+    out.push('');
+  };
+  out.push(`## Violations (${r.violations.length})`, '');
+  if (r.violations.length === 0) out.push('None.', '');
+  else {
+    out.push('Denied by the policies in force, and observed to flow (established or closed).', '');
+    table(r.violations);
+  }
+  out.push(`## Denied attempts (${r.deniedAttempts.length})`, '');
+  if (r.deniedAttempts.length === 0) out.push('None.', '');
+  else {
+    out.push('Denied, and only attempted or rejected: enforcement held.', '');
+    table(r.deniedAttempts);
+  }
+  out.push(`## Rules (${r.rules.used} of ${r.rules.total} used)`, '');
+  if (r.rules.unused.length === 0) out.push('Every rule in force was used.', '');
+  else {
+    out.push('In force during the period and used by no flow: candidates for review.', '');
+    out.push('| policy | rule | what it allows |', '|---|---|---|');
+    for (const u of r.rules.unused)
+      out.push(
+        `| ${u.kind === 'NetworkPolicy' ? '' : `${u.kind} `}${u.policy} | ${u.direction}[${u.rule}] | ${u.summary} |`,
+      );
+    out.push('');
+  }
+  out.push(`## Policy versions in force (${r.policyVersions.length})`, '');
+  for (const p of r.policyVersions)
+    out.push(
+      `- ${p.kind} ${p.policy} (${p.hash.slice(0, 12)}): ${isoTime(p.firstSeen)} to ${isoTime(p.lastSeen)}`,
+    );
+  out.push('');
+  return out.join('\n');
+}
+
+export const reportCommand: Command = {
+  path: ['report'],
+  summary: 'weekly compliance report (Markdown or JSON) from the store',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parse(argv, {
+      db: { type: 'string' },
+      week: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      format: { type: 'string' },
+      'fail-on-violation': { type: 'boolean' },
+    });
+    if (!values.db) throw new UsageError('--db is required');
+    const format = values.format ?? 'markdown';
+    if (format !== 'markdown' && format !== 'json') throw new UsageError('--format must be markdown or json');
+    if (values.week && (values.since || values.until))
+      throw new UsageError('--week excludes --since and --until');
+    const store = AuditStore.open(values.db, { readonly: true });
+    try {
+      const newest = store.latestDataTime() ?? 0;
+      let since: number;
+      let until: number;
+      let label: string;
+      if (values.week) {
+        since = asUsage(() => isoWeekStart(values.week!));
+        until = since + 7 * DAY;
+        label = values.week;
+      } else {
+        until = values.until ? asUsage(() => parseSince(values.until!, newest)) : newest;
+        since = values.since ? asUsage(() => parseSince(values.since!, newest)) : until - 7 * DAY;
+        label =
+          values.since || values.until
+            ? `${isoTime(since)} to ${isoTime(until)}`
+            : `the 7 days to ${isoTime(until)}`;
+      }
+      if (since >= until) throw new UsageError('the period is empty (--since must be before --until)');
+      const report = buildReport(store, since, until, label);
+      process.stdout.write(
+        format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderMarkdown(report),
+      );
+      return values['fail-on-violation'] && !report.compliant ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+    } finally {
+      store.close();
+    }
+  },
+};
