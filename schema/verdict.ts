@@ -21,6 +21,8 @@ export const RuleRef = Type.Object({
   rule: Type.Integer({ minimum: 0 }),
   /** For tiered kinds: Allow, Deny or Pass. NetworkPolicy rules always allow. */
   action: Type.Optional(Type.Union([Type.Literal('Allow'), Type.Literal('Deny'), Type.Literal('Pass')])),
+  /** For tiered kinds: the tier the rule's policy belongs to (ClusterNetworkPolicy has both). */
+  tier: Type.Optional(Type.Union([Type.Literal('Admin'), Type.Literal('Baseline')])),
 });
 
 export const DirectionReason = Type.Union(

@@ -143,10 +143,26 @@ function who(e: { ip: string; pod?: string; name?: string; service?: string; kin
   return `${e.ip} (outside the cluster's pods)`;
 }
 
+function renderTier(tier: 'Admin' | 'Baseline', side: SideExplanation, lines: string[]): void {
+  for (const r of side.tierRules ?? []) {
+    if (r.tier !== tier) continue;
+    const prio = r.priority !== undefined ? ` (priority ${r.priority})` : '';
+    lines.push(
+      `    [${tier.toLowerCase()}: ${r.matched ? 'matched' : 'no match'}] ${r.kind} ${r.policy}${prio} ${r.direction}[${r.rule}]: ${r.summary}`,
+    );
+    lines.push(`        ${r.why}`);
+  }
+}
+
 function renderSide(title: string, side: SideExplanation, lines: string[]): void {
   lines.push(`  ${title} — ${side.subject}`);
+  renderTier('Admin', side, lines);
+  if (side.decidedBy === 'admin') {
+    lines.push(`    => ${side.allowed ? 'allowed' : 'DENIED'} (${side.reason})`);
+    return;
+  }
   if (!side.isolated) {
-    lines.push(`    no policy isolates it for ${title}`);
+    lines.push(`    no ${side.tierRules ? 'NetworkPolicy' : 'policy'} isolates it for ${title}`);
   } else {
     lines.push(`    isolated by: ${side.isolatedBy.join(', ')}`);
     if (side.rules.length === 0) lines.push('    (the isolating policies have no rules for this direction)');
@@ -157,6 +173,7 @@ function renderSide(title: string, side: SideExplanation, lines: string[]): void
       lines.push(`        ${r.why}`);
     }
   }
+  if (!side.isolated) renderTier('Baseline', side, lines);
   lines.push(`    => ${side.allowed ? 'allowed' : 'DENIED'} (${side.reason})`);
 }
 

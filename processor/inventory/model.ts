@@ -38,6 +38,8 @@ export interface PodModel {
 
 export interface NodeModel {
   name: string;
+  /** metadata.labels, for the `nodes` peers of AdminNetworkPolicy and ClusterNetworkPolicy. */
+  labels?: Labels;
   /** status.addresses of type InternalIP / ExternalIP (addresses only, no hostnames). */
   addresses: string[];
   podCIDRs: string[];

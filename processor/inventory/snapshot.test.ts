@@ -23,6 +23,12 @@ describe('parseSnapshot', () => {
       name: 'node-a',
       addresses: ['192.168.10.11'],
       podCIDRs: ['10.244.0.0/24', 'fd00:10:244::/64'],
+      // Labels are kept for the `nodes` peers of AdminNetworkPolicy and ClusterNetworkPolicy.
+      labels: {
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': 'node-a',
+        'kubernetes.io/os': 'linux',
+      },
     });
     const web = cluster.pods.find((p) => p.name.startsWith('web-'))!;
     expect(web).toMatchObject({

@@ -180,7 +180,7 @@ function parseJson(builder: ClusterModelBuilder, source: string, text: string): 
   return true;
 }
 
-interface ObjectLocation {
+export interface ObjectLocation {
   source: string;
   record: number;
   line: number | undefined;
@@ -437,6 +437,24 @@ export class ClusterModelBuilder {
     }
   }
 
+  /**
+   * Parses one object on its own, for readers that keep objects themselves (the time-versioned
+   * inventory): the model this builder would hold, under the key it would hold it by (`ns/name`,
+   * `name` for Namespace and Node, `Kind/name` for cluster-scoped policies); no model when the object
+   * was rejected (see issues) or is of a kind the processor does not use.
+   */
+  static parseObject(
+    obj: unknown,
+    at: ObjectLocation,
+  ): { key?: string; model?: unknown; issues: InputIssue[] } {
+    const b = new ClusterModelBuilder();
+    b.add(obj, at);
+    for (const m of [b.namespaces, b.pods, b.nodes, b.services, b.slices, b.policies, b.clusterPolicies]) {
+      for (const [key, model] of m as Map<string, unknown>) return { key, model, issues: b.issues };
+    }
+    return { issues: b.issues };
+  }
+
   finish(): SnapshotResult {
     const namespaces = [...this.namespaces.values()];
     // Policies select namespaces by label; a namespace the snapshot lacks would match nothing, which would
@@ -553,7 +571,8 @@ function parseNode(obj: Json, name: string): NodeModel {
   );
   const podCIDR = optString(spec, 'podCIDR', 'spec.podCIDR');
   if (podCIDR && !podCIDRs.includes(podCIDR)) podCIDRs.unshift(cidrOf(podCIDR, 'spec.podCIDR'));
-  return { name, addresses, podCIDRs };
+  const labels = labelsOf(optObject(obj, 'metadata', 'metadata'), 'labels', 'metadata.labels');
+  return Object.keys(labels).length ? { name, addresses, podCIDRs, labels } : { name, addresses, podCIDRs };
 }
 
 function parseService(obj: Json, name: string, namespace: string): ServiceModel {

@@ -42,9 +42,16 @@ export async function loadJudgeContext(
   );
   const compiled = compilePolicyIndex(snapshot.cluster, options.policy);
   // The compiler names the policy and field; the snapshot knows the file and line it came from.
+  // Cluster-scoped policies are named `Kind/name` by the compiler and `name` by the snapshot.
+  const clusterScoped = /^(AdminNetworkPolicy|BaselineAdminNetworkPolicy|ClusterNetworkPolicy)\//;
   const policyIssues = compiled.issues.map((i) => {
     const at =
-      i.source === undefined && i.object !== undefined ? snapshot.policyLocations.get(i.object) : undefined;
+      i.source === undefined && i.object !== undefined
+        ? (snapshot.policyLocations.get(i.object) ??
+          (clusterScoped.test(i.object)
+            ? snapshot.policyLocations.get(i.object.slice(i.object.indexOf('/') + 1))
+            : undefined))
+        : undefined;
     return at ? { ...i, ...at } : i;
   });
   const rejected = new Set(

@@ -122,7 +122,7 @@ function listOrUndefined(ctx: Ctx, v: unknown, field: string): unknown[] | undef
   return v;
 }
 
-interface PendingPeer {
+export interface PendingPeer {
   kind: 'selector' | 'ipBlock';
   namespaceSelector?: Selector;
   podSelector?: Selector;
@@ -438,7 +438,7 @@ export function compilePolicy(raw: unknown, position: number, reg: CompileRegist
   return { ok: true, policy, warnings: ctx.problems };
 }
 
-function registerPeer(reg: CompileRegistry, p: PendingPeer, policyNamespace: string): Peer {
+export function registerPeer(reg: CompileRegistry, p: PendingPeer, policyNamespace: string): Peer {
   if (p.kind === 'ipBlock') {
     const peer: IpBlockPeer = {
       kind: 'ipBlock',

@@ -3,6 +3,15 @@ import { issue } from '../../lib/errors.js';
 import type { DirectionVerdictValue, RuleRefValue, Verdict } from '../../schema/verdict.js';
 import type { ClusterModel, Labels, PodModel } from '../inventory/model.js';
 import {
+  type AdminCompileResult,
+  type AdminPeer,
+  type AdminPolicy,
+  type AdminRule,
+  adminPortMatches,
+  compileAdminPolicies,
+  subjectSelects,
+} from './admin.js';
+import {
   type CompiledPolicy,
   type CompiledRule,
   compilePolicy,
@@ -27,6 +36,7 @@ import {
   type PolicyOptions,
   type RuleInfo,
   type SideExplanation,
+  type TierRuleExplanation,
 } from './types.js';
 import { VerdictTable } from './verdict-table.js';
 
@@ -56,7 +66,23 @@ interface Identity {
   /** Selector cache row: per selector peer id, 1 match, 0 no match, -1 not computed yet. */
   selectorMatch: Int8Array;
   subjectOf?: { ingress: CompiledPolicy[]; egress: CompiledPolicy[] };
+  /** Cluster-scoped policies whose subject selects this identity, per tier and direction, in order. */
+  tiersOf?: TierSubjects;
 }
+
+interface TierSubjects {
+  admin: { ingress: AdminPolicy[]; egress: AdminPolicy[] };
+  baseline: { ingress: AdminPolicy[]; egress: AdminPolicy[] };
+}
+
+interface TierTrace {
+  policy: AdminPolicy;
+  rule: AdminRule;
+  matched: boolean;
+  why: string;
+}
+
+type DecidedBy = 'admin' | 'networkpolicy' | 'baseline' | 'default';
 
 interface PodInfo {
   role: Role;
@@ -93,6 +119,20 @@ interface RuleTrace {
 interface SideResult {
   verdict: DirectionVerdictValue;
   traces?: RuleTrace[];
+  /** Admin and baseline rules looked at, in evaluation order (explain only). */
+  tierTraces?: TierTrace[];
+  decidedBy?: DecidedBy;
+}
+
+function adminRef(p: AdminPolicy, r: AdminRule): RuleRefValue {
+  return {
+    policy: p.name,
+    kind: p.kind,
+    direction: r.direction,
+    rule: r.index,
+    action: r.action,
+    tier: p.tier,
+  };
 }
 
 const L4_PROTOCOLS = new Set([6, 17, 132]);
@@ -158,6 +198,11 @@ export class PolicyIndex implements PolicyIndexApi {
   private readonly nodesByAddress = new Map<string, string[]>();
   /** Port names some policy refers to; only these enter a pod's named-port profile. */
   private readonly namedPortNames = new Set<string>();
+  /** Cluster-scoped policies (AdminNetworkPolicy & co.), per tier in evaluation order. */
+  readonly adminPolicies: readonly AdminPolicy[];
+  readonly baselinePolicies: readonly AdminPolicy[];
+  /** networks/nodes peers match pod addresses too, so pods need their CIDR class in the cache key. */
+  private readonly podsNeedIpClass: boolean;
 
   private readonly identities: Identity[] = [];
   private readonly identityByKey = new Map<string, Identity>();
@@ -187,9 +232,14 @@ export class PolicyIndex implements PolicyIndexApi {
     selectorPeers: SelectorPeer[],
     ipBlocks: IpBlockPeer[],
     options: PolicyOptions,
+    tiers?: Pick<AdminCompileResult, 'admin' | 'baseline' | 'namedPorts' | 'hasAddressPeers'>,
   ) {
     this.options = Object.freeze({ ...options });
     this.policies = policies;
+    this.adminPolicies = tiers?.admin ?? [];
+    this.baselinePolicies = tiers?.baseline ?? [];
+    for (const n of tiers?.namedPorts ?? []) this.namedPortNames.add(n);
+    this.podsNeedIpClass = options.ipBlockMatchesPods || tiers?.hasAddressPeers === true;
     this.selectorPeers = selectorPeers;
     for (const p of policies) {
       const list = this.byNamespace.get(p.namespace);
@@ -284,6 +334,20 @@ export class PolicyIndex implements PolicyIndexApi {
     }
     id.subjectOf = { ingress, egress };
     return id.subjectOf;
+  }
+
+  private tierSubjects(id: Identity): TierSubjects {
+    if (id.tiersOf) return id.tiersOf;
+    const pick = (list: readonly AdminPolicy[], d: Direction) =>
+      list.filter((p) => p[d].length > 0 && subjectSelects(p, id.nsLabels, id.podLabels));
+    id.tiersOf = {
+      admin: { ingress: pick(this.adminPolicies, 'ingress'), egress: pick(this.adminPolicies, 'egress') },
+      baseline: {
+        ingress: pick(this.baselinePolicies, 'ingress'),
+        egress: pick(this.baselinePolicies, 'egress'),
+      },
+    };
+    return id.tiersOf;
   }
 
   // ---- direct evaluation --------------------------------------------------------------------------
@@ -394,25 +458,90 @@ export class PolicyIndex implements PolicyIndexApi {
         traces: trace ? [] : undefined,
       };
     }
-    const isolating = this.subjectPolicies(subject.identity as Identity)[direction];
+    const id = subject.identity as Identity;
+    const isolating = this.subjectPolicies(id)[direction];
+    const hasTiers = this.adminPolicies.length > 0 || this.baselinePolicies.length > 0;
+    const tiers = hasTiers ? this.tierSubjects(id) : undefined;
+    const tierTraces: TierTrace[] | undefined = trace && hasTiers ? [] : undefined;
+    // Admin tier: the first matching rule of the first policy (by priority) decides; Pass skips the
+    // rest of the tier and hands the flow to NetworkPolicy.
+    let passed: RuleRefValue[] | undefined;
+    if (tiers && tiers.admin[direction].length > 0) {
+      const hit = this.firstTierMatch(tiers.admin[direction], direction, peer, dst, q, tierTraces);
+      if (hit) {
+        const ref = adminRef(hit.policy, hit.rule);
+        if (hit.rule.action !== 'Pass') {
+          const allowed = hit.rule.action === 'Allow';
+          return {
+            verdict: {
+              allowed,
+              isolated: isolating.length > 0,
+              rules: [ref],
+              isolatedBy: isolating.map((p) => p.key),
+              reason: allowed ? 'admin-allow' : 'admin-deny',
+            },
+            traces: trace ? [] : undefined,
+            tierTraces,
+            decidedBy: 'admin',
+          };
+        }
+        passed = [ref];
+      }
+    }
     if (isolating.length === 0) {
+      // Baseline tier only for pods no NetworkPolicy isolates in this direction.
+      if (tiers && tiers.baseline[direction].length > 0) {
+        const hit = this.firstTierMatch(tiers.baseline[direction], direction, peer, dst, q, tierTraces);
+        if (hit) {
+          const ref = adminRef(hit.policy, hit.rule);
+          const rules = passed ? [...passed, ref] : [ref];
+          if (hit.rule.action !== 'Pass') {
+            const allowed = hit.rule.action === 'Allow';
+            return {
+              verdict: {
+                allowed,
+                isolated: false,
+                rules,
+                isolatedBy: [],
+                reason: allowed ? 'baseline-allow' : 'baseline-deny',
+              },
+              traces: trace ? [] : undefined,
+              tierTraces,
+              decidedBy: 'baseline',
+            };
+          }
+          passed = rules;
+        }
+      }
       return {
-        verdict: { allowed: true, isolated: false, rules: [], isolatedBy: [], reason: 'not-isolated' },
+        verdict: {
+          allowed: true,
+          isolated: false,
+          rules: passed ?? [],
+          isolatedBy: [],
+          reason: 'not-isolated',
+        },
         traces: trace ? [] : undefined,
+        tierTraces,
+        decidedBy: 'default',
       };
     }
-    const rules: RuleRefValue[] = [];
+    const rules: RuleRefValue[] = passed ? [...passed] : [];
     const traces: RuleTrace[] | undefined = trace ? [] : undefined;
+    let allowing = 0;
     for (const p of isolating) {
       for (const r of p[direction]) {
         const matched = this.ruleMatches(r, peer, dst, q);
-        if (matched) rules.push({ policy: p.key, kind: NODE_LOCAL_KIND, direction, rule: r.index });
+        if (matched) {
+          rules.push({ policy: p.key, kind: NODE_LOCAL_KIND, direction, rule: r.index });
+          allowing++;
+        }
         if (traces) traces.push({ rule: r, policy: p, matched, why: this.whyRule(r, peer, dst, q, matched) });
       }
     }
     // "A pod cannot block access to itself" (Network Policies concept page): same pod on both ends.
     const nodeLocal = isSamePod(subject.ref, peer.ref) || this.isNodeLocal(subject.pod as PodModel, peer.ref);
-    const allowed = nodeLocal || rules.length > 0;
+    const allowed = nodeLocal || allowing > 0;
     return {
       verdict: {
         allowed,
@@ -422,7 +551,102 @@ export class PolicyIndex implements PolicyIndexApi {
         reason: nodeLocal ? 'node-local' : allowed ? 'rule-matched' : 'no-rule-matched',
       },
       traces,
+      tierTraces,
+      decidedBy: 'networkpolicy',
     };
+  }
+
+  // ---- cluster-scoped tiers -----------------------------------------------------------------------
+
+  private firstTierMatch(
+    policies: readonly AdminPolicy[],
+    direction: Direction,
+    peer: End,
+    dst: End,
+    q: FlowQuery,
+    traces: TierTrace[] | undefined,
+  ): { policy: AdminPolicy; rule: AdminRule } | undefined {
+    for (const p of policies)
+      for (const r of p[direction]) {
+        const matched = this.adminRuleMatches(r, peer, dst, q);
+        if (traces) traces.push({ policy: p, rule: r, matched, why: this.whyAdminRule(r, peer, dst, q) });
+        if (matched) return { policy: p, rule: r };
+      }
+    return undefined;
+  }
+
+  private adminPeerMatches(peer: AdminPeer, end: End): boolean {
+    if (peer.kind === 'selector')
+      return end.identity !== undefined && this.selectorPeerMatches(peer, end.identity);
+    if (peer.kind === 'nothing' || !end.ip) return false;
+    for (const b of peer.blocks) if (cidrContains(b.cidr, end.ip)) return true;
+    return false;
+  }
+
+  private adminRuleMatches(rule: AdminRule, peerEnd: End, dst: End, q: FlowQuery): boolean {
+    if (rule.peers) {
+      let any = false;
+      for (const p of rule.peers)
+        if (this.adminPeerMatches(p, peerEnd)) {
+          any = true;
+          break;
+        }
+      if (!any) return false;
+    }
+    if (rule.ports) {
+      if (!L4_PROTOCOLS.has(q.proto)) return false;
+      const dstPorts = dst.role === ROLE_POD ? (dst.pod as PodModel).ports : undefined;
+      for (const p of rule.ports) if (adminPortMatches(p, q.proto, q.port, dstPorts)) return true;
+      return false;
+    }
+    return true;
+  }
+
+  private whyAdminPeerMiss(peer: AdminPeer, end: End): string {
+    if (peer.kind === 'nothing') return `${peer.text} matches no flow`;
+    if (peer.kind === 'addresses') {
+      if (!end.ip) return `'${end.ref.ip}' is not an IP address`;
+      return `${end.ref.ip} is not in ${peer.text}${peer.blocks.length ? ` (${peer.blocks.map((b) => b.cidr.text).join(',')})` : ' (no address)'}`;
+    }
+    if (end.role !== ROLE_POD) {
+      const what = end.role === ROLE_HOST ? 'a hostNetwork pod' : 'not a pod';
+      return `${this.describeEnd(end)} is ${what}: ${peer.text} matches pods only`;
+    }
+    const id = end.identity as Identity;
+    if (peer.namespaceSelector && !selectorMatches(peer.namespaceSelector, id.nsLabels))
+      return `namespace '${id.namespace}' labels do not match ${peer.namespaceSelector.text} (fails ${firstFailure(peer.namespaceSelector, id.nsLabels)})`;
+    if (peer.podSelector && !selectorMatches(peer.podSelector, id.podLabels))
+      return `pod labels do not match ${peer.podSelector.text} (fails ${firstFailure(peer.podSelector, id.podLabels)})`;
+    return `${peer.text} matched`;
+  }
+
+  private whyAdminRule(rule: AdminRule, peerEnd: End, dst: End, q: FlowQuery): string {
+    const word = rule.direction === 'ingress' ? 'from' : 'to';
+    let head: string;
+    if (rule.peers) {
+      const i = rule.peers.findIndex((p) => this.adminPeerMatches(p, peerEnd));
+      if (i < 0) {
+        const misses = rule.peers.map((p, j) => `${word}[${j}]: ${this.whyAdminPeerMiss(p, peerEnd)}`);
+        return `no peer matches ${this.describeEnd(peerEnd)}: ${misses.join('; ')}`;
+      }
+      head = `${word}[${i}] ${(rule.peers[i] as AdminPeer).text} matches ${this.describeEnd(peerEnd)}`;
+    } else head = 'all peers (deny-all: a peer failed closed)';
+    if (!rule.ports) return `${head}; all ports`;
+    const flow = L4_PROTOCOLS.has(q.proto) ? `${protoName(q.proto)}/${q.port ?? '?'}` : protoName(q.proto);
+    const list = `[${rule.ports.map((p) => p.text).join(',')}]`;
+    const dstPorts = dst.role === ROLE_POD ? (dst.pod as PodModel).ports : undefined;
+    const i = L4_PROTOCOLS.has(q.proto)
+      ? rule.ports.findIndex((p) => adminPortMatches(p, q.proto, q.port, dstPorts))
+      : -1;
+    if (i < 0) {
+      const named = rule.ports.some((p) => p.name !== undefined)
+        ? dstPorts
+          ? ` (named ports resolve against ${this.describeEnd(dst)}: ${dstPorts.map((p) => `${p.name ?? ''}=${p.protocol}/${p.containerPort}`).join(',') || 'none'})`
+          : ' (named ports match only pod destinations)'
+        : '';
+      return `${head}; but ${flow} not in ${list}${named}`;
+    }
+    return `${head}; ${flow} in ${list} (via ${(rule.ports[i] as { text: string }).text})`;
   }
 
   private decide(
@@ -556,7 +780,7 @@ export class PolicyIndex implements PolicyIndexApi {
   private podEndpoint(info: PodInfo, ip: string): number {
     let ep: number;
     if (info.role === ROLE_POD) {
-      const ipClass = this.options.ipBlockMatchesPods ? this.ipClassOf(ip) : 0;
+      const ipClass = this.podsNeedIpClass ? this.ipClassOf(ip) : 0;
       ep = this.endpointClass(ROLE_POD, info.identity.id, ipClass);
     } else ep = this.endpointClass(ROLE_HOST, 0, this.ipClassOf(ip));
     if (ep < 0 || ep >= 2 ** 31) return -1;
@@ -571,12 +795,12 @@ export class PolicyIndex implements PolicyIndexApi {
    * are one of a few non-isolated forms, and isolated sides repeat per (policies, rules) combination.
    */
   private internDirection(d: DirectionVerdictValue): DirectionVerdictValue {
-    if (!d.isolated) {
+    if (!d.isolated && d.rules.length === 0) {
       const shared = UNISOLATED[d.reason];
       if (shared && d.allowed) return shared;
     }
     let k = `${d.allowed ? 1 : 0}${d.reason}|${d.isolatedBy.join(' ')}|`;
-    for (const r of d.rules) k += `${r.direction} ${r.policy} ${r.rule},`;
+    for (const r of d.rules) k += `${r.direction} ${r.kind ?? ''} ${r.policy} ${r.rule} ${r.action ?? ''},`;
     const found = this.directionVerdicts.get(k);
     if (found) return found;
     this.directionVerdicts.set(k, deepFreeze(d));
@@ -648,7 +872,7 @@ export class PolicyIndex implements PolicyIndexApi {
 
   stats(): PolicyIndexStats {
     return {
-      policies: this.policies.length,
+      policies: this.policies.length + this.adminPolicies.length + this.baselinePolicies.length,
       identities: this.identities.length,
       ipClasses: this.ipClassIds.size,
       profiles: this.profileIds.size,
@@ -742,9 +966,25 @@ export class PolicyIndex implements PolicyIndexApi {
       matched: t.matched,
       why: t.why,
     }));
+    const tierRef = (r: RuleRefValue) => {
+      const p = [...this.adminPolicies, ...this.baselinePolicies].find(
+        (x) => x.kind === r.kind && x.name === r.policy,
+      );
+      const rule = p?.[direction][r.rule];
+      const prio = p && p.kind !== 'BaselineAdminNetworkPolicy' ? `, priority ${p.priority}` : '';
+      return `${r.kind} ${r.policy} ${direction}[${r.rule}]${rule?.name ? ` '${rule.name}'` : ''} (${rule?.actionText ?? r.action}${prio})`;
+    };
+    const passes = v.rules.filter((r) => r.action === 'Pass');
+    const npRules = v.rules.filter((r) => r.kind === NODE_LOCAL_KIND);
+    const decided = v.rules.find((r) => r.action === 'Allow' || r.action === 'Deny');
+    const passText = passes.length ? `passed by ${passes.map(tierRef).join(' then ')}; ` : '';
     const reasonText: Record<DirectionVerdictValue['reason'], string> = {
-      'not-isolated': `no policy with ${direction} in policyTypes selects this pod`,
-      'rule-matched': `allowed by ${v.rules.map((r) => `${r.policy} ${direction}[${r.rule}]`).join(', ')}`,
+      'not-isolated': passes.length
+        ? `${passText}no NetworkPolicy isolates this pod and no baseline rule decided: allowed by default`
+        : res.tierTraces?.length
+          ? `no admin or baseline rule matches and no policy with ${direction} in policyTypes selects this pod`
+          : `no policy with ${direction} in policyTypes selects this pod`,
+      'rule-matched': `${passText}allowed by ${npRules.map((r) => `${r.policy} ${direction}[${r.rule}]`).join(', ')}`,
       'no-rule-matched': `isolated by ${v.isolatedBy.join(', ')} and no ${direction} rule matches`,
       'node-local': self
         ? 'traffic from a pod to itself is always allowed (a pod cannot block access to itself)'
@@ -752,12 +992,14 @@ export class PolicyIndex implements PolicyIndexApi {
       'not-a-pod': 'not a pod: no NetworkPolicy applies on this side',
       'host-network':
         'hostNetwork pod treated as its node (option hostNetwork=node): no NetworkPolicy applies',
-      'admin-allow': 'admin-allow',
-      'admin-deny': 'admin-deny',
-      'baseline-allow': 'baseline-allow',
-      'baseline-deny': 'baseline-deny',
+      'admin-allow': `allowed by admin tier: ${decided ? tierRef(decided) : ''} (NetworkPolicy and baseline not consulted)`,
+      'admin-deny': `denied by admin tier: ${decided ? tierRef(decided) : ''} (NetworkPolicy and baseline not consulted)`,
+      'baseline-allow': `${passText}no NetworkPolicy isolates this pod; allowed by baseline tier: ${decided ? tierRef(decided) : ''}`,
+      'baseline-deny': `${passText}no NetworkPolicy isolates this pod; denied by baseline tier: ${decided ? tierRef(decided) : ''}`,
     };
-    return {
+    if (passText && (v.reason === 'no-rule-matched' || v.reason === 'node-local'))
+      reasonText[v.reason] = `${passText}${reasonText[v.reason]}`;
+    const out: SideExplanation = {
       subject: this.describeEnd(subject),
       isolated: v.isolated,
       isolatedBy: [...v.isolatedBy],
@@ -765,6 +1007,24 @@ export class PolicyIndex implements PolicyIndexApi {
       allowed: v.allowed,
       reason: reasonText[v.reason],
     };
+    if (res.tierTraces) {
+      out.tierRules = res.tierTraces.map(
+        (t): TierRuleExplanation => ({
+          policy: t.policy.name,
+          kind: t.policy.kind,
+          tier: t.policy.tier,
+          priority: t.policy.priority <= 1000 ? t.policy.priority : undefined,
+          action: t.rule.action,
+          direction,
+          rule: t.rule.index,
+          summary: t.rule.summary,
+          matched: t.matched,
+          why: t.why,
+        }),
+      );
+      out.decidedBy = res.decidedBy;
+    }
+    return out;
   }
 
   explain(q: FlowQuery): Explanation {
@@ -793,6 +1053,9 @@ export class PolicyIndex implements PolicyIndexApi {
 
   rules(): RuleInfo[] {
     const out: RuleInfo[] = [];
+    for (const p of [...this.adminPolicies, ...this.baselinePolicies])
+      for (const r of [...p.ingress, ...p.egress])
+        out.push({ policy: p.name, kind: p.kind, direction: r.direction, rule: r.index, summary: r.summary });
     for (const p of this.policies)
       for (const r of [...p.ingress, ...p.egress])
         out.push({
@@ -842,6 +1105,8 @@ export function compilePolicyIndex(cluster: ClusterModel, options?: Partial<Poli
     accepted.set(r.policy.key, r.policy);
   });
   const policies = [...accepted.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const index = new PolicyIndex(cluster, policies, reg.selectorPeers, reg.ipBlocks, opts);
+  const tiers = compileAdminPolicies(cluster, reg);
+  issues.push(...tiers.issues);
+  const index = new PolicyIndex(cluster, policies, reg.selectorPeers, reg.ipBlocks, opts, tiers);
   return { index, issues };
 }

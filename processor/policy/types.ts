@@ -78,6 +78,15 @@ export interface PeerExplanation {
   why: string;
 }
 
+/** A rule of a cluster-scoped policy (admin or baseline tier) that was looked at, in evaluation order. */
+export interface TierRuleExplanation extends PeerExplanation {
+  kind: 'AdminNetworkPolicy' | 'BaselineAdminNetworkPolicy' | 'ClusterNetworkPolicy';
+  tier: 'Admin' | 'Baseline';
+  /** spec.priority (BaselineAdminNetworkPolicy has none). */
+  priority?: number;
+  action: 'Allow' | 'Deny' | 'Pass';
+}
+
 export interface SideExplanation {
   /** The pod/address this side is about. */
   subject: string;
@@ -88,6 +97,13 @@ export interface SideExplanation {
   rules: PeerExplanation[];
   allowed: boolean;
   reason: string;
+  /**
+   * Present when the cluster has AdminNetworkPolicies, BaselineAdminNetworkPolicies or
+   * ClusterNetworkPolicies: their rules that were evaluated for this side, up to the deciding one.
+   */
+  tierRules?: TierRuleExplanation[];
+  /** Which tier decided this side: admin, networkpolicy, baseline, or default (allowed, nothing decided). */
+  decidedBy?: 'admin' | 'networkpolicy' | 'baseline' | 'default';
 }
 
 export interface Explanation {
