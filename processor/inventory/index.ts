@@ -14,6 +14,18 @@ import type {
 export type { ClusterModel } from './model.js';
 export type { SnapshotResult, SnapshotSource } from './snapshot.js';
 export { ClusterModelBuilder, loadSnapshotFiles, parseSnapshot, SNAPSHOT_ISSUE } from './snapshot.js';
+export {
+  type ClusterAt,
+  ClusterTimeline,
+  type ClusterTimelineOptions,
+  type ClusterTimelineStats,
+  DEFAULT_HORIZON_MS,
+  DEFAULT_INITIAL_SYNC_MS,
+  type IpClaim,
+  type PolicyVersionSpan,
+  policySpecHash,
+  TIMELINE_ISSUE,
+} from './timeline.js';
 
 /**
  * The inventory answers "who had this IP": a pod, a node, a Service ClusterIP. It also names things the
