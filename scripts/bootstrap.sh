@@ -25,3 +25,7 @@ npm run build
 
 # The Kafka integration tests run a real broker from Maven Central's jars (Java 17 + Maven); fetch once.
 bash test/kafka/fetch.sh
+
+# The Kubernetes integration tests run a real etcd (Debian etcd-server) and kube-apiserver (built from the
+# Kubernetes source through the Go module proxy; needs Go); build once (slow: see docs/kube.md).
+bash test/k8s/apiserver.sh fetch
