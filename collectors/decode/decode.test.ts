@@ -588,3 +588,41 @@ describe('link types', () => {
     expect(decode(b.ethernet(0x8847, mpls))[1].src).toBe('2001:db8::1');
   });
 });
+
+describe('IPv4 addresses as numbers (DecodedPacket.srcV4/dstV4)', () => {
+  it('gives IPv4 addresses as numbers and as text, and only text for IPv6', () => {
+    const [, p] = decode(
+      b.ethernet(0x0800, b.ipv4('192.168.1.200', '10.0.0.2', { proto: UDP }, b.udp(1, 2))),
+    );
+    expect([p.srcV4, p.dstV4]).toEqual([0xc0a801c8, 0x0a000002]);
+    expect([p.src, p.dst]).toEqual(['192.168.1.200', '10.0.0.2']);
+    // A copy sees the text like any other field.
+    expect({ ...p }).toMatchObject({ src: '192.168.1.200', dst: '10.0.0.2' });
+    const [, p6] = decode(b.ethernet(0x86dd, b.ipv6('2001:db8::1', '2001:db8::2', UDP, b.udp(1, 2))));
+    expect([p6.srcV4, p6.dstV4, p6.src]).toEqual([-1, -1, '2001:db8::1']);
+  });
+
+  it('forgets the numbers when the text is assigned, and when the packet object is reused', () => {
+    const out = newDecodedPacket();
+    decodePacket(rec(b.ethernet(0x0800, b.ipv4('1.2.3.4', '5.6.7.8', { proto: UDP }, b.udp(1, 2)))), out);
+    out.src = 'fd00::9';
+    expect([out.src, out.srcV4, out.dst, out.dstV4]).toEqual(['fd00::9', -1, '5.6.7.8', 0x05060708]);
+    decodePacket(rec(b.ethernet(0x0806, new Uint8Array(28))), out);
+    expect([out.src, out.dst, out.srcV4, out.dstV4]).toEqual(['', '', -1, -1]);
+  });
+
+  it('restores the carrier’s numbers when a tunnel payload is not IP', () => {
+    const arp = b.ethernet(0x0806, new Uint8Array(28));
+    const [st, p] = decode(
+      b.ethernet(0x0800, b.ipv4('172.16.0.1', '172.16.0.2', { proto: UDP }, b.udp(1, 4789, b.vxlan(1, arp)))),
+    );
+    expect(st).toBe(DecodeStatus.OK);
+    expect([p.src, p.dst, p.srcV4, p.dstV4, p.tunnelType]).toEqual([
+      '172.16.0.1',
+      '172.16.0.2',
+      0xac100001,
+      0xac100002,
+      '',
+    ]);
+  });
+});

@@ -1,8 +1,8 @@
 import type { CaptureRecord } from '../capture/record.js';
-import type { DecodedPacket } from './packet.js';
+import { type DecodedPacket, type DecodedPacketState, ipv4Text } from './packet.js';
 
 export type { DecodedPacket } from './packet.js';
-export { newDecodedPacket } from './packet.js';
+export { ipv4Text, newDecodedPacket } from './packet.js';
 
 /** Result of decodePacket. */
 export const DecodeStatus = {
@@ -50,7 +50,7 @@ const ETH_TEB = 0x6558;
  * Decoding state for one call. Module-level so that the hot path allocates nothing; decodePacket is
  * synchronous and not re-entrant, which makes this safe.
  */
-let out: DecodedPacket;
+let out: DecodedPacketState;
 /** Count of IP headers whose addresses were filled: tells a tunnel whether its payload reached IP. */
 let ipLayers = 0;
 /** Length of the captured data: reading past it means snaplen truncation, not a malformed header. */
@@ -58,11 +58,12 @@ let capLen = 0;
 
 /**
  * Decodes a captured frame down to the innermost IP packet and its transport header, filling `out`
- * (every field is reset first). Never throws and never reads outside rec.data.
+ * (every field is reset first; `o` comes from newDecodedPacket). Never throws and never reads
+ * outside rec.data.
  */
 export function decodePacket(rec: CaptureRecord, o: DecodedPacket): DecodeStatus {
-  out = o;
-  resetPacket(o);
+  out = o as DecodedPacketState;
+  resetPacket(out);
   o.ts = rec.ts;
   o.iface = rec.iface;
   o.wireLen = rec.wireLen;
@@ -103,10 +104,12 @@ export function decodePacket(rec: CaptureRecord, o: DecodedPacket): DecodeStatus
   return st as DecodeStatus;
 }
 
-function resetPacket(o: DecodedPacket): void {
+function resetPacket(o: DecodedPacketState): void {
   o.ipVersion = 4;
-  o.src = '';
-  o.dst = '';
+  o.srcText = '';
+  o.dstText = '';
+  o.srcV4 = -1;
+  o.dstV4 = -1;
   o.proto = 0;
   o.ipLen = 0;
   o.tunnelType = '';
@@ -115,7 +118,8 @@ function resetPacket(o: DecodedPacket): void {
   o.tunnelId = -1;
   o.tunnelPort = -1;
   o.tunnelSrcPort = -1;
-  o.vlans.length = 0;
+  // The length setter is a runtime call even when nothing changes.
+  if (o.vlans.length !== 0) o.vlans.length = 0;
   o.anomaly = '';
   resetNetwork(o);
 }
@@ -151,22 +155,8 @@ function short(end: number): number {
   return end >= capLen ? TRUNCATED : MALFORMED;
 }
 
-/**
- * Recently formatted IPv4 addresses: captures reuse few addresses, and a Map hit is cheaper than
- * building the string. Cleared when full, so memory stays bounded on address scans.
- */
-const ipv4Cache = new Map<number, string>();
-const IPV4_CACHE_MAX = 65536;
-
 export function ipv4ToString(d: Uint8Array, i: number): string {
-  const key = ((d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3]) >>> 0;
-  let s = ipv4Cache.get(key);
-  if (s === undefined) {
-    s = `${d[i]}.${d[i + 1]}.${d[i + 2]}.${d[i + 3]}`;
-    if (ipv4Cache.size >= IPV4_CACHE_MAX) ipv4Cache.clear();
-    ipv4Cache.set(key, s);
-  }
-  return s;
+  return ipv4Text(u32(d, i));
 }
 
 const HEX = Array.from({ length: 65536 }, (_, i) => i.toString(16));
@@ -300,8 +290,11 @@ function ipv4(d: Uint8Array, o: number, end: number, depth: number): number {
   const ihl = (vihl & 15) * 4;
   resetNetwork(out);
   out.ipVersion = 4;
-  out.src = ipv4ToString(d, o + 12);
-  out.dst = ipv4ToString(d, o + 16);
+  // The text is made when read (DecodedPacketState).
+  out.srcV4 = u32(d, o + 12);
+  out.dstV4 = u32(d, o + 16);
+  out.srcText = '';
+  out.dstText = '';
   const proto = d[o + 9];
   out.proto = proto;
   ipLayers++;
@@ -530,6 +523,8 @@ function tunnel(
   // Carrier fields, restored if the payload is not IP.
   const src = o.src;
   const dst = o.dst;
+  const srcV4 = o.srcV4;
+  const dstV4 = o.dstV4;
   const ipVersion = o.ipVersion;
   const proto = o.proto;
   const srcPort = o.srcPort;
@@ -557,8 +552,10 @@ function tunnel(
   else st = etherType(d, p, end, payload, depth + 1);
   if (ipLayers > layersBefore) return st;
   resetNetwork(o);
-  o.src = src;
-  o.dst = dst;
+  o.srcText = src;
+  o.dstText = dst;
+  o.srcV4 = srcV4;
+  o.dstV4 = dstV4;
   o.ipVersion = ipVersion;
   o.proto = proto;
   o.srcPort = srcPort;

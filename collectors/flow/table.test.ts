@@ -515,3 +515,123 @@ describe('FlowTable: bounds and conservation', () => {
     expect(run()).toEqual(run());
   });
 });
+
+describe('FlowTable: address keys (IPv4 as numbers, other text as ids)', () => {
+  /** The decoder's form of an IPv4 packet: numbers next to the text (DecodedPacket.srcV4/dstV4). */
+  const v4 = (s: string) => s.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  function numeric(p: DecodedPacket): DecodedPacket {
+    const q = newDecodedPacket();
+    Object.assign(q, p);
+    q.srcV4 = v4(p.src);
+    q.dstV4 = v4(p.dst);
+    return q;
+  }
+
+  it('gives a packet with numbers and the same packet as text the same flow', () => {
+    const { t, out } = table();
+    t.add(numeric(tcp(0, C, 40000, '192.168.200.7', 443, SYN)));
+    t.add(tcp(1, '192.168.200.7', 443, C, 40000, SYN | ACK));
+    t.add(numeric(tcp(2, C, 40000, '192.168.200.7', 443, ACK)));
+    t.add(
+      pkt({
+        ts: 3,
+        src: '192.168.200.7',
+        dst: C,
+        proto: 1,
+        icmpType: 3,
+        icmpCode: 1,
+        ipLen: 56,
+        quotedProto: 6,
+        quotedSrc: C,
+        quotedDst: '192.168.200.7',
+        quotedSrcPort: 40000,
+        quotedDstPort: 443,
+      }),
+    );
+    t.flushAll();
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({
+      src: { ip: C, port: 40000 },
+      dst: { ip: '192.168.200.7', port: 443 },
+      packets: { fwd: 2, rev: 2 },
+      state: 'established',
+    });
+    expect(t.stats.icmpErrorsMatched).toBe(1);
+  });
+
+  it('keeps text that only looks like a dotted quad apart from the address', () => {
+    const { t, out } = table();
+    t.add(udp(0, '10.0.0.1', 5000, S, 53));
+    t.add(udp(1, '010.0.0.1', 5000, S, 53));
+    t.add(udp(2, S, 53, '10.0.0.1', 5000));
+    t.flushAll();
+    expect(out).toHaveLength(2);
+    expect(out.map((r) => [r.src.ip, r.packets.fwd, r.packets.rev])).toEqual([
+      ['10.0.0.1', 1, 1],
+      ['010.0.0.1', 1, 0],
+    ]);
+  });
+
+  it('learns listeners on IPv4 and IPv6 alike', () => {
+    const { t, out } = table();
+    for (const [client, server] of [
+      [C, S],
+      ['fd00::1', 'fd00::2'],
+    ] as const) {
+      // The server answers on 9000 (not well known); a later mid-stream flow to it is oriented by that.
+      t.add(tcp(0, client, 40000, server, 9000, SYN));
+      t.add(tcp(1, server, 9000, client, 40000, SYN | ACK));
+      t.add(tcp(2, server, 9000, client, 40001, ACK | PSH));
+    }
+    t.flushAll();
+    const midStream = out.filter((r) => r.continued);
+    expect(midStream).toHaveLength(2);
+    for (const r of midStream) {
+      expect(r.initiator).toBe('listening-port');
+      expect(r.dst.port).toBe(9000);
+    }
+  });
+
+  it('hands an ended IPv6 flow’s address id to another address without mixing their flows', () => {
+    const { t, out } = table({ idleTimeoutMs: 1000 });
+    t.add(udp(0, 'fd00::1', 3000, 'fd00::2', 4000));
+    // Both flows above expire; new addresses get the released ids.
+    t.add(udp(5000, 'fd00::3', 3000, 'fd00::4', 4000));
+    t.add(udp(5001, 'fd00::1', 3000, 'fd00::2', 4000));
+    t.add(udp(5002, 'fd00::4', 4000, 'fd00::3', 3000));
+    t.add(udp(5003, 'fd00::2', 4000, 'fd00::1', 3000));
+    t.flushAll();
+    expect(out.map((r) => [r.src.ip, r.dst.ip, r.packets.fwd, r.packets.rev])).toEqual([
+      ['fd00::1', 'fd00::2', 1, 0],
+      ['fd00::3', 'fd00::4', 1, 1],
+      ['fd00::1', 'fd00::2', 1, 1],
+    ]);
+  });
+
+  it('does not give a later fragment to a new flow that took the storage of its ended flow', () => {
+    const { t, out } = table({ tcpClosedLingerMs: 10 });
+    const frag = (ts: number, offset: number, more: boolean, ports: boolean) =>
+      pkt({
+        ts,
+        src: C,
+        dst: S,
+        proto: 6,
+        srcPort: ports ? 40000 : -1,
+        dstPort: ports ? 80 : -1,
+        tcpFlags: ports ? RST : 0,
+        fragId: 9,
+        fragOffset: offset,
+        moreFragments: more,
+        ipLen: 1500,
+      });
+    t.add(frag(0, 0, true, true)); // first fragment of a RST: the flow is closed at once
+    t.add(udp(2000, '10.9.9.9', 1, '10.9.9.8', 2)); // expiry ends the TCP flow; this one reuses its slot
+    t.add(frag(2001, 1480, false, false)); // the later fragment: its flow is gone
+    t.flushAll();
+    const udpFlow = out.find((r) => r.proto === 'UDP')!;
+    expect(udpFlow.packets).toEqual({ fwd: 1, rev: 0 });
+    expect(t.stats.fragmentsMatched).toBe(0);
+    expect(t.stats.fragmentsOrphaned).toBe(1);
+    expect(out.reduce((n, r) => n + r.packets.fwd + r.packets.rev, 0)).toBe(3);
+  });
+});

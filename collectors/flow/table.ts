@@ -100,67 +100,140 @@ const CLS_ICMP = 4;
 const CLS_OTHER = 5;
 const CLASS_COUNT = 6;
 
-class Flow {
-  prev: Flow | null = null;
-  next: Flow | null = null;
-  cls = -1;
-  /** Capture time the flow was last moved to the tail of its class list. */
-  queued = 0;
-  alive = true;
-  id = '';
-  seq = 0;
-  packetsFwd = 0;
-  packetsRev = 0;
-  bytesFwd = 0;
-  bytesRev = 0;
-  flagsFwd = 0;
-  flagsRev = 0;
-  finFwd = false;
-  /** TCP finished (FIN both ways, RST, or rejected): lingers in the closed list. */
-  closed = false;
-  finRev = false;
-  closeReason: ExportReason = 'fin';
-  sliceStart: number;
-  last: number;
-  state: State = 'attempted';
-  continued = false;
-  /** First ICMP type/code of the flow (-1 when not ICMP). */
-  icmpType = -1;
-  icmpCode = -1;
-  tunnelSrc = '';
-  tunnelDst = '';
-  tunnelPort = -1;
-  vlans: number[] | null = null;
+/*
+ * Flow storage. A table of Flow objects spent its time in cache misses (each object plus the boxes of
+ * its double fields plus its list neighbours) and in the garbage collector (every flow outlived
+ * several scavenges). So a flow is an index into one ArrayBuffer: 128 bytes per flow, read through a
+ * Float64Array and an Int32Array view, with the fields a packet touches in the same two cache
+ * lines. Fields needed only when a flow is made or exported live in side arrays.
+ */
+const STRIDE_F64 = 16;
+const STRIDE_I32 = 32;
+// Float64 words.
+const F_LAST = 0;
+/** Capture time the flow was last moved to the tail of its class list. */
+const F_QUEUED = 1;
+const F_SLICE = 2;
+const F_PKT_FWD = 3;
+const F_PKT_REV = 4;
+const F_BYTES_FWD = 5;
+const F_BYTES_REV = 6;
+/** Address keys (see addressKey) of the initiator and the responder. */
+const F_IKEY = 7;
+const F_RKEY = 8;
+const F_FIRST = 9;
+// Int32 words (after the ten Float64 words).
+const I_PREV = 20;
+const I_NEXT = 21;
+const I_CLS = 22;
+const I_STATE = 23;
+const I_FLAGS_FWD = 24;
+const I_FLAGS_REV = 25;
+const I_PROTO = 26;
+const I_IPORT = 27;
+const I_RPORT = 28;
+/** Where the hash index keeps the flow. */
+const I_SLOT = 29;
+const I_BITS = 30;
+/** Bumped when the flow ends, so a stale reference (fragment entry) can tell its flow is gone. */
+const I_GEN = 31;
+// I_BITS.
+/** TCP finished (FIN both ways, RST, or rejected): lingers in the closed list. */
+const B_CLOSED = 1;
+const B_FIN_FWD = 2;
+const B_FIN_REV = 4;
+const B_CONTINUED = 8;
+const B_ALIVE = 16;
+// Cold Int32 words (side array).
+const COLD_STRIDE = 8;
+const C_SEQ = 0;
+/** First ICMP type/code of the flow (-1 when not ICMP). */
+const C_ICMP_TYPE = 1;
+const C_ICMP_CODE = 2;
+/** ICMP echo identifier carried in the key (-1 otherwise). */
+const C_ICMP_ID = 3;
+const C_BASIS = 4;
+const C_CLOSE_REASON = 5;
 
-  /** Where FlowIndex keeps the flow (see there). */
-  slot = -1;
-  tunnelKey = '';
-  srcSlot: AddressSlot | null = null;
-  dstSlot: AddressSlot | null = null;
+const NONE = -1;
 
-  constructor(
-    readonly proto: number,
-    readonly iIp: string,
-    readonly iPort: number,
-    readonly rIp: string,
-    readonly rPort: number,
-    readonly basis: InitiatorBasis,
-    readonly first: number,
-    readonly tunnelType: DecodedPacket['tunnelType'],
-    readonly tunnelId: number,
-    /** ICMP echo identifier carried in the key (-1 otherwise). */
-    readonly icmpId: number,
-  ) {
-    this.sliceStart = first;
-    this.last = first;
+const ST_ATTEMPTED = 0;
+const ST_ESTABLISHED = 1;
+const ST_CLOSED = 2;
+const ST_REJECTED = 3;
+const STATE_NAMES: readonly State[] = ['attempted', 'established', 'closed', 'rejected'];
+
+const BASIS_HANDSHAKE = 0;
+const BASIS_FIRST_PACKET = 1;
+const BASIS_LISTENING_PORT = 2;
+const BASIS_WELL_KNOWN_PORT = 3;
+const BASIS_ICMP_TYPE = 4;
+const BASIS_NAMES: readonly InitiatorBasis[] = [
+  'handshake',
+  'first-packet',
+  'listening-port',
+  'well-known-port',
+  'icmp-type',
+];
+
+const CLOSE_FIN = 0;
+const CLOSE_RST = 1;
+const CLOSE_NAMES: readonly ExportReason[] = ['fin', 'rst'];
+
+/**
+ * Address keys: an address compared as a number. Text that is a canonical dotted quad (what the
+ * decoder writes) is its 32-bit value; any other text gets V4_LIMIT + a small id while a flow uses
+ * it. Two addresses have the same key exactly when their texts are equal.
+ */
+const V4_LIMIT = 4294967296;
+
+/** The value of a canonical dotted quad ("10.0.0.1": no leading zeros, octets 0-255), else -1. */
+export function parseIpv4(s: string): number {
+  const n = s.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return -1;
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else return -1;
   }
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + octet;
+}
+
+interface AddressSlot {
+  id: number;
+  /** Flow endpoints in the table with this address. */
+  refs: number;
+}
+
+interface TunnelInfo {
+  type: DecodedPacket['tunnelType'];
+  id: number;
+  src: string;
+  dst: string;
+  port: number;
+  /** Key of the tunnelled-flow map. */
+  key: string;
 }
 
 interface FragmentEntry {
-  flow: Flow;
+  flow: number;
+  gen: number;
   expires: number;
 }
-
 interface OrphanFragments {
   /** A representative packet's fields, to build a port-less flow if the first fragment never shows. */
   src: string;
@@ -211,7 +284,7 @@ export function flowHash(s: string): string {
  * The flow key as a string: both directions give the same one (the lower address/port first). The
  * tunnel identity is part of it because overlay networks reuse inner addresses: the same pod CIDR in
  * two VNIs is two different conversations. Used for tunnelled flows and the flow id; untunnelled
- * lookups go through FlowIndex's numeric table.
+ * lookups go through the table's numeric hash index.
  */
 function flowKey(
   proto: number,
@@ -229,198 +302,6 @@ function flowKey(
   return tunnelType === '' ? k : `${k}|${tunnelType}|${tunnelId}`;
 }
 
-interface AddressSlot {
-  id: number;
-  /** Flows in the table with this address on either side. */
-  refs: number;
-}
-
-/**
- * The table's index: both directions of a conversation find the same flow. A string key per packet
- * (build, flatten, hash) dominated the collector's profile, and so did boxed numeric keys in nested
- * Maps. So addresses get small integer ids (the decoder hands out the same string object for a
- * repeated address, whose hash V8 caches) and flows live in an open-addressing hash table over
- * typed arrays: lookups allocate nothing and touch one probe run plus the flow. Tunnelled packets
- * (rare on a node, keyed by tunnel identity too) use a Map with a string key.
- */
-class FlowIndex {
-  private readonly addresses = new Map<string, AddressSlot>();
-  private readonly freeIds: number[] = [];
-  private nextId = 0;
-  private readonly tunnelled = new Map<string, Flow>();
-  // Open addressing, linear probing, backward-shift deletion. Per slot: the two address ids (lower
-  // endpoint first), both ports (16 bits each) and protocol | port-less flags, and the hash.
-  private mask = (1 << 14) - 1;
-  private slots: (Flow | null)[] = new Array(1 << 14).fill(null);
-  private keyA = new Int32Array(1 << 14);
-  private keyB = new Int32Array(1 << 14);
-  private keyPorts = new Int32Array(1 << 14);
-  private keyProto = new Int32Array(1 << 14);
-  private hashes = new Int32Array(1 << 14);
-  private used = 0;
-  size = 0;
-
-  find(
-    proto: number,
-    src: string,
-    sport: number,
-    dst: string,
-    dport: number,
-    tunnelType: string,
-    tunnelId: number,
-  ): Flow | undefined {
-    if (tunnelType !== '')
-      return this.tunnelled.get(flowKey(proto, src, sport, dst, dport, tunnelType, tunnelId));
-    const sa = this.addresses.get(src);
-    if (sa === undefined) return undefined;
-    const sb = this.addresses.get(dst);
-    if (sb === undefined) return undefined;
-    let a: number;
-    let b: number;
-    let ports: number;
-    let pr: number;
-    if (sa.id < sb.id || (sa.id === sb.id && sport <= dport)) {
-      a = sa.id;
-      b = sb.id;
-      ports = ((sport & 0xffff) << 16) | (dport & 0xffff);
-      pr = proto | (sport < 0 ? 0x100 : 0) | (dport < 0 ? 0x200 : 0);
-    } else {
-      a = sb.id;
-      b = sa.id;
-      ports = ((dport & 0xffff) << 16) | (sport & 0xffff);
-      pr = proto | (dport < 0 ? 0x100 : 0) | (sport < 0 ? 0x200 : 0);
-    }
-    const mask = this.mask;
-    let i = hashKey(a, b, ports, pr) & mask;
-    const slots = this.slots;
-    for (;;) {
-      const f = slots[i]!;
-      if (f === null) return undefined;
-      if (this.keyA[i] === a && this.keyB[i] === b && this.keyPorts[i] === ports && this.keyProto[i] === pr)
-        return f;
-      i = (i + 1) & mask;
-    }
-  }
-
-  insert(f: Flow): void {
-    this.size++;
-    if (f.tunnelType !== '') {
-      f.tunnelKey = flowKey(f.proto, f.iIp, f.iPort, f.rIp, f.rPort, f.tunnelType, f.tunnelId);
-      this.tunnelled.set(f.tunnelKey, f);
-      return;
-    }
-    const sa = this.slot(f.iIp);
-    sa.refs++;
-    const sb = this.slot(f.rIp);
-    sb.refs++;
-    f.srcSlot = sa;
-    f.dstSlot = sb;
-    if (this.used + 1 > (this.mask + 1) >>> 1) this.grow();
-    this.place(f);
-    this.used++;
-  }
-
-  remove(f: Flow): void {
-    this.size--;
-    if (f.tunnelType !== '') {
-      this.tunnelled.delete(f.tunnelKey);
-      return;
-    }
-    const mask = this.mask;
-    const slots = this.slots;
-    let i = f.slot;
-    slots[i] = null;
-    this.used--;
-    // Backward-shift deletion: pull later entries of the probe run into the hole when their home
-    // slot allows it, so lookups never need tombstones.
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const g = slots[j]!;
-      if (g === null) break;
-      const home = this.hashes[j]! & mask;
-      const between = i <= j ? i < home && home <= j : i < home || home <= j;
-      if (between) continue;
-      slots[i] = g;
-      this.keyA[i] = this.keyA[j]!;
-      this.keyB[i] = this.keyB[j]!;
-      this.keyPorts[i] = this.keyPorts[j]!;
-      this.keyProto[i] = this.keyProto[j]!;
-      this.hashes[i] = this.hashes[j]!;
-      g.slot = i;
-      slots[j] = null;
-      i = j;
-    }
-    this.release(f.iIp, f.srcSlot!);
-    this.release(f.rIp, f.dstSlot!);
-    f.srcSlot = null;
-    f.dstSlot = null;
-  }
-
-  /** Writes f into the first free slot of its probe run (the caller keeps the load factor <= 1/2). */
-  private place(f: Flow): void {
-    const sa = f.srcSlot!;
-    const sb = f.dstSlot!;
-    let a: number;
-    let b: number;
-    let ports: number;
-    let pr: number;
-    if (sa.id < sb.id || (sa.id === sb.id && f.iPort <= f.rPort)) {
-      a = sa.id;
-      b = sb.id;
-      ports = ((f.iPort & 0xffff) << 16) | (f.rPort & 0xffff);
-      pr = f.proto | (f.iPort < 0 ? 0x100 : 0) | (f.rPort < 0 ? 0x200 : 0);
-    } else {
-      a = sb.id;
-      b = sa.id;
-      ports = ((f.rPort & 0xffff) << 16) | (f.iPort & 0xffff);
-      pr = f.proto | (f.rPort < 0 ? 0x100 : 0) | (f.iPort < 0 ? 0x200 : 0);
-    }
-    const h = hashKey(a, b, ports, pr);
-    const mask = this.mask;
-    let i = h & mask;
-    while (this.slots[i] !== null) i = (i + 1) & mask;
-    this.slots[i] = f;
-    this.keyA[i] = a;
-    this.keyB[i] = b;
-    this.keyPorts[i] = ports;
-    this.keyProto[i] = pr;
-    this.hashes[i] = h;
-    f.slot = i;
-  }
-
-  private grow(): void {
-    const old = this.slots;
-    const n = old.length * 2;
-    this.mask = n - 1;
-    this.slots = new Array(n).fill(null);
-    this.keyA = new Int32Array(n);
-    this.keyB = new Int32Array(n);
-    this.keyPorts = new Int32Array(n);
-    this.keyProto = new Int32Array(n);
-    this.hashes = new Int32Array(n);
-    for (const f of old) if (f !== null) this.place(f);
-  }
-
-  private slot(address: string): AddressSlot {
-    let s = this.addresses.get(address);
-    if (s === undefined) {
-      const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.nextId++;
-      s = { id, refs: 0 };
-      this.addresses.set(address, s);
-    }
-    return s;
-  }
-
-  private release(address: string, s: AddressSlot): void {
-    if (--s.refs === 0) {
-      this.addresses.delete(address);
-      this.freeIds.push(s.id);
-    }
-  }
-}
-
-/** Mixes the four key words (murmur3-style finalizer); the caller masks it to the table size. */
 function hashKey(a: number, b: number, ports: number, proto: number): number {
   let h = Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b);
   h = Math.imul(h ^ ports, 0xc2b2ae35) ^ proto;
@@ -450,6 +331,17 @@ function classTimeouts(opt: FlowTableOptions): number[] {
   return out;
 }
 
+/** Hash index slot: both address keys' low 32 bits, the ports, protocol | flags, flow + 1 (0: empty), hash. */
+const X_STRIDE = 8;
+const X_A = 0;
+const X_B = 1;
+const X_PORTS = 2;
+const X_PROTO = 3;
+const X_FLOW = 4;
+const X_HASH = 5;
+const INITIAL_INDEX_SLOTS = 1 << 14;
+const INITIAL_FLOW_CAPACITY = 1 << 12;
+
 export class FlowTable {
   readonly stats: FlowTableStats = {
     packets: 0,
@@ -461,22 +353,53 @@ export class FlowTable {
     fragmentsMatched: 0,
     fragmentsOrphaned: 0,
   };
-  private readonly flows = new FlowIndex();
+  // ---- flow storage (see STRIDE_F64) ----
+  private capacity = 0;
+  private f64 = new Float64Array(0);
+  private i32 = new Int32Array(0);
+  private cold = new Int32Array(0);
+  private readonly iIp: string[] = [];
+  private readonly rIp: string[] = [];
+  private readonly ids: string[] = [];
+  private readonly tunnels: (TunnelInfo | null)[] = [];
+  private readonly vlans: (number[] | null)[] = [];
+  /** Flow indexes not in use, reused last-freed first (its memory is the most likely cached). */
+  private free = new Int32Array(0);
+  private freeCount = 0;
+  /** Indexes below this have been handed out at least once. */
+  private highWater = 0;
+  private count = 0;
+
+  // ---- index: open addressing, linear probing, backward-shift deletion ----
+  private xmask = INITIAL_INDEX_SLOTS - 1;
+  private index = new Int32Array(INITIAL_INDEX_SLOTS * X_STRIDE);
+  private indexUsed = 0;
+  /** Tunnelled flows (rare on a node, keyed by tunnel identity too) by flowKey. */
+  private readonly tunnelled = new Map<string, number>();
+  /** Ids of addresses that are not dotted quads (IPv6), while flows use them. */
+  private readonly addresses = new Map<string, AddressSlot>();
+  private readonly freeAddressIds: number[] = [];
+  private nextAddressId = 0;
+
   /** One LRU list per idle class, least recently seen at the head. */
-  private readonly heads: (Flow | null)[] = new Array(CLASS_COUNT).fill(null);
-  private readonly tails: (Flow | null)[] = new Array(CLASS_COUNT).fill(null);
+  private readonly heads = new Int32Array(CLASS_COUNT).fill(NONE);
+  private readonly tails = new Int32Array(CLASS_COUNT).fill(NONE);
   private readonly timeouts: number[];
   private readonly activeTimeout: number;
   private readonly maxFlows: number;
   private readonly wireBytes: boolean;
   private readonly observer: FlowObserver;
   private readonly onExport: (r: FlowRecord) => void;
-  /** `proto|ip|port` of endpoints seen answering: they are servers for later mid-stream flows. */
-  private readonly listeners = new Set<string>();
+  /**
+   * Endpoints seen answering: they are servers for later mid-stream flows. IPv4 TCP/UDP/SCTP
+   * endpoints as numbers (listenerNumber), the rest as `proto|ip|port`; bounded together.
+   */
+  private readonly listeners = new Set<number>();
+  private readonly listenerTexts = new Set<string>();
   private readonly fragments = new Map<string, FragmentEntry>();
   private readonly orphans = new Map<string, OrphanFragments>();
   private nextExpire = Number.NEGATIVE_INFINITY;
-  private lastFlow: Flow | null = null;
+  private lastFlow = NONE;
   private now = 0;
 
   constructor(opts: FlowTableOptions) {
@@ -486,10 +409,11 @@ export class FlowTable {
     this.wireBytes = opts.bytes === 'wire';
     this.observer = { ...opts.observer };
     this.onExport = opts.onExport;
+    this.growStorage(INITIAL_FLOW_CAPACITY);
   }
 
   get size(): number {
-    return this.flows.size;
+    return this.count;
   }
 
   add(p: DecodedPacket): void {
@@ -520,11 +444,11 @@ export class FlowTable {
   expire(nowMs: number): void {
     for (let c = 0; c < CLASS_COUNT; c++) {
       const limit = nowMs - this.timeouts[c]!;
-      let f: Flow | null = this.heads[c]!;
+      let f = this.heads[c]!;
       // Ordered by `queued`; a head seen again since it was queued ends the scan (see touch()).
-      while (f !== null && f.last <= limit) {
-        const next: Flow | null = f.next;
-        this.finish(f, c === CLS_TCP_CLOSED ? f.closeReason : 'idle-timeout');
+      while (f !== NONE && this.f64[f * STRIDE_F64 + F_LAST]! <= limit) {
+        const next = this.i32[f * STRIDE_I32 + I_NEXT]!;
+        this.finish(f, c === CLS_TCP_CLOSED ? this.closeReasonOf(f) : 'idle-timeout');
         f = next;
       }
     }
@@ -544,168 +468,563 @@ export class FlowTable {
     for (const o of this.orphans.values()) this.accountOrphans(o);
     this.orphans.clear();
     this.fragments.clear();
-    const all: Flow[] = [];
+    const all: number[] = [];
     for (let c = 0; c < CLASS_COUNT; c++) {
-      for (let f: Flow | null = this.heads[c]!; f !== null; f = f.next) all.push(f);
+      for (let f = this.heads[c]!; f !== NONE; f = this.i32[f * STRIDE_I32 + I_NEXT]!) all.push(f);
     }
-    all.sort((a, b) => a.first - b.first);
+    const f64 = this.f64;
+    all.sort((a, b) => f64[a * STRIDE_F64 + F_FIRST]! - f64[b * STRIDE_F64 + F_FIRST]!);
     for (const f of all) {
       // A closed TCP flow waiting out its linger is complete: keep its fin/rst reason.
-      this.finish(f, f.closed ? f.closeReason : reason);
+      const closed = (this.i32[f * STRIDE_I32 + I_BITS]! & B_CLOSED) !== 0;
+      this.finish(f, closed ? this.closeReasonOf(f) : reason);
     }
+  }
+
+  // ---- flow storage ----
+
+  private growStorage(capacity: number): void {
+    const buf = new ArrayBuffer(capacity * STRIDE_F64 * 8);
+    const f64 = new Float64Array(buf);
+    f64.set(this.f64);
+    this.f64 = f64;
+    this.i32 = new Int32Array(buf);
+    const cold = new Int32Array(capacity * COLD_STRIDE);
+    cold.set(this.cold);
+    this.cold = cold;
+    const free = new Int32Array(capacity);
+    free.set(this.free.subarray(0, this.freeCount));
+    this.free = free;
+    this.capacity = capacity;
+  }
+
+  /** A new flow's index with its fields set; not yet in the index or a class list. */
+  private allocate(
+    proto: number,
+    iIp: string,
+    iKey: number,
+    iPort: number,
+    rIp: string,
+    rKey: number,
+    rPort: number,
+    basis: number,
+    first: number,
+    icmpId: number,
+  ): number {
+    let f: number;
+    if (this.freeCount > 0) {
+      f = this.free[--this.freeCount]!;
+      this.iIp[f] = iIp;
+      this.rIp[f] = rIp;
+      this.ids[f] = '';
+      this.tunnels[f] = null;
+      this.vlans[f] = null;
+    } else {
+      if (this.highWater === this.capacity) this.growStorage(this.capacity * 2);
+      f = this.highWater++;
+      this.iIp.push(iIp);
+      this.rIp.push(rIp);
+      this.ids.push('');
+      this.tunnels.push(null);
+      this.vlans.push(null);
+    }
+    this.count++;
+    const d = f * STRIDE_F64;
+    const f64 = this.f64;
+    f64[d + F_LAST] = first;
+    f64[d + F_QUEUED] = 0;
+    f64[d + F_SLICE] = first;
+    f64[d + F_PKT_FWD] = 0;
+    f64[d + F_PKT_REV] = 0;
+    f64[d + F_BYTES_FWD] = 0;
+    f64[d + F_BYTES_REV] = 0;
+    f64[d + F_IKEY] = iKey;
+    f64[d + F_RKEY] = rKey;
+    f64[d + F_FIRST] = first;
+    const i = f * STRIDE_I32;
+    const i32 = this.i32;
+    i32[i + I_PREV] = NONE;
+    i32[i + I_NEXT] = NONE;
+    i32[i + I_CLS] = NONE;
+    i32[i + I_STATE] = ST_ATTEMPTED;
+    i32[i + I_FLAGS_FWD] = 0;
+    i32[i + I_FLAGS_REV] = 0;
+    i32[i + I_PROTO] = proto;
+    i32[i + I_IPORT] = iPort;
+    i32[i + I_RPORT] = rPort;
+    i32[i + I_SLOT] = NONE;
+    i32[i + I_BITS] = B_ALIVE;
+    // I_GEN keeps counting across reuses of the index.
+    const c = f * COLD_STRIDE;
+    const cold = this.cold;
+    cold[c + C_SEQ] = 0;
+    cold[c + C_ICMP_TYPE] = -1;
+    cold[c + C_ICMP_CODE] = -1;
+    cold[c + C_ICMP_ID] = icmpId;
+    cold[c + C_BASIS] = basis;
+    cold[c + C_CLOSE_REASON] = CLOSE_FIN;
+    return f;
+  }
+
+  private release(f: number): void {
+    const i = f * STRIDE_I32;
+    this.i32[i + I_BITS] = 0;
+    this.i32[i + I_GEN] = (this.i32[i + I_GEN]! + 1) | 0;
+    this.iIp[f] = '';
+    this.rIp[f] = '';
+    this.ids[f] = '';
+    this.tunnels[f] = null;
+    this.vlans[f] = null;
+    this.free[this.freeCount++] = f;
+    this.count--;
+    if (this.lastFlow === f) this.lastFlow = NONE;
+  }
+
+  private isAlive(f: number, gen: number): boolean {
+    const i = f * STRIDE_I32;
+    return this.i32[i + I_GEN] === gen && (this.i32[i + I_BITS]! & B_ALIVE) !== 0;
+  }
+
+  private closeReasonOf(f: number): ExportReason {
+    return CLOSE_NAMES[this.cold[f * COLD_STRIDE + C_CLOSE_REASON]!]!;
+  }
+
+  // ---- address keys and the index ----
+
+  /** The key of an address if it has one (a dotted quad, or text some flow uses), else -1. */
+  private addressKey(s: string): number {
+    const v = parseIpv4(s);
+    if (v >= 0) return v;
+    const slot = this.addresses.get(s);
+    return slot === undefined ? NONE : V4_LIMIT + slot.id;
+  }
+
+  /** The key of an address for a flow endpoint being added (an id is handed out when needed). */
+  private holdAddress(s: string): number {
+    const v = parseIpv4(s);
+    if (v >= 0) return v;
+    let slot = this.addresses.get(s);
+    if (slot === undefined) {
+      const id = this.freeAddressIds.length > 0 ? this.freeAddressIds.pop()! : this.nextAddressId++;
+      slot = { id, refs: 0 };
+      this.addresses.set(s, slot);
+    }
+    slot.refs++;
+    return V4_LIMIT + slot.id;
+  }
+
+  private dropAddress(s: string, key: number): void {
+    if (key < V4_LIMIT) return;
+    const slot = this.addresses.get(s)!;
+    if (--slot.refs === 0) {
+      this.addresses.delete(s);
+      this.freeAddressIds.push(slot.id);
+    }
+  }
+
+  /** The untunnelled flow with this key (either direction), or NONE. */
+  private lookup(proto: number, sKey: number, sport: number, dKey: number, dport: number): number {
+    if (sKey < 0 || dKey < 0) return NONE;
+    let a: number;
+    let b: number;
+    let ports: number;
+    let pr: number;
+    if (sKey < dKey || (sKey === dKey && sport <= dport)) {
+      a = sKey;
+      b = dKey;
+      ports = ((sport & 0xffff) << 16) | (dport & 0xffff);
+      pr = proto | (sport < 0 ? 0x100 : 0) | (dport < 0 ? 0x200 : 0);
+    } else {
+      a = dKey;
+      b = sKey;
+      ports = ((dport & 0xffff) << 16) | (sport & 0xffff);
+      pr = proto | (dport < 0 ? 0x100 : 0) | (sport < 0 ? 0x200 : 0);
+    }
+    if (a >= V4_LIMIT) pr |= 0x400;
+    if (b >= V4_LIMIT) pr |= 0x800;
+    const ai = a | 0;
+    const bi = b | 0;
+    const mask = this.xmask;
+    const x = this.index;
+    let i = hashKey(ai, bi, ports, pr) & mask;
+    for (;;) {
+      const s = i * X_STRIDE;
+      const f1 = x[s + X_FLOW]!;
+      if (f1 === 0) return NONE;
+      if (x[s + X_A] === ai && x[s + X_B] === bi && x[s + X_PORTS] === ports && x[s + X_PROTO] === pr)
+        return f1 - 1;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private find(
+    proto: number,
+    src: string,
+    sport: number,
+    dst: string,
+    dport: number,
+    tunnelType: string,
+    tunnelId: number,
+  ): number {
+    if (tunnelType !== '') {
+      const f = this.tunnelled.get(flowKey(proto, src, sport, dst, dport, tunnelType, tunnelId));
+      return f === undefined ? NONE : f;
+    }
+    return this.lookup(proto, this.addressKey(src), sport, this.addressKey(dst), dport);
+  }
+
+  /** Puts a flow (fields set by allocate, tunnel info set) into the index. */
+  private insert(f: number): void {
+    const t = this.tunnels[f] ?? null;
+    if (t !== null) {
+      this.tunnelled.set(t.key, f);
+      return;
+    }
+    const d = f * STRIDE_F64;
+    const iKey = this.f64[d + F_IKEY]!;
+    const rKey = this.f64[d + F_RKEY]!;
+    const i = f * STRIDE_I32;
+    const iPort = this.i32[i + I_IPORT]!;
+    const rPort = this.i32[i + I_RPORT]!;
+    const proto = this.i32[i + I_PROTO]!;
+    let a: number;
+    let b: number;
+    let ports: number;
+    let pr: number;
+    if (iKey < rKey || (iKey === rKey && iPort <= rPort)) {
+      a = iKey;
+      b = rKey;
+      ports = ((iPort & 0xffff) << 16) | (rPort & 0xffff);
+      pr = proto | (iPort < 0 ? 0x100 : 0) | (rPort < 0 ? 0x200 : 0);
+    } else {
+      a = rKey;
+      b = iKey;
+      ports = ((rPort & 0xffff) << 16) | (iPort & 0xffff);
+      pr = proto | (rPort < 0 ? 0x100 : 0) | (iPort < 0 ? 0x200 : 0);
+    }
+    if (a >= V4_LIMIT) pr |= 0x400;
+    if (b >= V4_LIMIT) pr |= 0x800;
+    if (this.indexUsed + 1 > (this.xmask + 1) >>> 1) this.growIndex();
+    const ai = a | 0;
+    const bi = b | 0;
+    const h = hashKey(ai, bi, ports, pr);
+    const mask = this.xmask;
+    const x = this.index;
+    let j = h & mask;
+    while (x[j * X_STRIDE + X_FLOW] !== 0) j = (j + 1) & mask;
+    const s = j * X_STRIDE;
+    x[s + X_A] = ai;
+    x[s + X_B] = bi;
+    x[s + X_PORTS] = ports;
+    x[s + X_PROTO] = pr;
+    x[s + X_FLOW] = f + 1;
+    x[s + X_HASH] = h;
+    this.i32[i + I_SLOT] = j;
+    this.indexUsed++;
+  }
+
+  private unindex(f: number): void {
+    const t = this.tunnels[f] ?? null;
+    if (t !== null) {
+      this.tunnelled.delete(t.key);
+      return;
+    }
+    const mask = this.xmask;
+    const x = this.index;
+    const i32 = this.i32;
+    let i = i32[f * STRIDE_I32 + I_SLOT]!;
+    x[i * X_STRIDE + X_FLOW] = 0;
+    this.indexUsed--;
+    // Backward-shift deletion: pull later entries of the probe run into the hole when their home
+    // slot allows it, so lookups never need tombstones.
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const sj = j * X_STRIDE;
+      const g1 = x[sj + X_FLOW]!;
+      if (g1 === 0) break;
+      const home = x[sj + X_HASH]! & mask;
+      const between = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (between) continue;
+      x.copyWithin(i * X_STRIDE, sj, sj + X_STRIDE);
+      i32[(g1 - 1) * STRIDE_I32 + I_SLOT] = i;
+      x[sj + X_FLOW] = 0;
+      i = j;
+    }
+  }
+
+  private growIndex(): void {
+    const old = this.index;
+    const n = (this.xmask + 1) * 2;
+    const mask = n - 1;
+    const x = new Int32Array(n * X_STRIDE);
+    const i32 = this.i32;
+    for (let s = 0; s < old.length; s += X_STRIDE) {
+      const f1 = old[s + X_FLOW]!;
+      if (f1 === 0) continue;
+      let j = old[s + X_HASH]! & mask;
+      while (x[j * X_STRIDE + X_FLOW] !== 0) j = (j + 1) & mask;
+      const t = j * X_STRIDE;
+      for (let k = 0; k < X_STRIDE; k++) x[t + k] = old[s + k]!;
+      i32[(f1 - 1) * STRIDE_I32 + I_SLOT] = j;
+    }
+    this.index = x;
+    this.xmask = mask;
   }
 
   // ---- packets ----
 
-  private addPacket(p: DecodedPacket, proto: number, sport: number, dport: number, bytes: number): Flow {
-    const src = p.src;
-    const dst = p.dst;
-    // Packets come in trains: the previous packet's flow saves building and hashing a key.
+  private addPacket(p: DecodedPacket, proto: number, sport: number, dport: number, bytes: number): number {
+    let sKey: number;
+    let dKey: number;
+    if (p.srcV4 >= 0 && p.dstV4 >= 0) {
+      sKey = p.srcV4;
+      dKey = p.dstV4;
+    } else {
+      sKey = this.addressKey(p.src);
+      dKey = this.addressKey(p.dst);
+    }
+    const tunnelled = p.tunnelType !== '';
+    // Packets come in trains: the previous packet's flow saves a lookup.
     const c = this.lastFlow;
-    let f: Flow | undefined;
+    let f = NONE;
+    if (c !== NONE && !tunnelled && this.tunnels[c] === null) {
+      const ci = c * STRIDE_I32;
+      const cd = c * STRIDE_F64;
+      const i32 = this.i32;
+      const f64 = this.f64;
+      if (
+        i32[ci + I_PROTO] === proto &&
+        ((i32[ci + I_IPORT] === sport &&
+          i32[ci + I_RPORT] === dport &&
+          f64[cd + F_IKEY] === sKey &&
+          f64[cd + F_RKEY] === dKey) ||
+          (i32[ci + I_IPORT] === dport &&
+            i32[ci + I_RPORT] === sport &&
+            f64[cd + F_IKEY] === dKey &&
+            f64[cd + F_RKEY] === sKey))
+      )
+        f = c;
+    }
+    if (f === NONE) {
+      f = tunnelled
+        ? this.find(proto, p.src, sport, p.dst, dport, p.tunnelType, p.tunnelId)
+        : this.lookup(proto, sKey, sport, dKey, dport);
+    }
     if (
-      c?.alive &&
-      c.proto === proto &&
-      c.tunnelId === p.tunnelId &&
-      c.tunnelType === p.tunnelType &&
-      ((c.iPort === sport && c.rPort === dport && c.iIp === src && c.rIp === dst) ||
-        (c.iPort === dport && c.rPort === sport && c.iIp === dst && c.rIp === src))
+      f !== NONE &&
+      proto === TCP &&
+      (p.tcpFlags & (SYN | ACK)) === SYN &&
+      (this.i32[f * STRIDE_I32 + I_BITS]! & B_CLOSED) !== 0
     ) {
-      f = c;
-    } else {
-      f = this.flows.find(proto, src, sport, dst, dport, p.tunnelType, p.tunnelId);
-    }
-    if (f !== undefined && proto === TCP && (p.tcpFlags & (SYN | ACK)) === SYN && f.closed) {
       // A new SYN on a finished connection: the port pair is being reused for a new connection.
-      this.finish(f, f.closeReason);
-      f = undefined;
+      this.finish(f, this.closeReasonOf(f));
+      f = NONE;
     }
-    if (f === undefined) {
-      f = this.create(p, proto, sport, dport);
-    } else if (p.ts - f.sliceStart >= this.activeTimeout) {
+    if (f === NONE) {
+      f = this.create(p, proto, sport, dport, sKey, dKey);
+      if (sKey < 0 || dKey < 0 || sKey >= V4_LIMIT || dKey >= V4_LIMIT) {
+        // Addresses other than dotted quads got their ids with the flow (see create).
+        sKey = this.addressKey(p.src);
+        dKey = this.addressKey(p.dst);
+      }
+    } else if (p.ts - this.f64[f * STRIDE_F64 + F_SLICE]! >= this.activeTimeout) {
       this.exportSlice(f, 'active-timeout');
-      f.sliceStart = p.ts;
+      this.f64[f * STRIDE_F64 + F_SLICE] = p.ts;
     }
-    const fwd = src === f.iIp && (sport === f.iPort || src !== f.rIp);
+    const d = f * STRIDE_F64;
+    const i = f * STRIDE_I32;
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const fwd = sKey === f64[d + F_IKEY] && (sport === i32[i + I_IPORT] || sKey !== f64[d + F_RKEY]);
     if (fwd) {
-      f.packetsFwd++;
-      f.bytesFwd += bytes;
+      f64[d + F_PKT_FWD]++;
+      f64[d + F_BYTES_FWD] += bytes;
     } else {
-      f.packetsRev++;
-      f.bytesRev += bytes;
+      f64[d + F_PKT_REV]++;
+      f64[d + F_BYTES_REV] += bytes;
     }
-    if (p.ts > f.last) f.last = p.ts;
+    if (p.ts > f64[d + F_LAST]!) f64[d + F_LAST] = p.ts;
     if (proto === TCP) this.tcpTransition(f, p.tcpFlags, fwd);
-    else if (!fwd && f.state === 'attempted') {
-      f.state = 'established';
-      if (f.rPort >= 0 && hasPorts(proto)) this.learnListener(proto, f.rIp, f.rPort);
+    else if (!fwd && i32[i + I_STATE] === ST_ATTEMPTED) {
+      i32[i + I_STATE] = ST_ESTABLISHED;
+      const rPort = i32[i + I_RPORT]!;
+      if (rPort >= 0 && hasPorts(proto)) this.learnListener(proto, f, rPort);
     }
     this.touch(f);
     this.lastFlow = f;
     return f;
   }
 
-  private create(p: DecodedPacket, proto: number, sport: number, dport: number): Flow {
-    if (this.flows.size >= this.maxFlows) this.evictOldest();
+  private create(
+    p: DecodedPacket,
+    proto: number,
+    sport: number,
+    dport: number,
+    sKey: number,
+    dKey: number,
+  ): number {
+    if (this.count >= this.maxFlows) this.evictOldest();
     let srcInitiates = true;
-    let basis: InitiatorBasis = 'first-packet';
+    let basis = BASIS_FIRST_PACKET;
     let continued = false;
-    let state: State = 'attempted';
+    let state = ST_ATTEMPTED;
     if (proto === TCP) {
       const syn = p.tcpFlags & (SYN | ACK);
       if (syn === SYN) {
-        basis = 'handshake';
+        basis = BASIS_HANDSHAKE;
       } else if (syn === (SYN | ACK)) {
-        basis = 'handshake';
+        basis = BASIS_HANDSHAKE;
         srcInitiates = false;
-        state = 'established';
+        state = ST_ESTABLISHED;
       } else {
         continued = true;
-        ({ srcInitiates, basis } = this.byPorts(proto, p.src, sport, p.dst, dport));
+        basis = this.byPorts(proto, p.src, sKey, sport, p.dst, dKey, dport);
+        srcInitiates = this.byPortsSrcInitiates;
       }
     } else if (proto === ICMP || proto === ICMPV6) {
       const t = p.icmpType;
       const req = proto === ICMP ? ICMP4_REQUEST : ICMP6_REQUEST;
       const rep = proto === ICMP ? ICMP4_REPLY : ICMP6_REPLY;
-      if (req.has(t)) basis = 'icmp-type';
+      if (req.has(t)) basis = BASIS_ICMP_TYPE;
       else if (rep.has(t)) {
-        basis = 'icmp-type';
+        basis = BASIS_ICMP_TYPE;
         srcInitiates = false;
       }
     } else if (sport >= 0 && dport >= 0) {
-      ({ srcInitiates, basis } = this.byPorts(proto, p.src, sport, p.dst, dport));
+      basis = this.byPorts(proto, p.src, sKey, sport, p.dst, dKey, dport);
+      srcInitiates = this.byPortsSrcInitiates;
     }
+    // A dotted quad's key needs no bookkeeping; other addresses are counted (and may have lost their
+    // id if evictOldest ended the flow that held it).
+    const sHeld = sKey >= 0 && sKey < V4_LIMIT ? sKey : this.holdAddress(p.src);
+    const dHeld = dKey >= 0 && dKey < V4_LIMIT ? dKey : this.holdAddress(p.dst);
     const f = srcInitiates
-      ? new Flow(proto, p.src, sport, p.dst, dport, basis, p.ts, p.tunnelType, p.tunnelId, p.icmpId)
-      : new Flow(proto, p.dst, dport, p.src, sport, basis, p.ts, p.tunnelType, p.tunnelId, p.icmpId);
-    f.state = state;
-    f.continued = continued;
+      ? this.allocate(proto, p.src, sHeld, sport, p.dst, dHeld, dport, basis, p.ts, p.icmpId)
+      : this.allocate(proto, p.dst, dHeld, dport, p.src, sHeld, sport, basis, p.ts, p.icmpId);
+    const i = f * STRIDE_I32;
+    this.i32[i + I_STATE] = state;
+    if (continued) this.i32[i + I_BITS]! |= B_CONTINUED;
     if (proto === ICMP || proto === ICMPV6) {
-      f.icmpType = p.icmpType;
-      f.icmpCode = p.icmpCode;
+      this.cold[f * COLD_STRIDE + C_ICMP_TYPE] = p.icmpType;
+      this.cold[f * COLD_STRIDE + C_ICMP_CODE] = p.icmpCode;
     }
     if (p.tunnelType !== '') {
-      // The outer addresses oriented like the inner flow: the initiator's tunnel endpoint first.
-      f.tunnelSrc = srcInitiates ? p.tunnelSrc : p.tunnelDst;
-      f.tunnelDst = srcInitiates ? p.tunnelDst : p.tunnelSrc;
-      f.tunnelPort = p.tunnelPort;
+      const iIp = this.iIp[f]!;
+      const rIp = this.rIp[f]!;
+      this.tunnels[f] = {
+        type: p.tunnelType,
+        id: p.tunnelId,
+        // The outer addresses oriented like the inner flow: the initiator's tunnel endpoint first.
+        src: srcInitiates ? p.tunnelSrc : p.tunnelDst,
+        dst: srcInitiates ? p.tunnelDst : p.tunnelSrc,
+        port: p.tunnelPort,
+        key: flowKey(
+          proto,
+          iIp,
+          this.i32[i + I_IPORT]!,
+          rIp,
+          this.i32[i + I_RPORT]!,
+          p.tunnelType,
+          p.tunnelId,
+        ),
+      };
     }
-    if (p.vlans.length > 0) f.vlans = p.vlans.slice();
-    if (state === 'established' && proto === TCP) this.learnListener(proto, f.rIp, f.rPort);
-    this.flows.insert(f);
+    if (p.vlans.length > 0) this.vlans[f] = p.vlans.slice();
+    if (state === ST_ESTABLISHED && proto === TCP) this.learnListener(proto, f, this.i32[i + I_RPORT]!);
+    this.insert(f);
     this.stats.flowsCreated++;
-    this.stats.active = this.flows.size;
+    this.stats.active = this.count;
     return f;
   }
 
-  /** Who initiated a flow whose start was not seen: a known listener, else a well-known port, else the sender. */
+  /** Second result of byPorts. */
+  private byPortsSrcInitiates = true;
+
+  /**
+   * Who initiated a flow whose start was not seen: a known listener, else a well-known port, else
+   * the sender. Returns the basis; whether the source initiates is left in byPortsSrcInitiates.
+   */
   private byPorts(
     proto: number,
     src: string,
+    sKey: number,
     sport: number,
     dst: string,
+    dKey: number,
     dport: number,
-  ): { srcInitiates: boolean; basis: InitiatorBasis } {
-    const dstListens = this.listeners.has(`${proto}|${dst}|${dport}`);
-    const srcListens = this.listeners.has(`${proto}|${src}|${sport}`);
-    if (dstListens !== srcListens) return { srcInitiates: dstListens, basis: 'listening-port' };
+  ): number {
+    const dstListens = this.listens(proto, dst, dKey, dport);
+    const srcListens = this.listens(proto, src, sKey, sport);
+    if (dstListens !== srcListens) {
+      this.byPortsSrcInitiates = dstListens;
+      return BASIS_LISTENING_PORT;
+    }
     const dstWellKnown = dport < 1024;
     const srcWellKnown = sport < 1024;
-    if (dstWellKnown !== srcWellKnown) return { srcInitiates: dstWellKnown, basis: 'well-known-port' };
-    return { srcInitiates: true, basis: 'first-packet' };
+    if (dstWellKnown !== srcWellKnown) {
+      this.byPortsSrcInitiates = dstWellKnown;
+      return BASIS_WELL_KNOWN_PORT;
+    }
+    this.byPortsSrcInitiates = true;
+    return BASIS_FIRST_PACKET;
   }
 
-  private learnListener(proto: number, ip: string, port: number): void {
-    if (this.listeners.size >= MAX_LISTENERS) this.listeners.clear();
-    this.listeners.add(`${proto}|${ip}|${port}`);
+  /** An IPv4 TCP/UDP/SCTP endpoint as one number (address, protocol, port + 1), else -1. */
+  private listenerNumber(proto: number, key: number, port: number): number {
+    if (key < 0 || key >= V4_LIMIT || port < -1 || port > 0xffff) return NONE;
+    const pc = proto === TCP ? 0 : proto === UDP ? 1 : proto === SCTP ? 2 : -1;
+    if (pc < 0) return NONE;
+    return key * 524288 + pc * 131072 + port + 1;
   }
 
-  private tcpTransition(f: Flow, flags: number, fwd: boolean): void {
-    if (fwd) f.flagsFwd |= flags;
-    else f.flagsRev |= flags;
-    if (f.closed) return;
+  private listens(proto: number, ip: string, key: number, port: number): boolean {
+    const n = this.listenerNumber(proto, key, port);
+    return n >= 0 ? this.listeners.has(n) : this.listenerTexts.has(`${proto}|${ip}|${port}`);
+  }
+
+  /** Remembers flow f's responder endpoint as a listener. */
+  private learnListener(proto: number, f: number, port: number): void {
+    if (this.listeners.size + this.listenerTexts.size >= MAX_LISTENERS) {
+      this.listeners.clear();
+      this.listenerTexts.clear();
+    }
+    const n = this.listenerNumber(proto, this.f64[f * STRIDE_F64 + F_RKEY]!, port);
+    if (n >= 0) this.listeners.add(n);
+    else this.listenerTexts.add(`${proto}|${this.rIp[f]!}|${port}`);
+  }
+
+  private tcpTransition(f: number, flags: number, fwd: boolean): void {
+    const i = f * STRIDE_I32;
+    const i32 = this.i32;
+    if (fwd) i32[i + I_FLAGS_FWD]! |= flags;
+    else i32[i + I_FLAGS_REV]! |= flags;
+    let bits = i32[i + I_BITS]!;
+    if (bits & B_CLOSED) return;
+    const state = i32[i + I_STATE]!;
     if (flags & RST) {
-      if (f.state === 'attempted' && !fwd && f.flagsFwd & SYN) {
-        f.state = 'rejected';
-      } else if (f.state === 'established') {
-        f.state = 'closed';
+      if (state === ST_ATTEMPTED && !fwd && i32[i + I_FLAGS_FWD]! & SYN) {
+        i32[i + I_STATE] = ST_REJECTED;
+      } else if (state === ST_ESTABLISHED) {
+        i32[i + I_STATE] = ST_CLOSED;
       }
-      f.closeReason = 'rst';
-      f.closed = true;
+      this.cold[f * COLD_STRIDE + C_CLOSE_REASON] = CLOSE_RST;
+      i32[i + I_BITS] = bits | B_CLOSED;
       return;
     }
-    if (!fwd && f.state === 'attempted') {
-      f.state = 'established';
-      if (f.rPort >= 0) this.learnListener(TCP, f.rIp, f.rPort);
+    if (!fwd && state === ST_ATTEMPTED) {
+      i32[i + I_STATE] = ST_ESTABLISHED;
+      const rPort = i32[i + I_RPORT]!;
+      if (rPort >= 0) this.learnListener(TCP, f, rPort);
     }
     if (flags & FIN) {
-      if (fwd) f.finFwd = true;
-      else f.finRev = true;
-      if (f.finFwd && f.finRev) {
-        if (f.state === 'established') f.state = 'closed';
-        f.closeReason = 'fin';
-        f.closed = true;
+      bits |= fwd ? B_FIN_FWD : B_FIN_REV;
+      if ((bits & (B_FIN_FWD | B_FIN_REV)) === (B_FIN_FWD | B_FIN_REV)) {
+        if (i32[i + I_STATE] === ST_ESTABLISHED) i32[i + I_STATE] = ST_CLOSED;
+        this.cold[f * COLD_STRIDE + C_CLOSE_REASON] = CLOSE_FIN;
+        bits |= B_CLOSED;
       }
+      i32[i + I_BITS] = bits;
     }
   }
 
@@ -719,23 +1038,27 @@ export class FlowTable {
     const qd = p.quotedDst;
     const ps = hasPorts(qp) ? p.quotedSrcPort : -1;
     const pd = hasPorts(qp) ? p.quotedDstPort : -1;
-    const f = this.flows.find(qp, qs, ps, qd, pd, p.tunnelType, p.tunnelId);
-    if (f === undefined) return false;
+    const f = this.find(qp, qs, ps, qd, pd, p.tunnelType, p.tunnelId);
+    if (f === NONE) return false;
     this.stats.icmpErrorsMatched++;
-    const quotedWasFwd = qs === f.iIp && (ps === f.iPort || qs !== f.rIp);
+    const d = f * STRIDE_F64;
+    const i = f * STRIDE_I32;
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const quotedWasFwd = qs === this.iIp[f] && (ps === i32[i + I_IPORT] || qs !== this.rIp[f]);
     if (quotedWasFwd) {
-      f.packetsRev++;
-      f.bytesRev += bytes;
+      f64[d + F_PKT_REV]++;
+      f64[d + F_BYTES_REV] += bytes;
     } else {
-      f.packetsFwd++;
-      f.bytesFwd += bytes;
+      f64[d + F_PKT_FWD]++;
+      f64[d + F_BYTES_FWD] += bytes;
     }
-    if (p.ts > f.last) f.last = p.ts;
-    if (quotedWasFwd && isUnreachable(p.proto, p.icmpType) && f.state === 'attempted') {
-      f.state = 'rejected';
-      if (f.proto === TCP) {
-        f.closeReason = 'rst';
-        f.closed = true;
+    if (p.ts > f64[d + F_LAST]!) f64[d + F_LAST] = p.ts;
+    if (quotedWasFwd && isUnreachable(p.proto, p.icmpType) && i32[i + I_STATE] === ST_ATTEMPTED) {
+      i32[i + I_STATE] = ST_REJECTED;
+      if (i32[i + I_PROTO] === TCP) {
+        this.cold[f * COLD_STRIDE + C_CLOSE_REASON] = CLOSE_RST;
+        i32[i + I_BITS]! |= B_CLOSED;
       }
     }
     this.touch(f);
@@ -748,28 +1071,33 @@ export class FlowTable {
     return `${p.src}|${p.dst}|${p.proto}|${p.fragId}|${p.tunnelType}|${p.tunnelId}`;
   }
 
-  private rememberFirstFragment(p: DecodedPacket, f: Flow): void {
+  private rememberFirstFragment(p: DecodedPacket, f: number): void {
     const k = this.fragmentKey(p);
     this.fragments.delete(k); // re-insert so the map stays in expiry order
     if (this.fragments.size >= MAX_FRAGMENT_ENTRIES) {
       const oldest = this.fragments.keys().next().value;
       if (oldest !== undefined) this.fragments.delete(oldest);
     }
-    this.fragments.set(k, { flow: f, expires: p.ts + FRAGMENT_TIMEOUT_MS });
+    this.fragments.set(k, {
+      flow: f,
+      gen: this.i32[f * STRIDE_I32 + I_GEN]!,
+      expires: p.ts + FRAGMENT_TIMEOUT_MS,
+    });
     const o = this.orphans.get(k);
     if (o !== undefined) {
       // Later fragments that arrived before their first fragment.
       this.orphans.delete(k);
-      const fwd = o.src === f.iIp;
-      if (fwd) {
-        f.packetsFwd += o.packets;
-        f.bytesFwd += o.bytes;
+      const d = f * STRIDE_F64;
+      const f64 = this.f64;
+      if (o.src === this.iIp[f]) {
+        f64[d + F_PKT_FWD] += o.packets;
+        f64[d + F_BYTES_FWD] += o.bytes;
       } else {
-        f.packetsRev += o.packets;
-        f.bytesRev += o.bytes;
+        f64[d + F_PKT_REV] += o.packets;
+        f64[d + F_BYTES_REV] += o.bytes;
       }
-      if (o.first < f.sliceStart && f.seq === 0) f.sliceStart = o.first;
-      if (o.last > f.last) f.last = o.last;
+      if (o.first < f64[d + F_SLICE]! && this.cold[f * COLD_STRIDE + C_SEQ] === 0) f64[d + F_SLICE] = o.first;
+      if (o.last > f64[d + F_LAST]!) f64[d + F_LAST] = o.last;
       this.stats.fragmentsMatched += o.packets;
     }
   }
@@ -777,17 +1105,19 @@ export class FlowTable {
   private addLaterFragment(p: DecodedPacket, bytes: number): void {
     const k = this.fragmentKey(p);
     const e = this.fragments.get(k);
-    if (e?.flow.alive) {
+    if (e !== undefined && this.isAlive(e.flow, e.gen)) {
       const f = e.flow;
       this.stats.fragmentsMatched++;
-      if (p.src === f.iIp) {
-        f.packetsFwd++;
-        f.bytesFwd += bytes;
+      const d = f * STRIDE_F64;
+      const f64 = this.f64;
+      if (p.src === this.iIp[f]) {
+        f64[d + F_PKT_FWD]++;
+        f64[d + F_BYTES_FWD] += bytes;
       } else {
-        f.packetsRev++;
-        f.bytesRev += bytes;
+        f64[d + F_PKT_REV]++;
+        f64[d + F_BYTES_REV] += bytes;
       }
-      if (p.ts > f.last) f.last = p.ts;
+      if (p.ts > f64[d + F_LAST]!) f64[d + F_LAST] = p.ts;
       this.touch(f);
       return;
     }
@@ -821,35 +1151,52 @@ export class FlowTable {
   /** Fragments whose first fragment never came: a port-less flow of their address pair takes them. */
   private accountOrphans(o: OrphanFragments): void {
     this.stats.fragmentsOrphaned += o.packets;
-    let f = this.flows.find(o.proto, o.src, -1, o.dst, -1, o.tunnelType, o.tunnelId);
-    if (f === undefined) {
-      if (this.flows.size >= this.maxFlows) this.evictOldest();
-      f = new Flow(o.proto, o.src, -1, o.dst, -1, 'first-packet', o.first, o.tunnelType, o.tunnelId, -1);
-      this.flows.insert(f);
+    let f = this.find(o.proto, o.src, -1, o.dst, -1, o.tunnelType, o.tunnelId);
+    if (f === NONE) {
+      if (this.count >= this.maxFlows) this.evictOldest();
+      const sHeld = this.holdAddress(o.src);
+      const dHeld = this.holdAddress(o.dst);
+      f = this.allocate(o.proto, o.src, sHeld, -1, o.dst, dHeld, -1, BASIS_FIRST_PACKET, o.first, -1);
+      if (o.tunnelType !== '') {
+        this.tunnels[f] = {
+          type: o.tunnelType,
+          id: o.tunnelId,
+          src: '',
+          dst: '',
+          port: -1,
+          key: flowKey(o.proto, o.src, -1, o.dst, -1, o.tunnelType, o.tunnelId),
+        };
+      }
+      this.insert(f);
       this.stats.flowsCreated++;
-      this.stats.active = this.flows.size;
+      this.stats.active = this.count;
     }
-    if (o.src === f.iIp) {
-      f.packetsFwd += o.packets;
-      f.bytesFwd += o.bytes;
+    const d = f * STRIDE_F64;
+    const i = f * STRIDE_I32;
+    const f64 = this.f64;
+    if (o.src === this.iIp[f]) {
+      f64[d + F_PKT_FWD] += o.packets;
+      f64[d + F_BYTES_FWD] += o.bytes;
     } else {
-      f.packetsRev += o.packets;
-      f.bytesRev += o.bytes;
-      if (f.state === 'attempted') f.state = 'established';
+      f64[d + F_PKT_REV] += o.packets;
+      f64[d + F_BYTES_REV] += o.bytes;
+      if (this.i32[i + I_STATE] === ST_ATTEMPTED) this.i32[i + I_STATE] = ST_ESTABLISHED;
     }
-    if (o.last > f.last) f.last = o.last;
+    if (o.last > f64[d + F_LAST]!) f64[d + F_LAST] = o.last;
     this.touch(f);
   }
 
   // ---- LRU lists and export ----
 
-  private classOf(f: Flow): number {
-    if (f.proto === TCP) {
-      if (f.closed) return CLS_TCP_CLOSED;
-      return f.state === 'established' ? CLS_TCP_EST : CLS_TCP_UNANSWERED;
+  private classOf(f: number): number {
+    const i = f * STRIDE_I32;
+    const proto = this.i32[i + I_PROTO]!;
+    if (proto === TCP) {
+      if (this.i32[i + I_BITS]! & B_CLOSED) return CLS_TCP_CLOSED;
+      return this.i32[i + I_STATE] === ST_ESTABLISHED ? CLS_TCP_EST : CLS_TCP_UNANSWERED;
     }
-    if (f.proto === UDP) return CLS_UDP;
-    if (f.proto === ICMP || f.proto === ICMPV6) return CLS_ICMP;
+    if (proto === UDP) return CLS_UDP;
+    if (proto === ICMP || proto === ICMPV6) return CLS_ICMP;
     return CLS_OTHER;
   }
 
@@ -859,110 +1206,147 @@ export class FlowTable {
    * TOUCH_GRANULARITY_MS of its last move stays put: lists are ordered by `queued`, which trails
    * `last` by less than that, and expiry and eviction are exact to within it.
    */
-  private touch(f: Flow): void {
+  private touch(f: number): void {
     const c = this.classOf(f);
     const now = this.now;
-    if (f.cls === c) {
-      if (now - f.queued < TOUCH_GRANULARITY_MS) return;
-      f.queued = now;
+    const i = f * STRIDE_I32;
+    const d = f * STRIDE_F64;
+    const i32 = this.i32;
+    const cls = i32[i + I_CLS]!;
+    if (cls === c) {
+      if (now - this.f64[d + F_QUEUED]! < TOUCH_GRANULARITY_MS) return;
+      this.f64[d + F_QUEUED] = now;
       if (this.tails[c] === f) return;
       this.unlink(f);
-    } else if (f.cls >= 0) {
+    } else if (cls >= 0) {
       this.unlink(f);
     }
-    f.cls = c;
-    f.queued = now;
+    i32[i + I_CLS] = c;
+    this.f64[d + F_QUEUED] = now;
     const t = this.tails[c]!;
-    f.prev = t;
-    f.next = null;
-    if (t === null) this.heads[c] = f;
-    else t.next = f;
+    i32[i + I_PREV] = t;
+    i32[i + I_NEXT] = NONE;
+    if (t === NONE) this.heads[c] = f;
+    else i32[t * STRIDE_I32 + I_NEXT] = f;
     this.tails[c] = f;
   }
 
-  private unlink(f: Flow): void {
-    const c = f.cls;
-    if (f.prev === null) this.heads[c] = f.next;
-    else f.prev.next = f.next;
-    if (f.next === null) this.tails[c] = f.prev;
-    else f.next.prev = f.prev;
-    f.prev = null;
-    f.next = null;
+  private unlink(f: number): void {
+    const i32 = this.i32;
+    const i = f * STRIDE_I32;
+    const c = i32[i + I_CLS]!;
+    const prev = i32[i + I_PREV]!;
+    const next = i32[i + I_NEXT]!;
+    if (prev === NONE) this.heads[c] = next;
+    else i32[prev * STRIDE_I32 + I_NEXT] = next;
+    if (next === NONE) this.tails[c] = prev;
+    else i32[next * STRIDE_I32 + I_PREV] = prev;
+    i32[i + I_PREV] = NONE;
+    i32[i + I_NEXT] = NONE;
   }
 
   private evictOldest(): void {
-    let oldest: Flow | null = null;
+    let oldest = NONE;
+    let oldestQueued = 0;
     for (let c = 0; c < CLASS_COUNT; c++) {
       const h = this.heads[c]!;
-      if (h !== null && (oldest === null || h.queued < oldest.queued)) oldest = h;
+      if (h === NONE) continue;
+      const q = this.f64[h * STRIDE_F64 + F_QUEUED]!;
+      if (oldest === NONE || q < oldestQueued) {
+        oldest = h;
+        oldestQueued = q;
+      }
     }
-    if (oldest !== null) {
+    if (oldest !== NONE) {
       this.stats.evicted++;
       this.finish(oldest, 'evicted');
     }
   }
 
-  private finish(f: Flow, reason: ExportReason): void {
-    if (f.cls >= 0) this.unlink(f);
-    f.cls = -1;
-    f.alive = false;
-    this.flows.remove(f);
-    this.stats.active = this.flows.size;
+  private finish(f: number, reason: ExportReason): void {
+    const i = f * STRIDE_I32;
+    if (this.i32[i + I_CLS]! >= 0) this.unlink(f);
+    this.i32[i + I_CLS] = NONE;
+    this.i32[i + I_BITS]! &= ~B_ALIVE;
+    this.unindex(f);
+    const d = f * STRIDE_F64;
+    this.dropAddress(this.iIp[f]!, this.f64[d + F_IKEY]!);
+    this.dropAddress(this.rIp[f]!, this.f64[d + F_RKEY]!);
+    this.stats.active = this.count - 1;
     this.exportSlice(f, reason);
+    this.release(f);
   }
 
-  private exportSlice(f: Flow, reason: ExportReason): void {
-    if (f.id === '') {
-      f.id = flowHash(
-        `${flowKey(f.proto, f.iIp, f.iPort, f.rIp, f.rPort, f.tunnelType, f.tunnelId)}|${f.first}`,
+  private exportSlice(f: number, reason: ExportReason): void {
+    const d = f * STRIDE_F64;
+    const i = f * STRIDE_I32;
+    const c = f * COLD_STRIDE;
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const cold = this.cold;
+    const proto = i32[i + I_PROTO]!;
+    const iIp = this.iIp[f]!;
+    const rIp = this.rIp[f]!;
+    const iPort = i32[i + I_IPORT]!;
+    const rPort = i32[i + I_RPORT]!;
+    const t = this.tunnels[f] ?? null;
+    let id = this.ids[f]!;
+    if (id === '') {
+      id = flowHash(
+        `${flowKey(proto, iIp, iPort, rIp, rPort, t === null ? '' : t.type, t === null ? -1 : t.id)}|${f64[d + F_FIRST]}`,
       );
+      this.ids[f] = id;
     }
-    const proto = f.proto;
+    const seq = cold[c + C_SEQ]!;
     const rec: FlowRecord = {
       v: 1,
-      start: f.sliceStart,
-      end: f.last,
+      start: f64[d + F_SLICE]!,
+      end: f64[d + F_LAST]!,
       proto: protocolValue(proto),
-      src: f.iPort >= 0 && hasPorts(proto) ? { ip: f.iIp, port: f.iPort } : { ip: f.iIp },
-      dst: f.rPort >= 0 && hasPorts(proto) ? { ip: f.rIp, port: f.rPort } : { ip: f.rIp },
-      packets: { fwd: f.packetsFwd, rev: f.packetsRev },
-      bytes: { fwd: f.bytesFwd, rev: f.bytesRev },
-      state: f.state,
+      src: iPort >= 0 && hasPorts(proto) ? { ip: iIp, port: iPort } : { ip: iIp },
+      dst: rPort >= 0 && hasPorts(proto) ? { ip: rIp, port: rPort } : { ip: rIp },
+      packets: { fwd: f64[d + F_PKT_FWD]!, rev: f64[d + F_PKT_REV]! },
+      bytes: { fwd: f64[d + F_BYTES_FWD]!, rev: f64[d + F_BYTES_REV]! },
+      state: STATE_NAMES[i32[i + I_STATE]!]!,
       observer: this.observer,
-      id: f.id,
-      seq: f.seq,
-      initiator: f.basis,
+      id,
+      seq,
+      initiator: BASIS_NAMES[cold[c + C_BASIS]!]!,
       reason,
     };
-    if (proto === TCP) rec.tcpFlags = { fwd: f.flagsFwd, rev: f.flagsRev };
-    if (f.icmpType >= 0) {
+    if (proto === TCP) rec.tcpFlags = { fwd: i32[i + I_FLAGS_FWD]!, rev: i32[i + I_FLAGS_REV]! };
+    const icmpType = cold[c + C_ICMP_TYPE]!;
+    if (icmpType >= 0) {
+      const icmpId = cold[c + C_ICMP_ID]!;
+      const icmpCode = cold[c + C_ICMP_CODE]!;
       rec.icmp =
-        f.icmpId >= 0
-          ? { type: f.icmpType, code: f.icmpCode, id: f.icmpId }
-          : { type: f.icmpType, code: Math.max(0, f.icmpCode) };
+        icmpId >= 0
+          ? { type: icmpType, code: icmpCode, id: icmpId }
+          : { type: icmpType, code: Math.max(0, icmpCode) };
     }
-    if (f.tunnelType !== '') {
+    if (t !== null) {
       const tunnel: NonNullable<FlowRecord['tunnel']> = {
-        type: f.tunnelType,
-        src: f.tunnelSrc,
-        dst: f.tunnelDst,
+        type: t.type as NonNullable<FlowRecord['tunnel']>['type'],
+        src: t.src,
+        dst: t.dst,
       };
-      if (f.tunnelId >= 0) {
-        if (f.tunnelType === 'gre') tunnel.key = f.tunnelId;
-        else tunnel.vni = f.tunnelId;
+      if (t.id >= 0) {
+        if (t.type === 'gre') tunnel.key = t.id;
+        else tunnel.vni = t.id;
       }
-      if (f.tunnelPort >= 0) tunnel.port = f.tunnelPort;
+      if (t.port >= 0) tunnel.port = t.port;
       rec.tunnel = tunnel;
     }
-    if (f.vlans !== null) rec.vlan = f.vlans;
-    if (f.continued) rec.continued = true;
-    f.seq++;
-    f.packetsFwd = 0;
-    f.packetsRev = 0;
-    f.bytesFwd = 0;
-    f.bytesRev = 0;
-    f.flagsFwd = 0;
-    f.flagsRev = 0;
+    const vlans = this.vlans[f] ?? null;
+    if (vlans !== null) rec.vlan = vlans;
+    if (i32[i + I_BITS]! & B_CONTINUED) rec.continued = true;
+    cold[c + C_SEQ] = seq + 1;
+    f64[d + F_PKT_FWD] = 0;
+    f64[d + F_PKT_REV] = 0;
+    f64[d + F_BYTES_FWD] = 0;
+    f64[d + F_BYTES_REV] = 0;
+    i32[i + I_FLAGS_FWD] = 0;
+    i32[i + I_FLAGS_REV] = 0;
     this.stats.recordsExported++;
     this.onExport(rec);
   }
