@@ -362,7 +362,7 @@ describe('check: bad input', () => {
   it('fails with a usage error without --cluster and a fatal error for a missing snapshot', async () => {
     const usage = await runCli(['check']);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('--cluster is required');
+    expect(usage.stderr).toContain('--cluster or --kubeconfig is required');
     const bad = await runCli([
       'check',
       '--cluster',

@@ -4,9 +4,11 @@ import { readLines } from '../../lib/jsonl.js';
 import { loadJudgeContext } from '../../processor/judge/context.js';
 import { judgeFlow } from '../../processor/judge/index.js';
 import type { PolicyOptions } from '../../processor/policy/types.js';
+import { type ClusterView, StaticClusterView } from '../../processor/processor.js';
 import { FLOW_RECORD_VERSION, validateFlowRecord } from '../../schema/flow-record.js';
 import { parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { LIVE_OPTIONS, type LiveCluster, openLiveCluster } from '../live-cluster.js';
 
 /** Stable codes of the error records `check` writes for input lines it cannot judge. */
 export const CHECK_ERROR = {
@@ -20,12 +22,16 @@ export const CHECK_ERROR = {
   unreadable: 'FLOW_INPUT_UNREADABLE',
 } as const;
 
-const USAGE = `usage: netpol-audit check --cluster SNAPSHOT [--cluster MORE...] [--flows FILE|-] [options]
+const USAGE = `usage: netpol-audit check (--cluster SNAPSHOT [--cluster MORE...] | --kubeconfig FILE [--context C]) [--flows FILE|-] [options]
 
 Judges each FlowRecord (JSON Lines) against the NetworkPolicies of a cluster snapshot and writes one
 JSON line per flow: the flow, its ends named (pod, DNS name, kind) and the verdict. See docs/check.md.
 
-  --cluster FILE             kubectl get ... -o yaml|json output; repeat to combine files (required)
+  --cluster FILE             kubectl get ... -o yaml|json output; repeat to combine files
+  --kubeconfig FILE          instead of a snapshot, follow the live cluster (list + watch); each flow is
+                             judged against the cluster as it was at the flow's start
+  --context NAME             kubeconfig context (default: the current one)
+  --history-hours H          live cluster history kept for late flows (default 6)
   --flows FILE|-             FlowRecords, one per line; standard input when absent or -
   --cluster-domain D         cluster DNS domain for names (default cluster.local)
   --ipblock-matches-pods B   true (default, upstream) or false (Cilium): ipBlock peers match pod IPs
@@ -130,12 +136,41 @@ export const checkCommand: Command = {
   summary: 'judge FlowRecords against the NetworkPolicies of a cluster snapshot',
   usage: USAGE,
   async run(argv) {
-    const { values } = parse(argv, { ...CLUSTER_OPTIONS, flows: { type: 'string' } });
+    const { values } = parse(argv, { ...CLUSTER_OPTIONS, ...LIVE_OPTIONS, flows: { type: 'string' } });
     const clusters = values.cluster ?? [];
-    if (clusters.length === 0) throw new UsageError('--cluster is required');
+    const liveWanted = values.kubeconfig !== undefined || values.context !== undefined;
+    if (clusters.length === 0 && !liveWanted) throw new UsageError('--cluster or --kubeconfig is required');
+    if (clusters.length > 0 && liveWanted)
+      throw new UsageError('--cluster excludes --kubeconfig and --context');
     const policy = policyOptionsFrom(values);
-    const ctx = await loadJudgeContext(clusters, { clusterDomain: values['cluster-domain'], policy });
-    let problems = reportIssues('check', ctx.issues);
+    let problems = false;
+    let live: LiveCluster | undefined;
+    let view: ClusterView;
+    let clusterSummary: () => string;
+    if (liveWanted) {
+      live = await openLiveCluster({
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        historyHours: values['history-hours'],
+        clusterDomain: values['cluster-domain'],
+        policy,
+        onIssue: (i) => {
+          problems = reportIssues('check', [i]) || problems;
+        },
+      });
+      const timeline = live.timeline;
+      view = timeline;
+      clusterSummary = () => {
+        const st = timeline.stats();
+        return `live cluster: ${st.versions} version(s), ${st.changes} change(s)`;
+      };
+    } else {
+      const ctx = await loadJudgeContext(clusters, { clusterDomain: values['cluster-domain'], policy });
+      problems = reportIssues('check', ctx.issues);
+      view = new StaticClusterView(ctx.inventory, ctx.index);
+      clusterSummary = () =>
+        `cluster: ${ctx.counts.pods} pods, ${ctx.counts.services} services, ${ctx.counts.policies} policies (${ctx.counts.rejectedPolicies} rejected)`;
+    }
     const source = values.flows === undefined || values.flows === '-' ? '<stdin>' : values.flows;
     const out = new BatchedLines(process.stdout);
     const tally = { flows: 0, allowed: 0, denied: 0, ambiguous: 0, errors: 0 };
@@ -148,7 +183,8 @@ export const checkCommand: Command = {
         else {
           const v = validateFlowRecord(parsed.value);
           if (v.ok) {
-            const record = judgeFlow(v.value, ctx.inventory, ctx.index);
+            const { inventory, index } = view.at(v.value.start);
+            const record = judgeFlow(v.value, inventory, index);
             tally.flows++;
             tally[record.verdict.result]++;
             await out.write(JSON.stringify(record));
@@ -173,6 +209,7 @@ export const checkCommand: Command = {
       await out.end();
     } catch (err) {
       await out.end();
+      await live?.close();
       if (err instanceof AuditError) throw err;
       throw new AuditError(CHECK_ERROR.unreadable, `cannot read flows: ${(err as Error).message}`, {
         source,
@@ -180,9 +217,9 @@ export const checkCommand: Command = {
     }
     process.stderr.write(
       `netpol-audit check: ${tally.flows} flows judged (${tally.allowed} allowed, ${tally.denied} denied, ` +
-        `${tally.ambiguous} ambiguous), ${tally.errors} bad input lines; cluster: ${ctx.counts.pods} pods, ` +
-        `${ctx.counts.services} services, ${ctx.counts.policies} policies (${ctx.counts.rejectedPolicies} rejected)\n`,
+        `${tally.ambiguous} ambiguous), ${tally.errors} bad input lines; ${clusterSummary()}\n`,
     );
+    await live?.close();
     return problems ? EXIT_INPUT_PROBLEMS : EXIT_OK;
   },
 };

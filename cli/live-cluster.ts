@@ -1,0 +1,80 @@
+import type { InputIssue } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { ClusterTimeline } from '../processor/inventory/index.js';
+import { KubeInventorySource, loadKubeConfig } from '../processor/inventory/kube/index.js';
+import type { PolicyOptions } from '../processor/policy/types.js';
+import { UsageError } from './command.js';
+
+/**
+ * The live wiring of the cluster for commands that judge flows: the API watcher feeds a time-versioned
+ * ClusterTimeline, which is the processor's ClusterView. Resolves once every kind's first list is in
+ * (never judge against a partial cluster).
+ */
+export interface LiveCluster {
+  timeline: ClusterTimeline;
+  source: KubeInventorySource;
+  close(): Promise<void>;
+}
+
+export const LIVE_OPTIONS = {
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  'history-hours': { type: 'string' },
+} as const;
+
+export async function openLiveCluster(opts: {
+  kubeconfig?: string;
+  context?: string;
+  historyHours?: string;
+  clusterDomain?: string;
+  policy?: Partial<PolicyOptions>;
+  onIssue?: (i: InputIssue) => void;
+  readyTimeoutMs?: number;
+}): Promise<LiveCluster> {
+  let horizonMs: number | undefined;
+  if (opts.historyHours !== undefined) {
+    const h = Number(opts.historyHours);
+    if (!(h > 0))
+      throw new UsageError(`--history-hours must be a positive number, not '${opts.historyHours}'`);
+    horizonMs = h * 3_600_000;
+  }
+  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  try {
+    kubeConfig = loadKubeConfig({ kubeconfig: opts.kubeconfig, context: opts.context });
+  } catch (err) {
+    throw new UsageError(`cannot load the kubeconfig: ${(err as Error).message}`);
+  }
+  const timeline = new ClusterTimeline({
+    source: 'watch',
+    ...(horizonMs !== undefined ? { horizonMs } : {}),
+    ...(opts.clusterDomain ? { clusterDomain: opts.clusterDomain } : {}),
+    ...(opts.policy ? { policy: opts.policy } : {}),
+    ...(opts.onIssue ? { onIssue: opts.onIssue } : {}),
+  });
+  const source = new KubeInventorySource({ kubeConfig, sink: timeline, logger: createLogger('inventory') });
+  source.start();
+  const timeoutMs = opts.readyTimeoutMs ?? 120_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      source.ready(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `the cluster's initial lists were not complete after ${timeoutMs / 1000} s: ${JSON.stringify(source.healthReport())}`,
+              ),
+            ),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } catch (err) {
+    await source.stop();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { timeline, source, close: () => source.stop() };
+}
