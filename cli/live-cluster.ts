@@ -1,7 +1,7 @@
 import type { InputIssue } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { ClusterTimeline } from '../processor/inventory/index.js';
-import { KubeInventorySource, loadKubeConfig } from '../processor/inventory/kube/index.js';
+import type { KubeInventorySource } from '../processor/inventory/kube/index.js';
 import type { PolicyOptions } from '../processor/policy/types.js';
 import { UsageError } from './command.js';
 
@@ -38,6 +38,8 @@ export async function openLiveCluster(opts: {
       throw new UsageError(`--history-hours must be a positive number, not '${opts.historyHours}'`);
     horizonMs = h * 3_600_000;
   }
+  // @kubernetes/client-node costs ~0.7 CPU-s to load: only commands that follow a live cluster pay it.
+  const { KubeInventorySource, loadKubeConfig } = await import('../processor/inventory/kube/index.js');
   let kubeConfig: ReturnType<typeof loadKubeConfig>;
   try {
     kubeConfig = loadKubeConfig({ kubeconfig: opts.kubeconfig, context: opts.context });

@@ -1,5 +1,4 @@
 import { rename, writeFile } from 'node:fs/promises';
-import { loadKubeConfig, snapshotCluster, snapshotYaml } from '../../processor/inventory/kube/index.js';
 import { parse } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_OK } from '../command.js';
 
@@ -27,6 +26,10 @@ export const snapshotCommand: Command = {
       context: { type: 'string' },
       output: { type: 'string', short: 'o' },
     });
+    // Loaded here, not at the top: @kubernetes/client-node costs every other command ~0.7 CPU-s otherwise.
+    const { loadKubeConfig, snapshotCluster, snapshotYaml } = await import(
+      '../../processor/inventory/kube/index.js'
+    );
     let text: string;
     try {
       const kc = loadKubeConfig({
