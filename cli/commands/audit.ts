@@ -146,7 +146,9 @@ export const auditCommand: Command = {
   },
 };
 
-function policyVersions(raw: unknown[]): { kind: string; policy: string; hash: string; spec: unknown }[] {
+export function policyVersions(
+  raw: unknown[],
+): { kind: string; policy: string; hash: string; spec: unknown }[] {
   const out: { kind: string; policy: string; hash: string; spec: unknown }[] = [];
   for (const p of raw) {
     const meta = (p as { metadata?: { namespace?: string; name?: string } }).metadata;

@@ -5,6 +5,7 @@ import { JsonlSink } from '../../collectors/sink.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect conntrack [options]
 
@@ -24,9 +25,11 @@ options:
       --active-timeout S   a record every S seconds for flows that stay open (default 300)
       --max-flows N        flows held at once; beyond it the least recently updated is exported
                            (default 1000000)
+${KAFKA_SINK_USAGE}
 
 Turn on accounting for packet and byte counts: sysctl -w net.netfilter.nf_conntrack_acct=1.
-A summary goes to standard error. Exit status: 0 ok, 1 malformed lines were skipped, 2 usage
+A summary goes to standard error. Exit status: 0 ok, 1 malformed lines were skipped or records
+were dropped because the Kafka spool was full, 2 usage
 error, 3 conntrack could not run.`;
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -67,6 +70,7 @@ export const collectConntrackCommand: Command = {
       time: { type: 'string' },
       'active-timeout': { type: 'string' },
       'max-flows': { type: 'string' },
+      ...KAFKA_SINK_OPTIONS,
     });
     const active = positive('active-timeout', values['active-timeout']);
     const maxFlows = positive('max-flows', values['max-flows']);
@@ -79,16 +83,19 @@ export const collectConntrackCommand: Command = {
     if (values.input === undefined && timeMs !== undefined)
       throw new UsageError('--time applies to --input only');
 
-    const out =
-      values.output === undefined || values.output === '-'
-        ? process.stdout
-        : createWriteStream(values.output);
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(EXIT_OK);
-      process.stderr.write(`netpol-audit collect conntrack: cannot write output: ${err.message}\n`);
-      process.exit(EXIT_FATAL);
+    const opened = openFlowSink('collect conntrack', values, () => {
+      const out =
+        values.output === undefined || values.output === '-'
+          ? process.stdout
+          : createWriteStream(values.output);
+      out.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(EXIT_OK);
+        process.stderr.write(`netpol-audit collect conntrack: cannot write output: ${err.message}\n`);
+        process.exit(EXIT_FATAL);
+      });
+      return new JsonlSink(out);
     });
-    const sink = new JsonlSink(out);
+    const sink = opened.sink;
     const issues: string[] = [];
     const common = {
       node: values.node,
@@ -126,8 +133,8 @@ export const collectConntrackCommand: Command = {
     await sink.flush();
     await sink.close();
     process.stderr.write(
-      `${[...conntrackSummaryLines(summary), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...issues].join('\n')}\n`,
+      `${[...conntrackSummaryLines(summary), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...opened.report(), ...issues].join('\n')}\n`,
     );
-    return summary.errors > 0 ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+    return summary.errors > 0 || opened.lost() ? EXIT_INPUT_PROBLEMS : EXIT_OK;
   },
 };

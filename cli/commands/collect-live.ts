@@ -4,6 +4,7 @@ import { JsonlSink } from '../../collectors/sink.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect live --iface IF [options] [-- BPF FILTER WORDS]
 
@@ -21,9 +22,11 @@ options:
       --idle-timeout S     export a flow after S seconds without packets
       --active-timeout S   export long flows every S seconds as numbered slices (default 300)
       --max-flows N        flows held at once (default 1000000)
+${KAFKA_SINK_USAGE}
 
 A summary (with tcpdump's packets captured / dropped by kernel) goes to standard error.
-Exit status: 0 ok, 1 input problems or packets dropped by the kernel, 2 usage error, 3 tcpdump
+Exit status: 0 ok, 1 input problems, packets dropped by the kernel or records dropped because
+the Kafka spool was full, 2 usage error, 3 tcpdump
 could not capture (no such interface, no permission).`;
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -50,6 +53,7 @@ export const collectLiveCommand: Command = {
         'idle-timeout': { type: 'string' },
         'active-timeout': { type: 'string' },
         'max-flows': { type: 'string' },
+        ...KAFKA_SINK_OPTIONS,
       },
       true,
     );
@@ -66,16 +70,19 @@ export const collectLiveCommand: Command = {
       (w) => w !== '',
     );
 
-    const out =
-      values.output === undefined || values.output === '-'
-        ? process.stdout
-        : createWriteStream(values.output);
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(EXIT_OK);
-      process.stderr.write(`netpol-audit collect live: cannot write output: ${err.message}\n`);
-      process.exit(EXIT_FATAL);
+    const opened = openFlowSink('collect live', values, () => {
+      const out =
+        values.output === undefined || values.output === '-'
+          ? process.stdout
+          : createWriteStream(values.output);
+      out.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(EXIT_OK);
+        process.stderr.write(`netpol-audit collect live: cannot write output: ${err.message}\n`);
+        process.exit(EXIT_FATAL);
+      });
+      return new JsonlSink(out);
     });
-    const sink = new JsonlSink(out);
+    const sink = opened.sink;
     const issues: string[] = [];
     const ac = new AbortController();
     const onSignal = () => ac.abort();
@@ -110,9 +117,12 @@ export const collectLiveCommand: Command = {
         `${summary.flows} flows in ${summary.records} records; ${summary.issues} issue(s), ${summary.errors} error(s)`,
       `collect live: tcpdump: ${t.captured ?? '?'} packets captured, ${t.receivedByFilter ?? '?'} received by filter, ` +
         `${t.droppedByKernel ?? '?'} dropped by kernel`,
+      ...opened.report(),
       ...issues,
     ];
     process.stderr.write(`${lines.join('\n')}\n`);
-    return summary.errors > 0 || (t.droppedByKernel ?? 0) > 0 ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+    return summary.errors > 0 || (t.droppedByKernel ?? 0) > 0 || opened.lost()
+      ? EXIT_INPUT_PROBLEMS
+      : EXIT_OK;
   },
 };

@@ -4,6 +4,7 @@ import { JsonlSink } from '../../collectors/sink.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect pcap FILE... [options]
 
@@ -17,9 +18,11 @@ options:
       --active-timeout S   export long flows every S seconds as numbered slices (default 300)
       --max-flows N        flows held at once; beyond it the least recently seen is exported (default 1000000)
       --bytes ip|wire      count IP packet bytes (default) or whole frames as captured on the wire
+${KAFKA_SINK_USAGE}
 
 A summary goes to standard error. Exit status: 0 ok, 1 input problems were found (records were
-still written for everything readable), 2 usage error.`;
+still written for everything readable, or records were dropped because the Kafka spool was
+full), 2 usage error.`;
 
 function positiveNumber(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -42,6 +45,7 @@ export const collectPcapCommand: Command = {
         'active-timeout': { type: 'string' },
         'max-flows': { type: 'string' },
         bytes: { type: 'string' },
+        ...KAFKA_SINK_OPTIONS,
       },
       true,
     );
@@ -54,17 +58,20 @@ export const collectPcapCommand: Command = {
     if (values.bytes !== undefined && values.bytes !== 'ip' && values.bytes !== 'wire') {
       throw new UsageError(`--bytes must be 'ip' or 'wire', got '${values.bytes}'`);
     }
-    const out =
-      values.output === undefined || values.output === '-'
-        ? process.stdout
-        : createWriteStream(values.output);
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      // The reader went away (`| head`): nothing more to say and nobody to say it to.
-      if (err.code === 'EPIPE') process.exit(EXIT_OK);
-      process.stderr.write(`netpol-audit collect pcap: cannot write output: ${err.message}\n`);
-      process.exit(EXIT_FATAL);
+    const opened = openFlowSink('collect pcap', values, () => {
+      const out =
+        values.output === undefined || values.output === '-'
+          ? process.stdout
+          : createWriteStream(values.output);
+      out.on('error', (err: NodeJS.ErrnoException) => {
+        // The reader went away (`| head`): nothing more to say and nobody to say it to.
+        if (err.code === 'EPIPE') process.exit(EXIT_OK);
+        process.stderr.write(`netpol-audit collect pcap: cannot write output: ${err.message}\n`);
+        process.exit(EXIT_FATAL);
+      });
+      return new JsonlSink(out);
     });
-    const sink = new JsonlSink(out);
+    const sink = opened.sink;
     const issues: string[] = [];
     const summary = await collectCaptureFiles(positionals, sink, {
       node: values.node,
@@ -87,11 +94,12 @@ export const collectPcapCommand: Command = {
         `${summary.truncated - truncatedInFlows} truncated, ${summary.malformed} malformed)`,
       `collect pcap: ${summary.flows} flows in ${summary.records} records; ${summary.issues} issue(s), ${summary.errors} error(s)` +
         (summary.failedInputs > 0 ? `, ${summary.failedInputs} unreadable input(s)` : ''),
+      ...opened.report(),
       ...issues,
     ];
     process.stderr.write(`${lines.join('\n')}\n`);
     // Input problems: the reader found damage, or packets could not be placed in any flow.
     const lost = summary.malformed + summary.truncated - truncatedInFlows;
-    return summary.errors > 0 || lost > 0 ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+    return summary.errors > 0 || lost > 0 || opened.lost() ? EXIT_INPUT_PROBLEMS : EXIT_OK;
   },
 };

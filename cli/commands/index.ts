@@ -5,7 +5,10 @@ import { collectConntrackCommand } from './collect-conntrack.js';
 import { collectLiveCommand } from './collect-live.js';
 import { collectPcapCommand } from './collect-pcap.js';
 import { explainCommand } from './explain.js';
+import { processCommand } from './process.js';
+import { reportCommand } from './report.js';
 import { rulesCommand } from './rules.js';
+import { snapshotCommand } from './snapshot.js';
 import { violationsCommand } from './violations.js';
 
 /** Every subcommand, in the order `netpol-audit --help` lists them. Each lives in its own module. */
@@ -14,8 +17,11 @@ export const commands: Command[] = [
   collectPcapCommand,
   collectLiveCommand,
   collectConntrackCommand,
+  processCommand,
   checkCommand,
   explainCommand,
   violationsCommand,
   rulesCommand,
+  reportCommand,
+  snapshotCommand,
 ];

@@ -1,0 +1,158 @@
+import { formatIssue, type InputIssue } from '../../lib/errors.js';
+import { isoTime, parseDuration } from '../../lib/format.js';
+import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
+import { compilePolicyIndex } from '../../processor/policy/index.js';
+import { StaticClusterView } from '../../processor/processor.js';
+import { AuditStore } from '../../processor/store/index.js';
+import {
+  kafkaSettings,
+  parseBrokers,
+  type Role,
+  runPipeline,
+  topicNames,
+} from '../../transport/kafka/index.js';
+import { asUsage, parse } from '../args.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { policyVersions } from './audit.js';
+
+const USAGE = `usage: netpol-audit process --cluster SNAPSHOT --brokers HOST:PORT [--db FILE] [options]
+
+The processor of the Kafka pipeline (docs/pipeline.md). Consumes the FlowRecords the collectors
+publish (collect ... --kafka), judges them against the cluster snapshot and stores them in SQLite
+exactly once, until SIGTERM/SIGINT (then it finishes the batch in hand and commits it).
+
+options:
+      --cluster FILE       cluster snapshot (repeatable); the recorder uses it for the rule list
+      --db FILE            the SQLite store (default netpol-audit.db); roles all and record
+      --brokers LIST       Kafka bootstrap servers, host:port[,host:port]
+      --role R             all (default): consume, judge and record in this process;
+                           judge: consume flows, publish judged records to the verdicts topic (run many);
+                           record: consume the verdicts, write the store (run exactly one)
+      --group ID           consumer group (default netpol-audit; judges use ID-judge, the recorder ID-record)
+      --topic-prefix P     prefix of the topic names (default 'netpol-audit.')
+      --topic NAME         flows topic, if the collectors were given --topic
+      --partitions N       partitions of the flows and verdicts topics when this creates them (default 6)
+      --window D           violations are grouped in windows of D (default 1h)
+      --cluster-domain D   cluster DNS domain (default cluster.local)
+      --exit-when-idle MS  stop once caught up and nothing arrived for MS milliseconds
+      --format text|json   the summary printed at exit
+
+Exit status: 0 ok, 1 messages went to the dead-letter topic or the snapshot had problems, 2 usage error.`;
+
+export const processCommand: Command = {
+  path: ['process'],
+  summary: 'Kafka pipeline processor: consume flows, judge, store exactly once (roles all|judge|record)',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parse(argv, {
+      cluster: { type: 'string', multiple: true },
+      db: { type: 'string' },
+      brokers: { type: 'string' },
+      role: { type: 'string' },
+      group: { type: 'string' },
+      'topic-prefix': { type: 'string' },
+      topic: { type: 'string' },
+      partitions: { type: 'string' },
+      window: { type: 'string' },
+      'cluster-domain': { type: 'string' },
+      'exit-when-idle': { type: 'string' },
+      format: { type: 'string' },
+    });
+    if (!values.cluster?.length) throw new UsageError('--cluster is required');
+    if (values.brokers === undefined) throw new UsageError('--brokers is required');
+    const brokers = asUsage(() => parseBrokers(values.brokers!));
+    const role = (values.role ?? 'all') as Role;
+    if (!['all', 'judge', 'record'].includes(role))
+      throw new UsageError('--role must be all, judge or record');
+    if (role === 'judge' && values.db !== undefined)
+      throw new UsageError('--role judge writes no store: drop --db');
+    const format = values.format ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new UsageError('--format must be text or json');
+    const windowMs = values.window ? asUsage(() => parseDuration(values.window!)) : 3_600_000;
+    let idle: number | undefined;
+    if (values['exit-when-idle'] !== undefined) {
+      idle = Number(values['exit-when-idle']);
+      if (!Number.isFinite(idle) || idle < 0)
+        throw new UsageError(`--exit-when-idle must be milliseconds, got '${values['exit-when-idle']}'`);
+    }
+    let partitions = 6;
+    if (values.partitions !== undefined) {
+      partitions = Number(values.partitions);
+      if (!Number.isInteger(partitions) || partitions < 1)
+        throw new UsageError(`--partitions must be a positive integer, got '${values.partitions}'`);
+    }
+    const topics = topicNames(values['topic-prefix']);
+    if (values.topic !== undefined) topics.flows = values.topic;
+    const settings = kafkaSettings({
+      brokers,
+      topics,
+      group: values.group ?? 'netpol-audit',
+      clientId: `netpol-audit-process-${role}`,
+      partitions: { flows: partitions, verdicts: partitions, violations: 3, deadLetter: 1 },
+    });
+
+    const issues: InputIssue[] = [];
+    const snapshot = await loadSnapshotFiles(values.cluster);
+    issues.push(...snapshot.issues);
+    const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
+    issues.push(...inventory.issues);
+    const compiled = compilePolicyIndex(snapshot.cluster);
+    issues.push(...compiled.issues);
+    for (const i of issues) process.stderr.write(`netpol-audit process: ${formatIssue(i)}\n`);
+
+    const dbPath = values.db ?? 'netpol-audit.db';
+    const store = role === 'judge' ? undefined : AuditStore.open(dbPath, { windowMs });
+    const runId = store?.beginRun(`pipeline-${role}`, [...values.cluster, brokers.join(',')], Date.now());
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let stats: Awaited<ReturnType<typeof runPipeline>>;
+    try {
+      stats = await runPipeline({
+        role,
+        settings,
+        cluster: role === 'record' ? undefined : new StaticClusterView(inventory, compiled.index),
+        store,
+        exitWhenIdleMs: idle,
+        signal: ac.signal,
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (store) {
+      // As in `audit`: the policies were in force over the data this run stored.
+      if (stats.firstFlow !== undefined && stats.lastFlow !== undefined) {
+        const rules = compiled.index.rules().map((r) => ({
+          kind: r.kind,
+          policy: r.policy,
+          direction: r.direction,
+          rule: r.rule,
+          summary: r.summary,
+        }));
+        const policies = policyVersions(snapshot.cluster.networkPolicies);
+        store.recordPolicies(policies, rules, stats.firstFlow);
+        store.recordPolicies(policies, rules, stats.lastFlow);
+      }
+      store.finishRun(runId!, stats, Date.now());
+      store.close();
+    }
+    if (format === 'json')
+      process.stdout.write(`${JSON.stringify({ ...stats, db: store ? dbPath : undefined })}\n`);
+    else {
+      const lines = [
+        `process (${role}): ${stats.consumed} messages consumed (${stats.redelivered} already stored), ` +
+          `${stats.deadLetters} to the dead-letter topic, ${stats.duplicates} duplicates dropped`,
+        `process (${role}): ${stats.judged} flows judged, ${stats.recorded} recorded: ${stats.allowed} allowed, ` +
+          `${stats.deniedButObserved} denied but observed, ${stats.deniedAttempts} denied attempts, ${stats.ambiguous} ambiguous`,
+      ];
+      if (stats.firstFlow !== undefined)
+        lines.push(`process (${role}): data from ${isoTime(stats.firstFlow)} to ${isoTime(stats.lastFlow!)}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return stats.deadLetters > 0 || issues.some((i) => i.severity === 'error')
+      ? EXIT_INPUT_PROBLEMS
+      : EXIT_OK;
+  },
+};

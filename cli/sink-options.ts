@@ -1,0 +1,142 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FlowSink } from '../collectors/sink.js';
+import { KafkaFlowSink, kafkaSettings, parseBrokers, topicNames } from '../transport/kafka/index.js';
+import { asUsage } from './args.js';
+import { UsageError } from './command.js';
+
+/**
+ * The options every collector shares for where its FlowRecords go: JSONL (the default) or Kafka.
+ * Spread KAFKA_SINK_OPTIONS into the command's parseArgs options and call openFlowSink.
+ */
+export const KAFKA_SINK_OPTIONS = {
+  kafka: { type: 'string' },
+  topic: { type: 'string' },
+  'topic-prefix': { type: 'string' },
+  spool: { type: 'string' },
+  'spool-max-bytes': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+} as const;
+
+export const KAFKA_SINK_USAGE = `      --kafka BROKERS      publish the records to Kafka (host:port[,host:port]) instead of JSONL
+      --topic NAME         flows topic (default netpol-audit.flows, or PREFIX.flows)
+      --topic-prefix P     prefix of the pipeline's topic names (default 'netpol-audit.')
+      --spool DIR          where records wait while the broker is unreachable; one collector per
+                           directory; what is left there is resent first by the next run
+                           (default $TMPDIR/netpol-audit-spool/COMMAND-TOPIC)
+      --spool-max-bytes N  spool bound (default 268435456); beyond it records are dropped and counted
+      --drain-timeout S    at exit, how long to keep resending the spool to an absent broker (default 30)`;
+
+export interface OpenedSink {
+  sink: FlowSink;
+  /** Lines for the command's summary on standard error. */
+  report(): string[];
+  /** Records were lost (spool full): the command exits 1. */
+  lost(): boolean;
+}
+
+interface SinkValues {
+  kafka?: string;
+  topic?: string;
+  'topic-prefix'?: string;
+  spool?: string;
+  'spool-max-bytes'?: string;
+  'drain-timeout'?: string;
+  output?: string;
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+/** Claims the spool directory for this process: two collectors appending to one spool would interleave. */
+function lockSpool(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const lock = join(dir, 'lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lock, 'utf8'));
+      let alive = false;
+      try {
+        alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && process.kill(pid, 0);
+      } catch {
+        alive = false;
+      }
+      if (alive)
+        throw new UsageError(`spool directory ${dir} is in use by process ${pid}: give another --spool`);
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new UsageError(`cannot lock spool directory ${dir}`);
+}
+
+export function openFlowSink(command: string, values: SinkValues, jsonl: () => FlowSink): OpenedSink {
+  if (values.kafka === undefined) {
+    for (const o of ['topic', 'topic-prefix', 'spool', 'spool-max-bytes', 'drain-timeout'] as const)
+      if (values[o] !== undefined) throw new UsageError(`--${o} applies to --kafka only`);
+    const sink = jsonl();
+    return { sink, report: () => [], lost: () => false };
+  }
+  if (values.output !== undefined) throw new UsageError('give either --kafka or --output, not both');
+  const brokers = asUsage(() => parseBrokers(values.kafka!));
+  const topics = topicNames(values['topic-prefix']);
+  if (values.topic !== undefined) topics.flows = values.topic;
+  const settings = kafkaSettings({
+    brokers,
+    topics,
+    clientId: `netpol-audit-${command.replace(/\s+/g, '-')}`,
+  });
+  const spoolDir =
+    values.spool ??
+    join(tmpdir(), 'netpol-audit-spool', `${command}-${topics.flows}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+  const unlock = lockSpool(spoolDir);
+  const drain = positiveInt('drain-timeout', values['drain-timeout']);
+  const kafka = new KafkaFlowSink({
+    settings,
+    spoolDir,
+    spoolMaxBytes: positiveInt('spool-max-bytes', values['spool-max-bytes']),
+    drainTimeoutMs: drain === undefined ? undefined : drain * 1000,
+  });
+  const sink: FlowSink = {
+    write: (r) => kafka.write(r),
+    flush: () => kafka.flush(),
+    close: async () => {
+      try {
+        await kafka.close();
+      } finally {
+        unlock();
+      }
+    },
+  };
+  return {
+    sink,
+    report() {
+      const s = kafka.stats;
+      const lines = [
+        `${command}: kafka ${brokers.join(',')} topic ${topics.flows}: ${s.written} records, ${s.sent} sent, ` +
+          `${s.spooled} spooled while the broker was away (${s.resent} of all spooled resent), ${s.dropped} dropped`,
+      ];
+      if (s.spoolBytes > 0)
+        lines.push(
+          `${command}: ${s.spoolBytes} bytes of records still in the spool ${spoolDir}: the next run with this --spool resends them`,
+        );
+      if (s.dropped > 0)
+        lines.push(
+          `${command}: ${s.dropped} records (${s.droppedBytes} bytes) DROPPED: the spool ${spoolDir} was full (--spool-max-bytes)`,
+        );
+      return lines;
+    },
+    lost: () => kafka.stats.dropped > 0,
+  };
+}

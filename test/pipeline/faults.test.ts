@@ -1,0 +1,195 @@
+// Fault tests of the Kafka pipeline against a real broker: a processor SIGKILLed mid-stream, the broker
+// stopped while a collector publishes, and a spool that fills up. In every case the store must end
+// with exactly what the embedded wiring stores for the same flows: nothing lost, nothing doubled,
+// or (spool full) the loss counted and reported.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
+import { type RunningBroker, startBroker } from '../kafka/broker.js';
+import { CORPUS, runCli } from '../support/cli.js';
+import {
+  embeddedStore,
+  killChildren,
+  SHOP_CLUSTER,
+  shopFlow,
+  startCli,
+  storeDigest,
+  storedFlows,
+  waitUntil,
+} from './support.js';
+
+let broker: RunningBroker;
+let brokers: string;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'npa-pipeline-faults-'));
+  // The data must survive stop/start in the broker-outage test; afterAll deletes it.
+  broker = await startBroker({ keepData: true });
+  brokers = broker.brokers.join(',');
+}, 600_000);
+
+afterAll(async () => {
+  killChildren();
+  await broker?.stop();
+  if (broker) rmSync(broker.dataDir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+}, 120_000);
+
+function processArgs(prefix: string, db: string, extra: string[] = []): string[] {
+  return [
+    'process',
+    '--cluster',
+    SHOP_CLUSTER,
+    '--db',
+    db,
+    '--brokers',
+    brokers,
+    '--topic-prefix',
+    prefix,
+    '--group',
+    prefix,
+    '--format',
+    'json',
+    ...extra,
+  ];
+}
+
+async function publish(prefix: string, spool: string, from: number, to: number): Promise<void> {
+  const sink = new KafkaFlowSink({
+    settings: kafkaSettings({ brokers: broker.brokers, topics: topicNames(prefix) }),
+    spoolDir: spool,
+  });
+  for (let i = from; i < to; i++) await sink.write(shopFlow(i));
+  await sink.close();
+  expect(sink.stats.sent).toBe(to - from);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+describe('Kafka pipeline faults (real broker)', () => {
+  it('a processor SIGKILLed mid-stream and restarted ends with exactly the expected store', async () => {
+    const prefix = 'kill.';
+    const db = join(dir, 'kill.db');
+    const spool = join(dir, 'spool-kill');
+    await publish(prefix, spool, 0, 20_000);
+    const first = startCli(processArgs(prefix, db));
+    await waitUntil('first commits', () => storedFlows(db) > 0);
+    // More flows while it works; the last part is published only after the kill, so the kill is
+    // always before the end of the stream.
+    await publish(prefix, spool, 20_000, 50_000);
+    await waitUntil('past the first part', () => storedFlows(db) > 20_000);
+    first.proc.kill('SIGKILL');
+    const killed = await first.done;
+    expect(killed.code).toBe(-1);
+    const atKill = storedFlows(db);
+    expect(atKill).toBeGreaterThan(20_000);
+    expect(atKill).toBeLessThanOrEqual(50_000);
+    await publish(prefix, spool, 50_000, 60_000);
+
+    const second = await runCli(processArgs(prefix, db, ['--exit-when-idle', '2000']));
+    expect(second.code, second.stderr.slice(-2000)).toBe(0);
+    const stats = JSON.parse(second.stdout);
+    // Exactly the flows the killed run had not committed: no loss, no double counting.
+    expect(stats.recorded).toBe(60_000 - atKill);
+    expect(storedFlows(db)).toBe(60_000);
+    await embeddedStore(
+      Array.from({ length: 60_000 }, (_, i) => shopFlow(i)),
+      join(dir, 'kill-embedded.db'),
+    );
+    expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'kill-embedded.db')));
+  });
+
+  it('the broker stops while a collector publishes: the collector spools, resends in order when it is back; exact counts', async () => {
+    const prefix = 'outage.';
+    const spool = join(dir, 'spool-outage');
+    const sink = new KafkaFlowSink({
+      settings: kafkaSettings({ brokers: broker.brokers, topics: topicNames(prefix) }),
+      spoolDir: spool,
+      retryMs: 500,
+    });
+    for (let i = 0; i < 5000; i++) await sink.write(shopFlow(i));
+    await sink.flush();
+    expect(sink.stats.sent).toBe(5000);
+
+    await broker.stop();
+    for (let i = 5000; i < 10_000; i++) await sink.write(shopFlow(i));
+    await sink.flush();
+    expect(sink.stats.sent).toBe(5000);
+    expect(sink.stats.spooled).toBe(5000);
+    expect(sink.stats.sendFailures).toBeGreaterThan(0);
+    const spooledLines = readdirSync(spool)
+      .filter((f) => f.includes('.spool'))
+      .reduce((n, f) => n + readFileSync(join(spool, f), 'utf8').split('\n').filter(Boolean).length, 0);
+    expect(spooledLines).toBe(5000);
+
+    await broker.start();
+    for (let i = 10_000; i < 15_000; i++) await sink.write(shopFlow(i));
+    await sink.close();
+    const s = sink.stats;
+    expect(s.dropped).toBe(0);
+    expect(s.spoolBytes).toBe(0);
+    expect(s.sent + s.resent).toBeGreaterThanOrEqual(15_000);
+    expect(s.sent + s.spooled).toBe(15_000);
+
+    const db = join(dir, 'outage.db');
+    const r = await runCli(processArgs(prefix, db, ['--exit-when-idle', '2000']));
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const stats = JSON.parse(r.stdout);
+    expect(stats.recorded).toBe(15_000);
+    expect(storedFlows(db)).toBe(15_000);
+    await embeddedStore(
+      Array.from({ length: 15_000 }, (_, i) => shopFlow(i)),
+      join(dir, 'outage-embedded.db'),
+    );
+    expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'outage-embedded.db')));
+  });
+
+  it('spool full: the records that do not fit are dropped, counted and reported (exit 1), the rest stay spooled', async () => {
+    const deadPort = await freePort();
+    const spool = join(dir, 'spool-full');
+    const r = await runCli([
+      'collect',
+      'pcap',
+      resolve(CORPUS, 'gopacket__cip.pcap'),
+      '--kafka',
+      `127.0.0.1:${deadPort}`,
+      '--spool',
+      spool,
+      '--spool-max-bytes',
+      '200000',
+      '--drain-timeout',
+      '0',
+    ]);
+    expect(r.code).toBe(1);
+    const m = r.stderr.match(
+      /3023 records, 0 sent, (\d+) spooled while the broker was away .* (\d+) dropped/,
+    );
+    expect(m, r.stderr.slice(-2000)).not.toBeNull();
+    const spooled = Number(m![1]);
+    const dropped = Number(m![2]);
+    expect(spooled).toBeGreaterThan(0);
+    expect(dropped).toBeGreaterThan(0);
+    expect(spooled + dropped).toBe(3023);
+    expect(r.stderr).toContain(`${dropped} records`);
+    expect(r.stderr).toContain('DROPPED: the spool');
+    expect(r.stderr).toContain('spool full: flow records dropped');
+    const onDisk = readdirSync(spool)
+      .filter((f) => f.includes('.spool'))
+      .reduce((n, f) => n + readFileSync(join(spool, f), 'utf8').split('\n').filter(Boolean).length, 0);
+    expect(onDisk).toBe(spooled);
+  });
+});

@@ -1,0 +1,198 @@
+// Helpers for the pipeline tests: CLI children that can be signalled, deterministic shop-shaped flows,
+// the embedded (no Kafka) expectation for a set of flows, and a digest of a store to compare two stores.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { policyVersions } from '../../cli/commands/audit.js';
+import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
+import { compilePolicyIndex } from '../../processor/policy/index.js';
+import { FlowProcessor, type ProcessorStats, StaticClusterView } from '../../processor/processor.js';
+import { StoreRecorder } from '../../processor/recorder.js';
+import { AuditStore } from '../../processor/store/index.js';
+import type { FlowRecord } from '../../schema/flow-record.js';
+import { type CliResult, ROOT } from '../support/cli.js';
+
+export const SHOP_CLUSTER = resolve(ROOT, 'examples/shop/cluster.yaml');
+export const SHOP_CAPTURE = resolve(ROOT, 'examples/shop/capture.pcap');
+
+export interface Child {
+  proc: ChildProcess;
+  done: Promise<CliResult>;
+  stderr(): string;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Starts the real CLI as a child; `done` resolves with its exit code and output. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'cli/index.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NETPOL_AUDIT_LOG_PRETTY: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  proc.stdout?.on('data', (d: Buffer) => out.push(d));
+  proc.stderr?.on('data', (d: Buffer) => err.push(d));
+  const done = new Promise<CliResult>((res, rej) => {
+    proc.on('error', rej);
+    proc.on('close', (code, signal) => {
+      children.delete(proc);
+      res({
+        code: code ?? (signal ? -1 : null),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+  return { proc, done, stderr: () => Buffer.concat(err).toString('utf8') };
+}
+
+/** Kills every child a test left running (afterAll / afterEach). */
+export function killChildren(): void {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
+}
+
+export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const POD = {
+  frontend: '10.244.1.10',
+  cart: '10.244.1.11',
+  payments: '10.244.2.20',
+  prometheus: '10.244.2.30',
+  debug: '10.244.2.40',
+  coredns: '10.244.1.2',
+};
+
+const SHAPES: { src: string; dst: string; proto: 'TCP' | 'UDP'; port: number }[] = [
+  { src: POD.frontend, dst: POD.cart, proto: 'TCP', port: 8080 }, // allowed
+  { src: POD.cart, dst: POD.payments, proto: 'TCP', port: 9000 }, // allowed
+  { src: POD.prometheus, dst: POD.cart, proto: 'TCP', port: 9102 }, // allowed
+  { src: POD.frontend, dst: POD.coredns, proto: 'UDP', port: 53 }, // allowed
+  { src: POD.debug, dst: POD.payments, proto: 'TCP', port: 9000 }, // denied
+  { src: POD.debug, dst: POD.cart, proto: 'TCP', port: 5432 }, // denied
+  { src: POD.frontend, dst: POD.payments, proto: 'TCP', port: 9000 }, // denied
+];
+const STATES = ['closed', 'established', 'attempted', 'rejected'] as const;
+
+/**
+ * Flow record i of a deterministic stream between the shop pods: allowed and denied pairs, every
+ * state, spread over several hours and 2000 flow ids (Kafka keys), so every store table gets rows.
+ */
+export function shopFlow(i: number): FlowRecord {
+  const shape = SHAPES[i % SHAPES.length];
+  const flow = i % 2000;
+  const start = 1_767_225_600_000 + i * 1_373;
+  return {
+    v: 1,
+    start,
+    end: start + 800 + (i % 900),
+    proto: shape.proto,
+    src: { ip: shape.src, port: 30000 + flow },
+    dst: { ip: shape.dst, port: shape.port },
+    packets: { fwd: 1 + (i % 11), rev: i % 7 },
+    bytes: { fwd: 60 + (i % 1500), rev: 40 * (i % 9) },
+    state: STATES[Math.floor(i / 7) % STATES.length],
+    observer: { node: `node-${1 + (i % 2)}`, source: 'conntrack' },
+    id: `flow-${flow}`,
+    seq: Math.floor(i / 2000),
+    reason: 'conntrack-update',
+  };
+}
+
+/** What the embedded wiring (no Kafka) stores for these flows: the expectation of every pipeline test. */
+export async function embeddedStore(flows: Iterable<FlowRecord>, dbPath: string): Promise<ProcessorStats> {
+  const snapshot = await loadSnapshotFiles([SHOP_CLUSTER]);
+  const inventory = new Inventory(snapshot.cluster);
+  const compiled = compilePolicyIndex(snapshot.cluster);
+  const store = AuditStore.open(dbPath);
+  const processor = new FlowProcessor(
+    new StaticClusterView(inventory, compiled.index),
+    new StoreRecorder(store),
+  );
+  for (const f of flows) processor.write(f);
+  await processor.close();
+  // As `audit` and `process` do: every rule in force is defined over the span of the data.
+  const rules = compiled.index.rules().map((r) => ({
+    kind: r.kind,
+    policy: r.policy,
+    direction: r.direction,
+    rule: r.rule,
+    summary: r.summary,
+  }));
+  const policies = policyVersions(snapshot.cluster.networkPolicies);
+  store.recordPolicies(policies, rules, processor.stats.firstFlow ?? 0);
+  store.recordPolicies(policies, rules, processor.stats.lastFlow ?? 0);
+  store.close();
+  return processor.stats;
+}
+
+/**
+ * Everything the store counted, in a canonical order. Evidence and name samples are left out: which
+ * five flows a row keeps as evidence depends on the order the partitions were consumed in.
+ */
+export function storeDigest(dbPath: string) {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    const all = (sql: string) => db.prepare(sql).all();
+    return {
+      edges: all(
+        'SELECT hour, src_workload, dst_workload, proto, port, result, flows, packets, bytes FROM edges_hourly ORDER BY 1,2,3,4,5,6',
+      ),
+      violations: all(
+        'SELECT window_start, src_workload, dst_workload, proto, port, flows, packets, bytes, first_seen, last_seen FROM violations ORDER BY 1,2,3,4,5',
+      ),
+      deniedAttempts: all(
+        'SELECT window_start, src_workload, dst_workload, proto, port, flows, packets, bytes, first_seen, last_seen FROM denied_attempts ORDER BY 1,2,3,4,5',
+      ),
+      ambiguous: all(
+        'SELECT window_start, src_workload, dst_workload, proto, port, flows, bytes FROM ambiguous_flows ORDER BY 1,2,3,4,5',
+      ),
+      ruleHits: all(
+        'SELECT kind, policy, direction, rule_index, hits, bytes, first_hit, last_hit FROM rules ORDER BY 1,2,3,4',
+      ),
+      ruleDaily: all(
+        'SELECT r.policy, r.direction, r.rule_index, d.day, d.hits, d.bytes FROM rule_usage_daily d JOIN rules r ON r.id = d.rule_id ORDER BY 1,2,3,4',
+      ),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** Flows in the store (sum over the hourly edges), 0 while the file does not exist yet. */
+export function storedFlows(dbPath: string): number {
+  try {
+    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 2000');
+      const row = db.prepare('SELECT coalesce(sum(flows), 0) AS n FROM edges_hourly').get() as { n: number };
+      return row.n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+export function storedOffsets(dbPath: string, consumer: string): Map<number, bigint> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare('SELECT partition, next_offset FROM offsets WHERE consumer = ?')
+      .all(consumer) as { partition: number; next_offset: string }[];
+    return new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
+  } finally {
+    db.close();
+  }
+}

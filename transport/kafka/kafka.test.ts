@@ -1,0 +1,82 @@
+// Pure parts of the Kafka wiring (no broker): settings, broker lists, the judged-record codec.
+import { describe, expect, it } from 'vitest';
+import type { StoredFlow } from '../../processor/store/index.js';
+import { kafkaSettings, parseBrokers, topicNames } from './settings.js';
+import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
+
+const flow: StoredFlow = {
+  start: 1000,
+  end: 2000,
+  proto: 'TCP',
+  port: 9000,
+  srcWorkload: 'dev/debug-shell',
+  dstWorkload: 'shop/payments',
+  srcName: '10.244.2.40',
+  dstName: '10.244.2.20',
+  packets: 4,
+  bytes: 300,
+  result: 'denied',
+  classification: 'denied-but-observed',
+  rules: [],
+  evidence: { note: 'the judged record' },
+};
+
+describe('Kafka settings', () => {
+  it('names the topics from a prefix', () => {
+    expect(topicNames()).toEqual({
+      flows: 'netpol-audit.flows',
+      violations: 'netpol-audit.violations',
+      deadLetter: 'netpol-audit.dead-letter',
+      verdicts: 'netpol-audit.verdicts',
+    });
+    expect(topicNames('t1-').flows).toBe('t1-flows');
+    expect(kafkaSettings({ brokers: ['h:1'] }).partitions.flows).toBe(6);
+  });
+
+  it('parses broker lists and names what is wrong', () => {
+    expect(parseBrokers('a:9092, 127.0.0.1:1,[::1]:9')).toEqual(['a:9092', '127.0.0.1:1', '[::1]:9']);
+    expect(() => parseBrokers('localhost')).toThrow("broker 'localhost' is not host:port");
+    expect(() => parseBrokers(' , ')).toThrow('no broker given');
+  });
+});
+
+describe('judged-record codec', () => {
+  const v: VerdictMessage = {
+    v: 1,
+    source: { topic: 'f', partition: 3, offset: '42' },
+    origin: 'o',
+    seq: 7,
+    flow,
+  };
+
+  it('round-trips, keyed by source partition, keeping evidence of a violation', () => {
+    const m = encodeVerdict(v);
+    expect(m.key).toBe('f/3');
+    expect(decodeVerdict({ ...m, value: Buffer.from(String(m.value)) })).toEqual({ ok: true, verdict: v });
+  });
+
+  it('drops the evidence of an allowed flow (the store keeps none)', () => {
+    const m = encodeVerdict({ ...v, flow: { ...flow, result: 'allowed', classification: 'allowed' } });
+    const d = decodeVerdict(m);
+    expect(d.ok && d.verdict.flow.evidence).toBeNull();
+  });
+
+  it.each([
+    [
+      'another schema',
+      { headers: { 'netpol-audit-schema': 'flow-record', 'netpol-audit-schema-version': '1' } },
+      'MESSAGE_WRONG_SCHEMA',
+    ],
+    [
+      'a newer version',
+      { headers: { 'netpol-audit-schema': 'judged-flow', 'netpol-audit-schema-version': '2' } },
+      'MESSAGE_UNKNOWN_VERSION',
+    ],
+    ['bad JSON', { value: '{' }, 'MESSAGE_BAD_JSON'],
+    ['no source', { value: JSON.stringify({ ...v, source: undefined }) }, 'MESSAGE_INVALID_RECORD'],
+  ])('refuses %s', (_n, over, code) => {
+    const d = decodeVerdict({ ...encodeVerdict(v), ...over });
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.code).toBe(code);
+  });
+});

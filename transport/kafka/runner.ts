@@ -1,0 +1,467 @@
+import {
+  CompressionTypes,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Kafka,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
+import { type Logger, log } from '../../lib/log.js';
+import type { Classification } from '../../processor/classify.js';
+import {
+  type ClusterView,
+  FlowProcessor,
+  type JudgedFlow,
+  type JudgedSink,
+} from '../../processor/processor.js';
+import { StoreRecorder } from '../../processor/recorder.js';
+import type { AuditStore } from '../../processor/store/index.js';
+import {
+  deadLetter,
+  decodeFlow,
+  flowKey,
+  HEADER_SCHEMA,
+  HEADER_VERSION,
+  type WireMessage,
+} from '../codec.js';
+import { createKafka, type KafkaSettings } from './settings.js';
+import { HEADER_ORIGIN, HEADER_SEQ } from './sink.js';
+import { ensureTopics, sleep } from './topics.js';
+import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
+
+/**
+ * The consuming side of the pipeline, in three roles (docs/pipeline.md):
+ *   all     flows topic → judge → store, in one process (the store is the one SQLite writer)
+ *   judge   flows topic → judge → verdicts topic; any number of them share the flows partitions
+ *   record  verdicts topic → store; exactly one, the SQLite writer
+ * Exactly once into the store: the store keeps, in the same transaction as the data, the next
+ * offset of every partition it consumed, the highest source offset recorded per flows partition,
+ * and the highest collector sequence number per (collector origin, flows partition). Whatever Kafka
+ * delivers again (a restart after SIGKILL, a rebalance, a judge re-judging, a collector resending a
+ * batch whose acknowledgement it lost) is at or below those marks and is skipped.
+ */
+
+export type Role = 'all' | 'judge' | 'record';
+
+export interface RunnerOptions {
+  role: Role;
+  settings: KafkaSettings;
+  /** Required for `all` and `judge`. */
+  cluster?: ClusterView;
+  /** Required for `all` and `record`. */
+  store?: AuditStore;
+  /** Stop once caught up with the topic and nothing arrived for this long (tests, benchmarks). */
+  exitWhenIdleMs?: number;
+  signal?: AbortSignal;
+  kafka?: Kafka;
+  logger?: Logger;
+  /** Called after each store commit (tests and benchmarks watch progress through it). */
+  onCommit?: (stats: RunnerStats) => void;
+}
+
+export interface RunnerStats {
+  role: Role;
+  /** Messages taken from the consumed topic, including skipped ones. */
+  consumed: number;
+  /** Messages below the stored position of their partition: already in the store. */
+  redelivered: number;
+  /** Flows (or verdicts) dropped because the store already has them (judge re-judging, collector resend). */
+  duplicates: number;
+  deadLetters: number;
+  deadLetterCodes: Record<string, number>;
+  /** Flows judged by this process. */
+  judged: number;
+  /** Flows written to the store by this process. */
+  recorded: number;
+  allowed: number;
+  deniedButObserved: number;
+  deniedAttempts: number;
+  ambiguous: number;
+  violationsPublished: number;
+  verdictsPublished: number;
+  firstFlow?: number;
+  lastFlow?: number;
+  assigned: number[];
+}
+
+const SOURCE_SUFFIX = '#source';
+const ORIGINS_SUFFIX = '#origins';
+
+function header(headers: IHeaders | undefined, name: string): string | undefined {
+  const h = headers?.[name];
+  if (h === undefined) return undefined;
+  const v = Array.isArray(h) ? h[0] : h;
+  return v === undefined ? undefined : v.toString();
+}
+
+function toWire(m: KafkaMessage): WireMessage {
+  return { key: m.key, value: m.value, headers: m.headers as WireMessage['headers'] };
+}
+
+/** High-water marks kept in the store's offsets table, committed with the data. */
+class Marks {
+  private readonly next = new Map<string, bigint>();
+  constructor(
+    readonly consumer: string,
+    store: AuditStore | undefined,
+  ) {
+    if (store)
+      for (const o of store.offsets(consumer))
+        this.next.set(`${o.topic}\u0000${o.partition}`, BigInt(o.nextOffset));
+  }
+  get(topic: string, partition: number): bigint | undefined {
+    return this.next.get(`${topic}\u0000${partition}`);
+  }
+  /** True when `value` is new (at or above the mark); then the mark moves past it. */
+  accept(topic: string, partition: number, value: bigint, recorder: StoreRecorder | undefined): boolean {
+    const k = `${topic}\u0000${partition}`;
+    const mark = this.next.get(k);
+    if (mark !== undefined && value < mark) return false;
+    this.next.set(k, value + 1n);
+    recorder?.advance({ consumer: this.consumer, topic, partition, nextOffset: String(value + 1n) });
+    return true;
+  }
+}
+
+class Tally implements JudgedSink {
+  current: JudgedFlow | undefined;
+  write(judged: JudgedFlow): void {
+    this.current = judged;
+  }
+  async flush(): Promise<void> {}
+}
+
+export class PipelineRunner {
+  readonly stats: RunnerStats;
+  private readonly kafka: Kafka;
+  private readonly logger: Logger;
+  private readonly group: string;
+  private readonly topic: string;
+  private readonly recorder: StoreRecorder | undefined;
+  private readonly processor: FlowProcessor | undefined;
+  private readonly tally = new Tally();
+  private readonly positions: Marks;
+  private readonly sources: Marks;
+  private readonly origins: Marks;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private lastActivity = Date.now();
+  private unpublished = false;
+
+  constructor(private readonly opts: RunnerOptions) {
+    const { role, settings } = opts;
+    if (role !== 'record' && !opts.cluster) throw new Error(`--role ${role} needs the cluster`);
+    if (role !== 'judge' && !opts.store) throw new Error(`--role ${role} needs the store`);
+    this.kafka = opts.kafka ?? createKafka(settings, `-${role}`);
+    this.logger = (opts.logger ?? log()).child({ component: 'pipeline', role });
+    this.group = role === 'all' ? settings.group : `${settings.group}-${role}`;
+    this.topic = role === 'record' ? settings.topics.verdicts : settings.topics.flows;
+    // The batch is committed explicitly per Kafka batch, after its side outputs are published.
+    this.recorder = opts.store ? new StoreRecorder(opts.store, Number.MAX_SAFE_INTEGER) : undefined;
+    if (opts.cluster) this.processor = new FlowProcessor(opts.cluster, this.tally);
+    const store = role === 'judge' ? undefined : opts.store;
+    this.positions = new Marks(this.group, store);
+    this.sources = new Marks(`${settings.group}${SOURCE_SUFFIX}`, store);
+    this.origins = new Marks(`${settings.group}${ORIGINS_SUFFIX}`, store);
+    this.stats = {
+      role,
+      consumed: 0,
+      redelivered: 0,
+      duplicates: 0,
+      deadLetters: 0,
+      deadLetterCodes: {},
+      judged: 0,
+      recorded: 0,
+      allowed: 0,
+      deniedButObserved: 0,
+      deniedAttempts: 0,
+      ambiguous: 0,
+      violationsPublished: 0,
+      verdictsPublished: 0,
+      assigned: [],
+    };
+  }
+
+  async run(): Promise<RunnerStats> {
+    const { settings } = this.opts;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, settings);
+      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await this.producer.connect();
+      const consumer = this.kafka.consumer({
+        groupId: this.group,
+        sessionTimeout: settings.sessionTimeoutMs,
+        heartbeatInterval: settings.heartbeatIntervalMs,
+        maxBytesPerPartition: 4 << 20,
+        maxBytes: 16 << 20,
+        maxWaitTimeInMs: 200,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
+      });
+      this.consumer = consumer;
+      let crashed: Error | undefined;
+      consumer.on(consumer.events.CRASH, (e) => {
+        if (!e.payload.restart) crashed = e.payload.error;
+        else this.logger.warn({ err: e.payload.error.message }, 'consumer restarting after an error');
+      });
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        const assigned = (e.payload.memberAssignment[this.topic] ?? []).slice().sort((a, b) => a - b);
+        this.stats.assigned = assigned;
+        this.lastActivity = Date.now();
+        this.logger.info({ topic: this.topic, partitions: assigned }, 'assigned partitions');
+        // Resume where the store says, not where Kafka's group offsets say: the store's positions
+        // are committed with the data. (Kafka's committed offsets only trail them.)
+        for (const p of assigned) {
+          const at = this.positions.get(this.topic, p);
+          if (at !== undefined) consumer.seek({ topic: this.topic, partition: p, offset: String(at) });
+        }
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: true,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.eachBatch(payload),
+      });
+
+      const signal = this.opts.signal;
+      for (;;) {
+        if (crashed) throw crashed;
+        if (signal?.aborted) break;
+        if (
+          this.opts.exitWhenIdleMs !== undefined &&
+          Date.now() - this.lastActivity >= this.opts.exitWhenIdleMs
+        ) {
+          if (await this.caughtUp(admin)) break;
+          this.lastActivity = Date.now() - this.opts.exitWhenIdleMs / 2;
+        }
+        await sleep(100);
+      }
+      await consumer.stop();
+      if (!this.unpublished) this.recorder?.commit();
+      await consumer.disconnect();
+      await this.producer.disconnect();
+      this.logger.info({ stats: this.stats }, 'stopped');
+      return this.stats;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async caughtUp(admin: ReturnType<Kafka['admin']>): Promise<boolean> {
+    if (this.stats.assigned.length === 0) return false;
+    const offsets = await admin.fetchTopicOffsets(this.topic).catch(() => undefined);
+    if (!offsets) return false;
+    for (const p of this.stats.assigned) {
+      const high = BigInt(offsets.find((o) => o.partition === p)?.high ?? '0');
+      const at = this.positions.get(this.topic, p) ?? 0n;
+      if (at < high) return false;
+    }
+    return true;
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0) return;
+    this.lastActivity = Date.now();
+    const { topic, partition } = batch;
+    const out: { topic: string; messages: WireMessage[] }[] = [];
+    const deadLetters: WireMessage[] = [];
+    const violations: WireMessage[] = [];
+    const verdicts: WireMessage[] = [];
+    let last: string | undefined;
+    for (const message of batch.messages) {
+      if (!isRunning()) break;
+      this.stats.consumed++;
+      last = message.offset;
+      const offset = BigInt(message.offset);
+      // Positions: in the store for `all` and `record` (committed with the data); in memory for judges.
+      if (
+        !this.positions.accept(
+          topic,
+          partition,
+          offset,
+          this.opts.role === 'judge' ? undefined : this.recorder,
+        )
+      ) {
+        this.stats.redelivered++;
+        continue;
+      }
+      if (this.opts.role === 'record') this.recordVerdict(message, { topic, partition }, deadLetters);
+      else this.judgeFlow(message, { topic, partition }, deadLetters, violations, verdicts);
+    }
+    if (deadLetters.length) out.push({ topic: this.opts.settings.topics.deadLetter, messages: deadLetters });
+    if (violations.length) out.push({ topic: this.opts.settings.topics.violations, messages: violations });
+    if (verdicts.length) out.push({ topic: this.opts.settings.topics.verdicts, messages: verdicts });
+    // Side outputs first, then the store: a crash between them publishes again (at-least-once
+    // topics) but never loses an output of a flow the store counted.
+    if (out.length > 0) {
+      // Until the broker takes them: the positions of these messages have moved on, so a batch
+      // Kafka delivered again would not publish them a second time.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.producer!.sendBatch({
+            acks: -1,
+            compression: CompressionTypes.GZIP,
+            topicMessages: out.map((t) => ({
+              topic: t.topic,
+              messages: t.messages.map((m) => ({
+                key: m.key,
+                value: m.value,
+                headers: m.headers as IHeaders,
+              })),
+            })),
+          });
+          break;
+        } catch (err) {
+          if (!isRunning() || this.opts.signal?.aborted) {
+            // Stopping with outputs unpublished: the store must not count these flows either.
+            this.unpublished = true;
+            throw err;
+          }
+          if (attempt === 1) this.logger.warn({ err: (err as Error).message }, 'cannot publish: retrying');
+          await sleep(Math.min(5000, 250 * attempt));
+          await heartbeat().catch(() => undefined);
+        }
+      }
+      this.stats.violationsPublished += violations.length;
+      this.stats.verdictsPublished += verdicts.length;
+    }
+    if (this.recorder) {
+      this.recorder.commit();
+      this.opts.onCommit?.(this.stats);
+    }
+    if (last !== undefined) resolveOffset(last);
+    await heartbeat();
+  }
+
+  private deadLetter(
+    message: KafkaMessage,
+    from: { topic: string; partition: number },
+    failure: { code: string; reason: string },
+    into: WireMessage[],
+  ): void {
+    this.stats.deadLetters++;
+    this.stats.deadLetterCodes[failure.code] = (this.stats.deadLetterCodes[failure.code] ?? 0) + 1;
+    this.logger.warn(
+      { topic: from.topic, partition: from.partition, offset: message.offset, code: failure.code },
+      `unreadable message sent to the dead-letter topic: ${failure.reason}`,
+    );
+    into.push(deadLetter(toWire(message), { ...from, offset: message.offset }, failure));
+  }
+
+  /** Collector resends: the same origin and sequence number seen again in the same flows partition. */
+  private isResent(headers: IHeaders | undefined, partition: number): boolean {
+    const origin = header(headers, HEADER_ORIGIN);
+    const seq = header(headers, HEADER_SEQ);
+    if (origin === undefined || seq === undefined || !/^\d+$/.test(seq)) return false;
+    const fresh = this.origins.accept(
+      `${this.opts.settings.topics.flows}|${origin}`,
+      partition,
+      BigInt(seq),
+      this.recorder,
+    );
+    return !fresh;
+  }
+
+  private count(classification: Classification, start: number, end: number): void {
+    const s = this.stats;
+    if (classification === 'allowed') s.allowed++;
+    else if (classification === 'denied-but-observed') s.deniedButObserved++;
+    else if (classification === 'denied-attempt') s.deniedAttempts++;
+    else s.ambiguous++;
+    s.firstFlow = s.firstFlow === undefined ? start : Math.min(s.firstFlow, start);
+    s.lastFlow = s.lastFlow === undefined ? end : Math.max(s.lastFlow, end);
+  }
+
+  private judgeFlow(
+    message: KafkaMessage,
+    from: { topic: string; partition: number },
+    deadLetters: WireMessage[],
+    violations: WireMessage[],
+    verdicts: WireMessage[],
+  ): void {
+    const d = decodeFlow(toWire(message));
+    if (!d.ok) {
+      this.deadLetter(message, from, d, deadLetters);
+      return;
+    }
+    // Judges cannot know what the store has; the recorder applies the same check to their verdicts.
+    if (this.opts.role === 'all') {
+      if (this.isResent(message.headers, from.partition)) {
+        this.stats.duplicates++;
+        return;
+      }
+      this.sources.accept(from.topic, from.partition, BigInt(message.offset), this.recorder);
+    }
+    try {
+      this.processor!.write(d.record);
+    } catch (err) {
+      // Its position has moved on: dead-lettering it is the one way it is not silently lost.
+      this.deadLetter(message, from, { code: 'JUDGE_FAILED', reason: (err as Error).message }, deadLetters);
+      return;
+    }
+    const judged = this.tally.current!;
+    this.stats.judged++;
+    const source = { ...from, offset: message.offset };
+    if (judged.classification === 'denied-but-observed')
+      violations.push({
+        key: flowKey(d.record),
+        value: JSON.stringify({ source, ...judged.stored }),
+        headers: { [HEADER_SCHEMA]: 'violation', [HEADER_VERSION]: '1' },
+      });
+    if (this.opts.role === 'all') {
+      this.recorder!.write(judged);
+      this.stats.recorded++;
+      this.count(judged.classification, judged.stored.start, judged.stored.end);
+    } else {
+      const origin = header(message.headers, HEADER_ORIGIN);
+      const seq = header(message.headers, HEADER_SEQ);
+      const v: VerdictMessage = { v: 1, source, flow: judged.stored };
+      if (origin !== undefined && seq !== undefined && /^\d+$/.test(seq)) {
+        v.origin = origin;
+        v.seq = Number(seq);
+      }
+      verdicts.push(encodeVerdict(v));
+      this.count(judged.classification, judged.stored.start, judged.stored.end);
+    }
+  }
+
+  private recordVerdict(
+    message: KafkaMessage,
+    from: { topic: string; partition: number },
+    deadLetters: WireMessage[],
+  ): void {
+    const d = decodeVerdict(toWire(message));
+    if (!d.ok) {
+      this.deadLetter(message, from, d, deadLetters);
+      return;
+    }
+    const { source, flow, origin, seq } = d.verdict;
+    if (!this.sources.accept(source.topic, source.partition, BigInt(source.offset), this.recorder)) {
+      this.stats.duplicates++;
+      return;
+    }
+    if (origin !== undefined && seq !== undefined) {
+      const fresh = this.origins.accept(
+        `${source.topic}|${origin}`,
+        source.partition,
+        BigInt(seq),
+        this.recorder,
+      );
+      if (!fresh) {
+        this.stats.duplicates++;
+        return;
+      }
+    }
+    this.recorder!.write({ stored: flow } as JudgedFlow);
+    this.stats.recorded++;
+    this.count(flow.classification, flow.start, flow.end);
+  }
+}
+
+export function runPipeline(opts: RunnerOptions): Promise<RunnerStats> {
+  return new PipelineRunner(opts).run();
+}

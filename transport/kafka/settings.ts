@@ -1,0 +1,109 @@
+import { Kafka, type LogEntry, logLevel } from 'kafkajs';
+import { log } from '../../lib/log.js';
+
+/**
+ * Where the pipeline's Kafka traffic goes. Every name has a default so a collector and a processor
+ * started with only `--brokers` agree; `topicPrefix` lets several pipelines (or tests) share a broker.
+ */
+export interface TopicNames {
+  /** FlowRecords from the collectors, keyed by flow. */
+  flows: string;
+  /** Denied-but-observed flows, for alerting consumers (at-least-once). */
+  violations: string;
+  /** Messages a processor could not read, with the reason in headers. */
+  deadLetter: string;
+  /** Compact judged records from `--role judge` processors to the one `--role record` recorder. */
+  verdicts: string;
+}
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  topics: TopicNames;
+  /** Partitions created for each topic when the pipeline creates it (existing topics are kept). */
+  partitions: { flows: number; violations: number; deadLetter: number; verdicts: number };
+  replicationFactor: number;
+  /** Consumer group; the judges use `${group}-judge`, the recorder `${group}-record`. */
+  group: string;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+}
+
+export const DEFAULT_TOPIC_PREFIX = 'netpol-audit.';
+
+export function topicNames(prefix = DEFAULT_TOPIC_PREFIX): TopicNames {
+  return {
+    flows: `${prefix}flows`,
+    violations: `${prefix}violations`,
+    deadLetter: `${prefix}dead-letter`,
+    verdicts: `${prefix}verdicts`,
+  };
+}
+
+export function kafkaSettings(over: Partial<KafkaSettings> & { brokers: string[] }): KafkaSettings {
+  return {
+    clientId: 'netpol-audit',
+    topics: topicNames(),
+    partitions: { flows: 6, violations: 3, deadLetter: 1, verdicts: 6 },
+    replicationFactor: 1,
+    group: 'netpol-audit',
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+    ...over,
+  };
+}
+
+/** `host:port,host:port` as given on a command line. */
+export function parseBrokers(text: string): string[] {
+  const brokers = text
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+  for (const b of brokers)
+    if (!/^[^\s:]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b))
+      throw new Error(`broker '${b}' is not host:port`);
+  if (brokers.length === 0) throw new Error('no broker given (expected host:port[,host:port...])');
+  return brokers;
+}
+
+const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/**
+ * A kafkajs client whose own log goes through lib/log.ts. Its retry settings are short: a broker
+ * that does not answer within a few seconds is treated as away (the sink spools, the consumer
+ * keeps retrying) rather than blocking a collector for minutes.
+ */
+export function createKafka(settings: KafkaSettings, clientSuffix = ''): Kafka {
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+  const logger = log().child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: `${settings.clientId}${clientSuffix}`,
+    brokers: settings.brokers,
+    connectionTimeout: 3_000,
+    requestTimeout: 30_000,
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        // A stopped broker makes kafkajs log each reconnect attempt; the sink and runner report
+        // the outage once, in their own words.
+        // Bounded producer retries are deliberate (the spool takes over and the processor dedupes by
+        // origin and sequence headers), so kafkajs' warning about them is noise.
+        if (
+          (level === logLevel.ERROR && /Connection error|ECONNREFUSED|Failed to connect/.test(message)) ||
+          /Limiting retries for the idempotent producer/.test(message)
+        ) {
+          logger.debug(rest, message);
+          return;
+        }
+        logger[levels[level] ?? 'info'](rest, message);
+      },
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
+  });
+}

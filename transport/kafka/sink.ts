@@ -1,0 +1,325 @@
+import { randomUUID } from 'node:crypto';
+import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
+import type { FlowSink } from '../../collectors/sink.js';
+import { type Logger, log } from '../../lib/log.js';
+import type { FlowRecord } from '../../schema/flow-record.js';
+import { encodeFlow } from '../codec.js';
+import { DiskSpool, type SpooledMessage } from '../spool.js';
+import { createKafka, type KafkaSettings } from './settings.js';
+import { ensureTopics, sleep } from './topics.js';
+
+/**
+ * Headers that name the sink instance and number its messages. A batch whose send failed may still
+ * have reached the broker (the reply was lost); the sink then resends it from the spool, and the
+ * processor drops the copy because its sequence number is not above the highest one it stored for
+ * that origin and partition (docs/pipeline.md).
+ */
+export const HEADER_ORIGIN = 'netpol-audit-origin';
+export const HEADER_SEQ = 'netpol-audit-seq';
+
+export interface KafkaFlowSinkOptions {
+  settings: KafkaSettings;
+  /** Directory of the on-disk spool used while the broker is unreachable; one sink per directory. */
+  spoolDir: string;
+  /** Spool bound; beyond it new records are dropped, counted and logged. Default 256 MiB. */
+  spoolMaxBytes?: number;
+  /** Records per produce request. Default 2000. */
+  batchSize?: number;
+  /** How long a partial batch waits for more records. Default 20 ms. */
+  lingerMs?: number;
+  /** Records buffered in memory before write() makes the collector wait. Default 4 batches. */
+  maxBuffered?: number;
+  /** Pause between attempts to resend the spool while the broker is away. Default 1 s. */
+  retryMs?: number;
+  /** close(): how long to keep trying to resend the spool before leaving it for the next run. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** gzip (default; the only codec kafkajs has) or none: the benchmark compares them. */
+  compression?: 'gzip' | 'none';
+  /** Create the pipeline's topics when they are missing. Default true. */
+  createTopics?: boolean;
+  kafka?: Kafka;
+  logger?: Logger;
+}
+
+export interface KafkaSinkStats {
+  /** Records written to the sink. */
+  written: number;
+  /** Records the broker acknowledged on the direct path. */
+  sent: number;
+  /** Records put in the spool because the broker was away (or records were already spooled). */
+  spooled: number;
+  /** Spooled records the broker acknowledged later. */
+  resent: number;
+  /** Records refused because the spool was full: lost, and reported. */
+  dropped: number;
+  droppedBytes: number;
+  /** Produce attempts that failed (each one sends a batch to the spool or keeps it there). */
+  sendFailures: number;
+  /** Bytes still in the spool. */
+  spoolBytes: number;
+}
+
+type Link = 'up' | 'away';
+
+export class KafkaFlowSink implements FlowSink {
+  readonly origin = randomUUID();
+  private readonly spool: DiskSpool;
+  private readonly kafka: Kafka;
+  private readonly logger: Logger;
+  private readonly batchSize: number;
+  private readonly lingerMs: number;
+  private readonly maxBuffered: number;
+  private readonly retryMs: number;
+  private producer: Producer | undefined;
+  private buffer: SpooledMessage[] = [];
+  private seq = 0;
+  private link: Link = 'up';
+  /** Every delivery and resend runs on this chain, one at a time, so records leave in write order. */
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private linger: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private topicsReady: Promise<void> | undefined;
+  private closed = false;
+  private waiters: (() => void)[] = [];
+  private lastDropLog = 0;
+  private readonly counts = { written: 0, sent: 0, spooled: 0, sendFailures: 0 };
+
+  constructor(private readonly opts: KafkaFlowSinkOptions) {
+    this.kafka = opts.kafka ?? createKafka(opts.settings, '-collector');
+    this.logger = (opts.logger ?? log()).child({ component: 'kafka-sink' });
+    this.batchSize = opts.batchSize ?? 2000;
+    this.lingerMs = opts.lingerMs ?? 20;
+    this.maxBuffered = opts.maxBuffered ?? this.batchSize * 4;
+    this.retryMs = opts.retryMs ?? 1000;
+    this.spool = new DiskSpool(opts.spoolDir, opts.spoolMaxBytes ?? 256 * 1024 * 1024);
+    if (!this.spool.empty) {
+      // An earlier run left records behind: they go first, and new ones queue behind them.
+      this.link = 'away';
+      this.logger.info(
+        { spool: opts.spoolDir, bytes: this.spool.stats.bytes },
+        'resending records spooled by an earlier run',
+      );
+      this.scheduleRetry(0);
+    }
+  }
+
+  get stats(): KafkaSinkStats {
+    const s = this.spool.stats;
+    return {
+      ...this.counts,
+      resent: s.resent,
+      dropped: s.dropped,
+      droppedBytes: s.droppedBytes,
+      spoolBytes: s.bytes,
+    };
+  }
+
+  write(record: FlowRecord): void | Promise<void> {
+    if (this.closed) throw new Error('KafkaFlowSink: write after close');
+    const m = encodeFlow(record);
+    this.buffer.push({
+      topic: this.opts.settings.topics.flows,
+      key: m.key === null ? null : String(m.key),
+      value: m.value === null ? null : String(m.value),
+      headers: {
+        ...(m.headers as Record<string, string>),
+        [HEADER_ORIGIN]: this.origin,
+        [HEADER_SEQ]: String(++this.seq),
+      },
+    });
+    this.counts.written++;
+    if (this.buffer.length >= this.batchSize) this.dispatch();
+    else this.linger ??= setTimeout(() => this.dispatch(), this.lingerMs);
+    if (this.buffer.length + this.queued >= this.maxBuffered)
+      return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Moves the buffered records onto the delivery chain. */
+  private dispatch(): Promise<void> {
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = undefined;
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, this.batchSize);
+      this.queued += batch.length;
+      this.chain = this.chain.then(async () => {
+        await this.deliver(batch);
+        this.queued -= batch.length;
+        this.release();
+      });
+    }
+    return this.chain;
+  }
+
+  private release(): void {
+    if (this.buffer.length + this.queued >= this.maxBuffered) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+
+  private async deliver(batch: SpooledMessage[]): Promise<void> {
+    if (this.link === 'up') {
+      try {
+        await this.send(batch);
+        this.counts.sent += batch.length;
+        return;
+      } catch (err) {
+        this.counts.sendFailures++;
+        this.link = 'away';
+        await this.dropProducer();
+        this.logger.warn(
+          { err: (err as Error).message, spool: this.opts.spoolDir },
+          'broker unreachable: spooling records to disk until it returns',
+        );
+        this.scheduleRetry(this.retryMs);
+      }
+    }
+    this.toSpool(batch);
+  }
+
+  private toSpool(batch: SpooledMessage[]): void {
+    let dropped = 0;
+    for (const m of batch) {
+      if (this.spool.append(m)) this.counts.spooled++;
+      else dropped++;
+    }
+    if (dropped > 0) {
+      const now = Date.now();
+      // One line per second at most: a long outage must not flood the log, but every drop is counted.
+      if (now - this.lastDropLog >= 1000) {
+        this.lastDropLog = now;
+        this.logger.error(
+          { dropped: this.spool.stats.dropped, spool: this.opts.spoolDir, maxBytes: this.spool.maxBytes },
+          'spool full: flow records dropped',
+        );
+      }
+    }
+  }
+
+  private scheduleRetry(ms: number): void {
+    if (this.retry || this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.chain = this.chain.then(async () => {
+        await this.resend();
+      });
+    }, ms);
+  }
+
+  /** One attempt to resend the spool; on success the sink sends directly again. */
+  private async resend(): Promise<boolean> {
+    if (this.link === 'up' && this.spool.empty) return true;
+    try {
+      const n = await this.spool.drain((batch) => this.sendChunked(batch));
+      // Nothing was appended while draining (the chain runs one task at a time): the spool is empty.
+      this.link = 'up';
+      if (n > 0) this.logger.info({ resent: n }, 'broker back: spooled records resent');
+      return true;
+    } catch (err) {
+      this.counts.sendFailures++;
+      await this.dropProducer();
+      this.logger.debug({ err: (err as Error).message }, 'broker still unreachable');
+      this.scheduleRetry(this.retryMs);
+      return false;
+    }
+  }
+
+  private async sendChunked(batch: SpooledMessage[]): Promise<void> {
+    for (let i = 0; i < batch.length; i += this.batchSize)
+      await this.send(batch.slice(i, i + this.batchSize));
+  }
+
+  private async send(batch: SpooledMessage[]): Promise<void> {
+    const producer = await this.connected();
+    await producer.send({
+      topic: this.opts.settings.topics.flows,
+      acks: -1,
+      compression: this.opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
+      messages: batch.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+    });
+  }
+
+  private async connected(): Promise<Producer> {
+    if (this.opts.createTopics !== false) {
+      this.topicsReady ??= (async () => {
+        const admin = this.kafka.admin();
+        await admin.connect();
+        try {
+          await ensureTopics(admin, this.opts.settings, ['flows'], 15_000);
+        } finally {
+          await admin.disconnect();
+        }
+      })();
+      try {
+        await this.topicsReady;
+      } catch (err) {
+        this.topicsReady = undefined;
+        throw err;
+      }
+    }
+    if (!this.producer) {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // Few retries: after them the spool takes over (see HEADER_ORIGIN for duplicates).
+        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+      });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  /** After a failure the next attempt uses a fresh producer (and producer id): no stale sequence state. */
+  private async dropProducer(): Promise<void> {
+    const p = this.producer;
+    this.producer = undefined;
+    if (!p) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      p.disconnect().catch(() => undefined),
+      new Promise((r) => {
+        timer = setTimeout(r, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Resolves when every record written so far is acknowledged by the broker or in the spool. */
+  async flush(): Promise<void> {
+    await this.dispatch();
+  }
+
+  /**
+   * Flushes, then keeps trying to resend the spool for up to drainTimeoutMs; what is still spooled
+   * then stays on disk for the next run with the same spool directory.
+   */
+  async close(): Promise<void> {
+    await this.flush();
+    const deadline = Date.now() + (this.opts.drainTimeoutMs ?? 30_000);
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    while (!this.spool.empty || this.link === 'away') {
+      const ok = await this.resend();
+      if (this.retry) clearTimeout(this.retry);
+      this.retry = undefined;
+      if (ok || Date.now() >= deadline) break;
+      await sleep(Math.min(this.retryMs, Math.max(0, deadline - Date.now())));
+    }
+    this.closed = true;
+    const s = this.stats;
+    if (s.spoolBytes > 0)
+      this.logger.warn(
+        { spool: this.opts.spoolDir, bytes: s.spoolBytes },
+        'broker still unreachable: records left in the spool, resent by the next run with this spool directory',
+      );
+    if (s.dropped > 0)
+      this.logger.error(
+        { dropped: s.dropped, droppedBytes: s.droppedBytes },
+        'flow records dropped: spool was full',
+      );
+    this.spool.close();
+    await this.dropProducer();
+  }
+}
