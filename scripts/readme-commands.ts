@@ -15,7 +15,16 @@ export const END = '<!-- commands:end -->';
 export function commandReference(): string {
   const parts: string[] = [];
   for (const c of commands) {
-    parts.push(`### netpol-audit ${c.path.join(' ')}`, '', c.summary, '', '```text', c.usage.trimEnd(), '```', '');
+    parts.push(
+      `### netpol-audit ${c.path.join(' ')}`,
+      '',
+      c.summary,
+      '',
+      '```text',
+      c.usage.trimEnd(),
+      '```',
+      '',
+    );
   }
   return parts.join('\n');
 }
