@@ -102,7 +102,10 @@ export const auditCommand: Command = {
     const first = stats.firstFlow ?? 0;
     const last = stats.lastFlow ?? 0;
     const rules = compiled.index.rules();
-    const policies = policyVersions(snapshot.cluster.networkPolicies);
+    const policies = policyVersions([
+      ...snapshot.cluster.networkPolicies,
+      ...(snapshot.cluster.clusterNetworkPolicies ?? []),
+    ]);
     const ruleDefs = rules.map((r) => ({
       kind: r.kind,
       policy: r.policy,
@@ -153,9 +156,14 @@ export function policyVersions(
   for (const p of raw) {
     const meta = (p as { metadata?: { namespace?: string; name?: string } }).metadata;
     if (!meta?.name) continue;
+    const kind = (p as { kind?: unknown }).kind;
     const spec = (p as { spec?: unknown }).spec ?? {};
     const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
-    out.push({ kind: 'NetworkPolicy', policy: `${meta.namespace ?? 'default'}/${meta.name}`, hash, spec });
+    // Cluster-scoped kinds (AdminNetworkPolicy & co.) are named without a namespace, as the engine names them.
+    if (typeof kind === 'string' && kind !== 'NetworkPolicy')
+      out.push({ kind, policy: meta.name, hash, spec });
+    else
+      out.push({ kind: 'NetworkPolicy', policy: `${meta.namespace ?? 'default'}/${meta.name}`, hash, spec });
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { formatIssue, type InputIssue } from '../../lib/errors.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
 import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
 import { compilePolicyIndex } from '../../processor/policy/index.js';
-import { StaticClusterView } from '../../processor/processor.js';
+import { type ClusterView, StaticClusterView } from '../../processor/processor.js';
 import { AuditStore } from '../../processor/store/index.js';
 import {
   kafkaSettings,
@@ -13,9 +13,10 @@ import {
 } from '../../transport/kafka/index.js';
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { LIVE_OPTIONS, type LiveCluster, openLiveCluster } from '../live-cluster.js';
 import { policyVersions } from './audit.js';
 
-const USAGE = `usage: netpol-audit process --cluster SNAPSHOT --brokers HOST:PORT [--db FILE] [options]
+const USAGE = `usage: netpol-audit process (--cluster SNAPSHOT | --kubeconfig FILE) --brokers HOST:PORT [--db FILE] [options]
 
 The processor of the Kafka pipeline (docs/pipeline.md). Consumes the FlowRecords the collectors
 publish (collect ... --kafka), judges them against the cluster snapshot and stores them in SQLite
@@ -23,6 +24,10 @@ exactly once, until SIGTERM/SIGINT (then it finishes the batch in hand and commi
 
 options:
       --cluster FILE       cluster snapshot (repeatable); the recorder uses it for the rule list
+      --kubeconfig FILE    instead of a snapshot, follow the live cluster (list + watch, docs/kube.md):
+                           each flow is judged against the pods and policies of its own time
+      --context NAME       kubeconfig context (default: the current one)
+      --history-hours H    cluster history kept for late flows and consumer lag (default 6)
       --db FILE            the SQLite store (default netpol-audit.db); roles all and record
       --brokers LIST       Kafka bootstrap servers, host:port[,host:port]
       --role R             all (default): consume, judge and record in this process;
@@ -46,6 +51,7 @@ export const processCommand: Command = {
   async run(argv) {
     const { values } = parse(argv, {
       cluster: { type: 'string', multiple: true },
+      ...LIVE_OPTIONS,
       db: { type: 'string' },
       brokers: { type: 'string' },
       role: { type: 'string' },
@@ -58,7 +64,10 @@ export const processCommand: Command = {
       'exit-when-idle': { type: 'string' },
       format: { type: 'string' },
     });
-    if (!values.cluster?.length) throw new UsageError('--cluster is required');
+    const liveWanted = values.kubeconfig !== undefined || values.context !== undefined;
+    if (!values.cluster?.length && !liveWanted) throw new UsageError('--cluster or --kubeconfig is required');
+    if (values.cluster?.length && liveWanted)
+      throw new UsageError('--cluster excludes --kubeconfig and --context');
     if (values.brokers === undefined) throw new UsageError('--brokers is required');
     const brokers = asUsage(() => parseBrokers(values.brokers!));
     const role = (values.role ?? 'all') as Role;
@@ -92,17 +101,69 @@ export const processCommand: Command = {
     });
 
     const issues: InputIssue[] = [];
-    const snapshot = await loadSnapshotFiles(values.cluster);
-    issues.push(...snapshot.issues);
-    const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
-    issues.push(...inventory.issues);
-    const compiled = compilePolicyIndex(snapshot.cluster);
-    issues.push(...compiled.issues);
-    for (const i of issues) process.stderr.write(`netpol-audit process: ${formatIssue(i)}\n`);
+    const report = (i: InputIssue) => {
+      issues.push(i);
+      process.stderr.write(`netpol-audit process: ${formatIssue(i)}\n`);
+    };
+    let view: ClusterView;
+    let live: LiveCluster | undefined;
+    /** The rules and policy versions in force at a moment, for the store's rule list. */
+    let policiesAt: (ms: number) => {
+      rules: {
+        kind: string;
+        policy: string;
+        direction: 'ingress' | 'egress';
+        rule: number;
+        summary: string;
+      }[];
+      policies: ReturnType<typeof policyVersions>;
+    };
+    let versionTimes: () => number[] = () => [];
+    const rulesOf = (index: ReturnType<typeof compilePolicyIndex>['index']) =>
+      index.rules().map((r) => ({
+        kind: r.kind,
+        policy: r.policy,
+        direction: r.direction,
+        rule: r.rule,
+        summary: r.summary,
+      }));
+    if (liveWanted) {
+      live = await openLiveCluster({
+        kubeconfig: values.kubeconfig,
+        context: values.context,
+        historyHours: values['history-hours'],
+        clusterDomain: values['cluster-domain'],
+        onIssue: report,
+      });
+      const timeline = live.timeline;
+      view = timeline;
+      policiesAt = (ms) => ({ rules: rulesOf(timeline.at(ms).index), policies: timeline.policiesAt(ms) });
+      versionTimes = () => timeline.versionTimes();
+    } else {
+      const snapshot = await loadSnapshotFiles(values.cluster!);
+      for (const i of snapshot.issues) report(i);
+      const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
+      for (const i of inventory.issues) report(i);
+      const compiled = compilePolicyIndex(snapshot.cluster);
+      for (const i of compiled.issues) report(i);
+      view = new StaticClusterView(inventory, compiled.index);
+      const fixed = {
+        rules: rulesOf(compiled.index),
+        policies: policyVersions([
+          ...snapshot.cluster.networkPolicies,
+          ...(snapshot.cluster.clusterNetworkPolicies ?? []),
+        ]),
+      };
+      policiesAt = () => fixed;
+    }
 
     const dbPath = values.db ?? 'netpol-audit.db';
     const store = role === 'judge' ? undefined : AuditStore.open(dbPath, { windowMs });
-    const runId = store?.beginRun(`pipeline-${role}`, [...values.cluster, brokers.join(',')], Date.now());
+    const runId = store?.beginRun(
+      `pipeline-${role}`,
+      [...(values.cluster ?? [`kubeconfig:${values.kubeconfig ?? 'default'}`]), brokers.join(',')],
+      Date.now(),
+    );
     const ac = new AbortController();
     const onSignal = () => ac.abort();
     process.once('SIGINT', onSignal);
@@ -112,7 +173,7 @@ export const processCommand: Command = {
       stats = await runPipeline({
         role,
         settings,
-        cluster: role === 'record' ? undefined : new StaticClusterView(inventory, compiled.index),
+        cluster: role === 'record' ? undefined : view,
         store,
         exitWhenIdleMs: idle,
         signal: ac.signal,
@@ -120,20 +181,18 @@ export const processCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await live?.close();
     }
     if (store) {
-      // As in `audit`: the policies were in force over the data this run stored.
+      // As in `audit`: the policies (of each cluster version) were in force over the data this run stored.
       if (stats.firstFlow !== undefined && stats.lastFlow !== undefined) {
-        const rules = compiled.index.rules().map((r) => ({
-          kind: r.kind,
-          policy: r.policy,
-          direction: r.direction,
-          rule: r.rule,
-          summary: r.summary,
-        }));
-        const policies = policyVersions(snapshot.cluster.networkPolicies);
-        store.recordPolicies(policies, rules, stats.firstFlow);
-        store.recordPolicies(policies, rules, stats.lastFlow);
+        const first = stats.firstFlow;
+        const last = stats.lastFlow;
+        const times = [first, ...versionTimes().filter((t) => t > first && t < last), last];
+        for (const t of times) {
+          const { rules, policies } = policiesAt(t);
+          store.recordPolicies(policies, rules, t);
+        }
       }
       store.finishRun(runId!, stats, Date.now());
       store.close();
