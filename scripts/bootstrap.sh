@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# Installs everything netpol-audit's tests and benchmarks need on a fresh Debian machine:
-# the npm packages, and the Debian tools the integration tests drive for real.
+# Sets netpol-audit up on a fresh Debian machine with Node.js 20.
+#
+#   bash scripts/bootstrap.sh          what running it needs: npm packages, the build, tcpdump, conntrack
+#   bash scripts/bootstrap.sh --tests  also what the tests and benchmarks drive for real: tshark,
+#                                      softflowd, argus, a Kafka broker (jars from Maven Central) and
+#                                      etcd + a kube-apiserver built from source (slow the first time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tests=false
+for arg in "$@"; do
+  case $arg in
+    --tests) tests=true ;;
+    *) echo "usage: bootstrap.sh [--tests]" >&2; exit 2 ;;
+  esac
+done
+
+tools=(tcpdump:tcpdump conntrack:conntrack ip:iproute2)
+$tests && tools+=(tshark:tshark softflowd:softflowd argus:argus-server ra:argus-client)
 need_apt=()
-for tool in tcpdump:tcpdump tshark:tshark conntrack:conntrack softflowd:softflowd argus:argus-server ra:argus-client ip:iproute2; do
+for tool in "${tools[@]}"; do
   bin=${tool%%:*}; pkg=${tool#*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -23,9 +37,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build
 
-# The Kafka integration tests run a real broker from Maven Central's jars (Java 17 + Maven); fetch once.
-bash test/kafka/fetch.sh
-
-# The Kubernetes integration tests run a real etcd (Debian etcd-server) and kube-apiserver (built from the
-# Kubernetes source through the Go module proxy; needs Go); build once (slow: see docs/kube.md).
-bash test/k8s/apiserver.sh fetch
+if $tests; then
+  # The Kafka integration tests run a real broker from Maven Central's jars (Java 17 + Maven); fetch once.
+  bash test/kafka/fetch.sh
+  # The Kubernetes integration tests run a real etcd (Debian etcd-server) and kube-apiserver (built from
+  # the Kubernetes source through the Go module proxy; needs Go); build once (slow: see docs/kube.md).
+  bash test/k8s/apiserver.sh fetch
+fi

@@ -11,8 +11,8 @@ describe('README.md', () => {
 
   it('gives the test command that .ci/run calls', () => {
     const ci = readFileSync(new URL('../.ci/run', import.meta.url), 'utf8');
-    expect(readme).toContain('bash scripts/bootstrap.sh && npm test');
-    expect(ci).toMatch(/^bash scripts\/bootstrap\.sh$/m);
+    expect(readme).toContain('bash scripts/bootstrap.sh --tests && npm test');
+    expect(ci).toMatch(/^bash scripts\/bootstrap\.sh --tests$/m);
     expect(ci).toMatch(/^npm test$/m);
   });
 });
