@@ -22,3 +22,11 @@ export function asUsage<T>(fn: () => T): T {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
 }
+
+/** A `--name` value that must be a positive number; undefined when the option is absent. */
+export function positiveNumber(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
+  return n;
+}

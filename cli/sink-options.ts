@@ -1,10 +1,10 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FlowSink } from '../collectors/sink.js';
+import { type FlowSink, JsonlSink } from '../collectors/sink.js';
 import { KafkaFlowSink, kafkaSettings, parseBrokers, topicNames } from '../transport/kafka/index.js';
 import { asUsage } from './args.js';
-import { UsageError } from './command.js';
+import { EXIT_FATAL, EXIT_OK, UsageError } from './command.js';
 
 /**
  * The options every collector shares for where its FlowRecords go: JSONL (the default) or Kafka.
@@ -139,4 +139,18 @@ export function openFlowSink(command: string, values: SinkValues, jsonl: () => F
     },
     lost: () => kafka.stats.dropped > 0,
   };
+}
+
+/**
+ * The JSONL sink on standard output or `--output FILE`. A reader that goes away (`| head`) ends the
+ * run quietly; any other write error is fatal, naming the command.
+ */
+export function jsonlOutput(command: string, output: string | undefined): FlowSink {
+  const out = output === undefined || output === '-' ? process.stdout : createWriteStream(output);
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_OK);
+    process.stderr.write(`netpol-audit ${command}: cannot write output: ${err.message}\n`);
+    process.exit(EXIT_FATAL);
+  });
+  return new JsonlSink(out);
 }

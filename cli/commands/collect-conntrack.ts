@@ -1,11 +1,9 @@
-import { createWriteStream } from 'node:fs';
 import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
 import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
-import { JsonlSink } from '../../collectors/sink.js';
 import { formatIssue } from '../../lib/errors.js';
-import { parse } from '../args.js';
+import { parse, positiveNumber } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
-import { KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
+import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect conntrack [options]
 
@@ -31,13 +29,6 @@ Turn on accounting for packet and byte counts: sysctl -w net.netfilter.nf_conntr
 A summary goes to standard error. Exit status: 0 ok, 1 malformed lines were skipped or records
 were dropped because the Kafka spool was full, 2 usage
 error, 3 conntrack could not run.`;
-
-function positive(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
-  return n;
-}
 
 function parseTime(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -72,8 +63,8 @@ export const collectConntrackCommand: Command = {
       'max-flows': { type: 'string' },
       ...KAFKA_SINK_OPTIONS,
     });
-    const active = positive('active-timeout', values['active-timeout']);
-    const maxFlows = positive('max-flows', values['max-flows']);
+    const active = positiveNumber('active-timeout', values['active-timeout']);
+    const maxFlows = positiveNumber('max-flows', values['max-flows']);
     if (maxFlows !== undefined && !Number.isInteger(maxFlows))
       throw new UsageError('--max-flows must be an integer');
     const timeMs = parseTime(values.time);
@@ -83,18 +74,9 @@ export const collectConntrackCommand: Command = {
     if (values.input === undefined && timeMs !== undefined)
       throw new UsageError('--time applies to --input only');
 
-    const opened = openFlowSink('collect conntrack', values, () => {
-      const out =
-        values.output === undefined || values.output === '-'
-          ? process.stdout
-          : createWriteStream(values.output);
-      out.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EPIPE') process.exit(EXIT_OK);
-        process.stderr.write(`netpol-audit collect conntrack: cannot write output: ${err.message}\n`);
-        process.exit(EXIT_FATAL);
-      });
-      return new JsonlSink(out);
-    });
+    const opened = openFlowSink('collect conntrack', values, () =>
+      jsonlOutput('collect conntrack', values.output),
+    );
     const sink = opened.sink;
     const issues: string[] = [];
     const common = {

@@ -1,10 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { collectLive } from '../../collectors/live/index.js';
-import { JsonlSink } from '../../collectors/sink.js';
 import { formatIssue } from '../../lib/errors.js';
-import { parse } from '../args.js';
+import { parse, positiveNumber } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
-import { KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
+import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect live --iface IF [options] [-- BPF FILTER WORDS]
 
@@ -29,13 +27,6 @@ Exit status: 0 ok, 1 input problems, packets dropped by the kernel or records dr
 the Kafka spool was full, 2 usage error, 3 tcpdump
 could not capture (no such interface, no permission).`;
 
-function positive(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
-  return n;
-}
-
 export const collectLiveCommand: Command = {
   path: ['collect', 'live'],
   summary: 'capture live with tcpdump and write FlowRecords (JSONL)',
@@ -58,30 +49,19 @@ export const collectLiveCommand: Command = {
       true,
     );
     if (values.iface === undefined || values.iface === '') throw new UsageError('--iface is required');
-    const snaplen = positive('snaplen', values.snaplen);
+    const snaplen = positiveNumber('snaplen', values.snaplen);
     if (snaplen !== undefined && !Number.isInteger(snaplen))
       throw new UsageError('--snaplen must be an integer');
-    const idle = positive('idle-timeout', values['idle-timeout']);
-    const active = positive('active-timeout', values['active-timeout']);
-    const maxFlows = positive('max-flows', values['max-flows']);
+    const idle = positiveNumber('idle-timeout', values['idle-timeout']);
+    const active = positiveNumber('active-timeout', values['active-timeout']);
+    const maxFlows = positiveNumber('max-flows', values['max-flows']);
     if (maxFlows !== undefined && !Number.isInteger(maxFlows))
       throw new UsageError('--max-flows must be an integer');
     const filter = [...(values.filter ? values.filter.split(/\s+/) : []), ...positionals].filter(
       (w) => w !== '',
     );
 
-    const opened = openFlowSink('collect live', values, () => {
-      const out =
-        values.output === undefined || values.output === '-'
-          ? process.stdout
-          : createWriteStream(values.output);
-      out.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EPIPE') process.exit(EXIT_OK);
-        process.stderr.write(`netpol-audit collect live: cannot write output: ${err.message}\n`);
-        process.exit(EXIT_FATAL);
-      });
-      return new JsonlSink(out);
-    });
+    const opened = openFlowSink('collect live', values, () => jsonlOutput('collect live', values.output));
     const sink = opened.sink;
     const issues: string[] = [];
     const ac = new AbortController();

@@ -1,10 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
-import { JsonlSink } from '../../collectors/sink.js';
 import { formatIssue } from '../../lib/errors.js';
-import { parse } from '../args.js';
+import { parse, positiveNumber } from '../args.js';
 import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
-import { KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
+import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect pcap FILE... [options]
 
@@ -23,13 +21,6 @@ ${KAFKA_SINK_USAGE}
 A summary goes to standard error. Exit status: 0 ok, 1 input problems were found (records were
 still written for everything readable, or records were dropped because the Kafka spool was
 full), 2 usage error.`;
-
-function positiveNumber(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
-  return n;
-}
 
 export const collectPcapCommand: Command = {
   path: ['collect', 'pcap'],
@@ -58,19 +49,7 @@ export const collectPcapCommand: Command = {
     if (values.bytes !== undefined && values.bytes !== 'ip' && values.bytes !== 'wire') {
       throw new UsageError(`--bytes must be 'ip' or 'wire', got '${values.bytes}'`);
     }
-    const opened = openFlowSink('collect pcap', values, () => {
-      const out =
-        values.output === undefined || values.output === '-'
-          ? process.stdout
-          : createWriteStream(values.output);
-      out.on('error', (err: NodeJS.ErrnoException) => {
-        // The reader went away (`| head`): nothing more to say and nobody to say it to.
-        if (err.code === 'EPIPE') process.exit(EXIT_OK);
-        process.stderr.write(`netpol-audit collect pcap: cannot write output: ${err.message}\n`);
-        process.exit(EXIT_FATAL);
-      });
-      return new JsonlSink(out);
-    });
+    const opened = openFlowSink('collect pcap', values, () => jsonlOutput('collect pcap', values.output));
     const sink = opened.sink;
     const issues: string[] = [];
     const summary = await collectCaptureFiles(positionals, sink, {

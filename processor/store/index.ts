@@ -117,6 +117,22 @@ interface Agg {
   evidence: unknown[];
 }
 
+function ruleRow(r: Record<string, unknown>): RuleRow {
+  return {
+    kind: r.kind as string,
+    policy: r.policy as string,
+    direction: r.direction as 'ingress' | 'egress',
+    rule: r.rule_index as number,
+    summary: r.summary as string,
+    definedFirst: r.defined_first as number,
+    definedLast: r.defined_last as number,
+    hits: r.hits as number,
+    bytes: r.bytes as number,
+    firstHit: (r.first_hit as number | null) ?? null,
+    lastHit: (r.last_hit as number | null) ?? null,
+  };
+}
+
 export class AuditStore {
   readonly db: Database.Database;
   readonly windowMs: number;
@@ -424,19 +440,7 @@ export class AuditStore {
     const rows = this.db
       .prepare(`SELECT * FROM rules ${where} ORDER BY policy, kind, direction, rule_index`)
       .all(opts.unusedSince === undefined ? {} : { since: opts.unusedSince }) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      kind: r.kind as string,
-      policy: r.policy as string,
-      direction: r.direction as 'ingress' | 'egress',
-      rule: r.rule_index as number,
-      summary: r.summary as string,
-      definedFirst: r.defined_first as number,
-      definedLast: r.defined_last as number,
-      hits: r.hits as number,
-      bytes: r.bytes as number,
-      firstHit: (r.first_hit as number | null) ?? null,
-      lastHit: (r.last_hit as number | null) ?? null,
-    }));
+    return rows.map(ruleRow);
   }
 
   /**
@@ -457,19 +461,7 @@ export class AuditStore {
          GROUP BY r.id ORDER BY r.policy, r.kind, r.direction, r.rule_index`,
       )
       .all({ since, until }) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      kind: r.kind as string,
-      policy: r.policy as string,
-      direction: r.direction as 'ingress' | 'egress',
-      rule: r.rule_index as number,
-      summary: r.summary as string,
-      definedFirst: r.defined_first as number,
-      definedLast: r.defined_last as number,
-      hits: r.hits as number,
-      bytes: r.bytes as number,
-      firstHit: (r.first_hit as number | null) ?? null,
-      lastHit: (r.last_hit as number | null) ?? null,
-    }));
+    return rows.map(ruleRow);
   }
 
   /** Each policy version seen in force during [since, until). */
