@@ -5,7 +5,7 @@
 #   bash bench/collect-identical.sh save      # before the change: bundle the CLI, record outputs
 #   bash bench/collect-identical.sh check     # after it: bundle again, record, diff against the saved ones
 #
-# Inputs: every capture of ../shared/corpus/pcap (one by one with four option sets, and all together),
+# Inputs: every capture of test/corpus/pcap (one by one with four option sets, and all together),
 # examples/shop/capture.pcap and the synthetic captures in bench/out (bench/gen-capture.ts; the
 # 3,000,000-packet one with default options and with --max-flows 5000, when present: a few minutes).
 # Records, the stderr summary and the exit status are compared. SKIP_BIG=1 leaves out the big capture.
@@ -25,7 +25,7 @@ node_modules/.bin/esbuild cli/index.ts --bundle --platform=node --format=esm --t
   --packages=external "--outfile=$BUNDLE" --log-level=warning
 rm -rf "$DIR" && mkdir -p "$DIR"
 shopt -s nullglob
-CORPUS=(../shared/corpus/pcap/*.pcap ../shared/corpus/pcap/*.pcapng ../shared/corpus/pcap/*.cap)
+CORPUS=(test/corpus/pcap/*.pcap test/corpus/pcap/*.pcapng test/corpus/pcap/*.cap)
 run() { # name, args...
   local name=$1
   shift

@@ -3,7 +3,11 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CORPUS = resolve(ROOT, '../shared/corpus/pcap');
+/**
+ * Third-party captures with tshark ground truth (test/corpus/pcap/README.md), kept in the repository
+ * so a fresh clone tests against them; NETPOL_AUDIT_CORPUS points elsewhere.
+ */
+export const CORPUS = process.env.NETPOL_AUDIT_CORPUS ?? resolve(ROOT, 'test/corpus/pcap');
 
 export interface CliResult {
   code: number | null;
