@@ -2,7 +2,7 @@ import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
 import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveNumber } from '../args.js';
-import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect conntrack [options]

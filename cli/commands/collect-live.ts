@@ -1,7 +1,7 @@
 import { collectLive } from '../../collectors/live/index.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveNumber } from '../args.js';
-import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect live --iface IF [options] [-- BPF FILTER WORDS]

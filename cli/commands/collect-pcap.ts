@@ -1,7 +1,7 @@
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveNumber } from '../args.js';
-import { type Command, EXIT_FATAL, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect pcap FILE... [options]

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import ipaddr from 'ipaddr.js';
 import { isMap, isNode, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import { type InputIssue, type InputLocation, issue } from '../../lib/errors.js';
+import { isJsonObject, type JsonObject } from '../../lib/json.js';
 import type {
   ClusterModel,
   ContainerPortModel,
@@ -102,7 +103,7 @@ export function parseSnapshot(sources: SnapshotSource[]): SnapshotResult {
       if (value === null || value === undefined) return; // empty document (e.g. a trailing `---`)
       const docLine = lineOf(doc.contents?.range?.[0]);
       if (
-        isObject(value) &&
+        isJsonObject(value) &&
         typeof value.kind === 'string' &&
         value.kind.endsWith('List') &&
         'items' in value
@@ -156,7 +157,7 @@ function parseJson(builder: ClusterModelBuilder, source: string, text: string): 
       builder.add(item, { ...at, prefix: `[${i}].` });
     });
   } else if (
-    isObject(value) &&
+    isJsonObject(value) &&
     typeof value.kind === 'string' &&
     value.kind.endsWith('List') &&
     'items' in value
@@ -188,12 +189,6 @@ export interface ObjectLocation {
   prefix: string;
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Thrown inside an object's parser to reject the object; caught by `add`. */
 class FieldError extends Error {
   constructor(
@@ -210,33 +205,33 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
-function optString(obj: Json, key: string, field: string): string | undefined {
+function optString(obj: JsonObject, key: string, field: string): string | undefined {
   const v = obj[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new FieldError(field, `expected a string, found ${describe(v)}`);
   return v;
 }
 
-function optObject(obj: Json, key: string, field: string): Json | undefined {
+function optObject(obj: JsonObject, key: string, field: string): JsonObject | undefined {
   const v = obj[key];
   if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw new FieldError(field, `expected a mapping, found ${describe(v)}`);
+  if (!isJsonObject(v)) throw new FieldError(field, `expected a mapping, found ${describe(v)}`);
   return v;
 }
 
-function optArray(obj: Json, key: string, field: string): unknown[] {
+function optArray(obj: JsonObject, key: string, field: string): unknown[] {
   const v = obj[key];
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new FieldError(field, `expected a list, found ${describe(v)}`);
   return v;
 }
 
-function element(v: unknown, field: string): Json {
-  if (!isObject(v)) throw new FieldError(field, `expected a mapping, found ${describe(v)}`);
+function element(v: unknown, field: string): JsonObject {
+  if (!isJsonObject(v)) throw new FieldError(field, `expected a mapping, found ${describe(v)}`);
   return v;
 }
 
-function labelsOf(obj: Json | undefined, key: string, field: string): Record<string, string> {
+function labelsOf(obj: JsonObject | undefined, key: string, field: string): Record<string, string> {
   const m = obj ? optObject(obj, key, field) : undefined;
   const out: Record<string, string> = {};
   if (!m) return out;
@@ -273,7 +268,7 @@ function portNumber(v: unknown, field: string, min = 1): number {
   return v;
 }
 
-function protocolOf(obj: Json, field: string): L4Protocol {
+function protocolOf(obj: JsonObject, field: string): L4Protocol {
   const p = obj.protocol;
   if (p === undefined || p === null) return 'TCP';
   if (p === 'TCP' || p === 'UDP' || p === 'SCTP') return p;
@@ -310,7 +305,7 @@ export class ClusterModelBuilder {
       if (field !== undefined) l.field = `${at.prefix}${field}`;
       return l;
     };
-    if (!isObject(obj) || typeof obj.kind !== 'string') {
+    if (!isJsonObject(obj) || typeof obj.kind !== 'string') {
       this.issues.push(
         issue(SNAPSHOT_ISSUE.notAnObject, `not a Kubernetes object (no kind): ${describe(obj)}`, loc('kind')),
       );
@@ -318,7 +313,7 @@ export class ClusterModelBuilder {
     }
     const kind = obj.kind;
     const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : '';
-    const meta = isObject(obj.metadata) ? obj.metadata : undefined;
+    const meta = isJsonObject(obj.metadata) ? obj.metadata : undefined;
     const name = meta && typeof meta.name === 'string' ? meta.name : undefined;
     const namespace = meta && typeof meta.namespace === 'string' ? meta.namespace : undefined;
     const handler = this.handlerFor(kind, apiVersion);
@@ -385,7 +380,7 @@ export class ClusterModelBuilder {
   private handlerFor(
     kind: string,
     apiVersion: string,
-  ): ((obj: Json, name: string, ns: string, dup: (present: boolean) => void) => void) | undefined {
+  ): ((obj: JsonObject, name: string, ns: string, dup: (present: boolean) => void) => void) | undefined {
     if (apiVersion.startsWith('policy.networking.k8s.io/')) {
       return (obj, name, _ns, dup) => {
         const key = `${kind}/${name}`;
@@ -429,7 +424,7 @@ export class ClusterModelBuilder {
         return (obj, name, ns, dup) => {
           dup(this.policies.has(`${ns}/${name}`));
           // The compiler needs the namespace even when a manifest left it implicit.
-          const meta = isObject(obj.metadata) ? obj.metadata : {};
+          const meta = isJsonObject(obj.metadata) ? obj.metadata : {};
           this.policies.set(`${ns}/${name}`, { ...obj, metadata: { ...meta, namespace: ns } });
         };
       default:
@@ -494,14 +489,14 @@ export class ClusterModelBuilder {
   }
 }
 
-function parseNamespace(obj: Json, name: string): NamespaceModel {
+function parseNamespace(obj: JsonObject, name: string): NamespaceModel {
   const meta = element(obj.metadata, 'metadata');
   const labels: Record<string, string> = labelsOf(meta, 'labels', 'metadata.labels');
   labels[NAMESPACE_NAME_LABEL] ??= name;
   return { name, labels };
 }
 
-function containerPorts(spec: Json, key: 'containers' | 'initContainers'): ContainerPortModel[] {
+function containerPorts(spec: JsonObject, key: 'containers' | 'initContainers'): ContainerPortModel[] {
   const out: ContainerPortModel[] = [];
   optArray(spec, key, `spec.${key}`).forEach((c, ci) => {
     const container = element(c, `spec.${key}[${ci}]`);
@@ -520,7 +515,7 @@ function containerPorts(spec: Json, key: 'containers' | 'initContainers'): Conta
   return out;
 }
 
-function parsePod(obj: Json, name: string, namespace: string): PodModel {
+function parsePod(obj: JsonObject, name: string, namespace: string): PodModel {
   const meta = element(obj.metadata, 'metadata');
   const spec = optObject(obj, 'spec', 'spec') ?? {};
   const status = optObject(obj, 'status', 'status') ?? {};
@@ -556,7 +551,7 @@ function parsePod(obj: Json, name: string, namespace: string): PodModel {
   return pod;
 }
 
-function parseNode(obj: Json, name: string): NodeModel {
+function parseNode(obj: JsonObject, name: string): NodeModel {
   const spec = optObject(obj, 'spec', 'spec') ?? {};
   const status = optObject(obj, 'status', 'status') ?? {};
   const addresses: string[] = [];
@@ -575,7 +570,7 @@ function parseNode(obj: Json, name: string): NodeModel {
   return Object.keys(labels).length ? { name, addresses, podCIDRs, labels } : { name, addresses, podCIDRs };
 }
 
-function parseService(obj: Json, name: string, namespace: string): ServiceModel {
+function parseService(obj: JsonObject, name: string, namespace: string): ServiceModel {
   const spec = optObject(obj, 'spec', 'spec') ?? {};
   const clusterIPs: string[] = [];
   const ipList = optArray(spec, 'clusterIPs', 'spec.clusterIPs');
@@ -621,7 +616,7 @@ function parseService(obj: Json, name: string, namespace: string): ServiceModel 
   return svc;
 }
 
-function parseEndpointSlice(obj: Json, name: string, namespace: string): EndpointSliceModel {
+function parseEndpointSlice(obj: JsonObject, name: string, namespace: string): EndpointSliceModel {
   const meta = element(obj.metadata, 'metadata');
   const labels = labelsOf(meta, 'labels', 'metadata.labels');
   const addressType = typeof obj.addressType === 'string' ? obj.addressType : 'IPv4';

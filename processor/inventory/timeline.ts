@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type InputIssue, issue } from '../../lib/errors.js';
+import { isJsonObject, type JsonObject } from '../../lib/json.js';
 import { compilePolicyIndex } from '../policy/index.js';
 import type { PolicyIndexApi, PolicyOptions } from '../policy/types.js';
 import type { ClusterView } from '../processor.js';
@@ -186,9 +187,6 @@ const isPolicyKind = (k: WatchedKind) =>
   k === 'BaselineAdminNetworkPolicy' ||
   k === 'ClusterNetworkPolicy';
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** The hash audit.ts and the store use for a policy version: sha256 of the spec's JSON, 16 hex digits. */
 export function policySpecHash(spec: unknown): string {
   return createHash('sha256')
@@ -266,12 +264,12 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     for (const svc of c.services) t.apply('Service', `${svc.namespace}/${svc.name}`, svc, at);
     for (const s of c.endpointSlices) t.apply('EndpointSlice', `${s.namespace}/${s.name}`, s, at);
     for (const p of c.networkPolicies) {
-      const meta = isObject(p) && isObject(p.metadata) ? p.metadata : {};
+      const meta = isJsonObject(p) && isJsonObject(p.metadata) ? p.metadata : {};
       t.apply('NetworkPolicy', `${String(meta.namespace ?? 'default')}/${String(meta.name)}`, p, at);
     }
     for (const p of c.clusterNetworkPolicies ?? []) {
-      const kind = isObject(p) ? p.kind : undefined;
-      const meta = isObject(p) && isObject(p.metadata) ? p.metadata : {};
+      const kind = isJsonObject(p) ? p.kind : undefined;
+      const meta = isJsonObject(p) && isJsonObject(p.metadata) ? p.metadata : {};
       if (
         kind === 'AdminNetworkPolicy' ||
         kind === 'BaselineAdminNetworkPolicy' ||
@@ -507,7 +505,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
 
   /** `ns/name` (namespaced), `name` (Namespace, Node), `Kind/name` (cluster policies), as the builder keys them. */
   private keyOf(kind: WatchedKind, obj: unknown, prefix: string): string | undefined {
-    const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : undefined;
+    const meta = isJsonObject(obj) && isJsonObject(obj.metadata) ? obj.metadata : undefined;
     const name = meta?.name;
     if (typeof name !== 'string' || name === '') {
       this.stat.rejected++;
@@ -531,7 +529,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     this.changeNo++;
     const key = this.keyOf(kind, obj, prefix);
     if (key === undefined) return {};
-    const o = obj as Json;
+    const o = obj as JsonObject;
     if (o.kind !== undefined && o.kind !== kind) {
       this.stat.rejected++;
       this.report(
@@ -545,8 +543,8 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
       );
       return { key };
     }
-    let full: Json = { apiVersion: DEFAULT_API_VERSION[kind], ...o, kind };
-    if (isPolicyKind(kind) && isObject(o.metadata) && 'managedFields' in o.metadata) {
+    let full: JsonObject = { apiVersion: DEFAULT_API_VERSION[kind], ...o, kind };
+    if (isPolicyKind(kind) && isJsonObject(o.metadata) && 'managedFields' in o.metadata) {
       // Raw policies are kept for the compiler and the store; managedFields is most of their bulk.
       const { managedFields: _drop, ...metadata } = o.metadata;
       full = { ...full, metadata };
@@ -579,7 +577,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     let hist = bucket.get(key);
     const cur = hist?.[hist.length - 1];
     const policy = isPolicyKind(kind);
-    const hash = policy && model !== null ? policySpecHash((model as Json).spec) : undefined;
+    const hash = policy && model !== null ? policySpecHash((model as JsonObject).spec) : undefined;
     const fingerprint = model === null ? '' : policy ? `${hash}` : JSON.stringify(model);
     if ((cur === undefined && model === null) || (cur !== undefined && cur.fingerprint === fingerprint)) {
       if (model !== null) this.stat.unchanged++;
@@ -632,7 +630,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
    */
   private backdate(kind: WatchedKind, key: string, model: unknown, from: number): void {
     const policy = isPolicyKind(kind);
-    const hash = policy ? policySpecHash((model as Json).spec) : undefined;
+    const hash = policy ? policySpecHash((model as JsonObject).spec) : undefined;
     const entry: Entry = { from, model, fingerprint: policy ? `${hash}` : JSON.stringify(model) };
     if (hash !== undefined) entry.hash = hash;
     if (kind === 'Pod') {
@@ -790,8 +788,8 @@ function entryAt(hist: Entry[], ms: number): Entry | undefined {
 }
 
 function policySpan(kind: WatchedKind, key: string, e: Entry): PolicyVersionSpan {
-  const raw = e.model as Json;
-  const meta = isObject(raw.metadata) ? raw.metadata : {};
+  const raw = e.model as JsonObject;
+  const meta = isJsonObject(raw.metadata) ? raw.metadata : {};
   const span: PolicyVersionSpan = {
     kind,
     policy: kind === 'NetworkPolicy' ? key : key.slice(kind.length + 1),

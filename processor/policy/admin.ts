@@ -1,4 +1,5 @@
 import { type InputIssue, issue } from '../../lib/errors.js';
+import { isJsonObject } from '../../lib/json.js';
 import type { PolicyKindName } from '../../schema/verdict.js';
 import type { ClusterModel, L4Protocol } from '../inventory/model.js';
 import {
@@ -104,10 +105,6 @@ const KIND_ORDER: Record<string, number> = {
   BaselineAdminNetworkPolicy: 2,
 };
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 interface Ctx {
   object: string;
   problems: InputIssue[];
@@ -203,7 +200,7 @@ interface PendingPeer {
 }
 
 function parseNamespacedPod(ctx: Ctx, raw: unknown, field: string, d: Dialect): PendingPeer | undefined {
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected an object with namespaceSelector and podSelector');
     return undefined;
   }
@@ -246,7 +243,7 @@ function parsePeer(
   allowed: readonly string[],
   d: Dialect,
 ): PendingPeer | undefined {
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a peer object');
     return undefined;
   }
@@ -382,7 +379,7 @@ function range(
 
 /** v1alpha1 AdminNetworkPolicyPort: exactly one of portNumber, portRange, namedPort. */
 function parsePortV1(ctx: Ctx, raw: unknown, field: string): AdminPort | undefined {
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a port object');
     return undefined;
   }
@@ -395,7 +392,7 @@ function parsePortV1(ctx: Ctx, raw: unknown, field: string): AdminPort | undefin
   const v = raw[which.key];
   const f = `${field}.${which.key}`;
   if (which.key === 'namedPort') return namedPort(ctx, v, f);
-  if (!isObj(v)) {
+  if (!isJsonObject(v)) {
     problem(ctx, 'POLICY_INVALID_TYPE', f, 'expected an object');
     return undefined;
   }
@@ -413,7 +410,7 @@ function parsePortV1(ctx: Ctx, raw: unknown, field: string): AdminPort | undefin
 
 /** v1alpha2 ClusterNetworkPolicyProtocol: exactly one of tcp, udp, sctp, destinationNamedPort. */
 function parseProtocolV2(ctx: Ctx, raw: unknown, field: string): AdminPort | undefined {
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a protocol object');
     return undefined;
   }
@@ -432,7 +429,7 @@ function parseProtocolV2(ctx: Ctx, raw: unknown, field: string): AdminPort | und
   const v = raw[which.key];
   if (which.key === 'destinationNamedPort') return namedPort(ctx, v, f);
   const protocol = which.key.toUpperCase() as L4Protocol;
-  if (!isObj(v) || !isObj(v.destinationPort)) {
+  if (!isJsonObject(v) || !isJsonObject(v.destinationPort)) {
     problem(
       ctx,
       'POLICY_INVALID_PORT',
@@ -453,7 +450,7 @@ function parseProtocolV2(ctx: Ctx, raw: unknown, field: string): AdminPort | und
     const port = portNumber(ctx, dp.number, `${pf}.number`);
     return port === undefined ? undefined : { protocol, start: port, end: port, text: `${protocol}/${port}` };
   }
-  if (!isObj(dp.range)) {
+  if (!isJsonObject(dp.range)) {
     problem(ctx, 'POLICY_INVALID_TYPE', `${pf}.range`, 'expected an object with start and end');
     return undefined;
   }
@@ -481,7 +478,7 @@ function parseRule(
   d: Dialect,
 ): PendingRule | undefined {
   const field = `spec.${direction}[${index}]`;
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a rule object');
     return undefined;
   }
@@ -598,17 +595,17 @@ function dialectOf(kind: string, apiVersion: string): Dialect | string {
 }
 
 function parsePolicy(raw: unknown, position: number, problems: InputIssue[]): ParsedPolicy | undefined {
-  const obj = isObj(raw) ? raw : {};
+  const obj = isJsonObject(raw) ? raw : {};
   const kind = typeof obj.kind === 'string' ? obj.kind : '';
   const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : '';
-  const meta = isObj(obj.metadata) ? obj.metadata : undefined;
+  const meta = isJsonObject(obj.metadata) ? obj.metadata : undefined;
   const name = typeof meta?.name === 'string' && meta.name !== '' ? meta.name : undefined;
   const ctx: Ctx = {
     object: name !== undefined ? `${kind || 'policy'}/${name}` : `clusterNetworkPolicies[${position}]`,
     problems,
     record: position,
   };
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', '', 'expected a policy object');
     return undefined;
   }
@@ -627,7 +624,7 @@ function parsePolicy(raw: unknown, position: number, problems: InputIssue[]): Pa
       `'${name}': only one BaselineAdminNetworkPolicy, named 'default', can exist in a cluster`,
     );
   const spec = obj.spec;
-  if (!isObj(spec)) {
+  if (!isJsonObject(spec)) {
     problem(ctx, 'POLICY_MISSING_FIELD', 'spec', 'spec is required');
     return undefined;
   }
@@ -657,7 +654,7 @@ function parsePolicy(raw: unknown, position: number, problems: InputIssue[]): Pa
   let subjectNamespaces: Selector | undefined;
   let subjectPods: Selector | undefined;
   let subjectText = '';
-  if (!isObj(spec.subject)) {
+  if (!isJsonObject(spec.subject)) {
     problem(ctx, 'POLICY_INVALID_SUBJECT', 'spec.subject', 'subject is required: set namespaces or pods');
   } else {
     const which = oneOf(ctx, spec.subject, ['namespaces', 'pods'], 'spec.subject', 'subject');

@@ -1,4 +1,5 @@
 import { type InputIssue, issue } from '../../lib/errors.js';
+import { isJsonObject } from '../../lib/json.js';
 import type { L4Protocol } from '../inventory/model.js';
 import { type Cidr, cidrHasHostBits, cidrStrictlyInside, parseCidr } from './ip.js';
 import { parseSelector, type Selector, type SelectorProblem } from './selector.js';
@@ -89,10 +90,6 @@ export function newRegistry(): CompileRegistry {
   return { selectorIds: new Map(), selectorPeers: [], ipBlocks: [] };
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 interface Ctx {
   object: string;
   problems: InputIssue[];
@@ -132,7 +129,7 @@ export interface PendingPeer {
 }
 
 function parsePeer(ctx: Ctx, raw: unknown, field: string): PendingPeer | undefined {
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a peer object');
     return undefined;
   }
@@ -159,7 +156,7 @@ function parsePeer(ctx: Ctx, raw: unknown, field: string): PendingPeer | undefin
   }
   if (hasIp) {
     const ib = raw.ipBlock;
-    if (!isObj(ib)) {
+    if (!isJsonObject(ib)) {
       problem(ctx, 'POLICY_INVALID_TYPE', `${field}.ipBlock`, 'expected an object');
       return undefined;
     }
@@ -226,7 +223,7 @@ function parsePeer(ctx: Ctx, raw: unknown, field: string): PendingPeer | undefin
 }
 
 function parsePort(ctx: Ctx, raw: unknown, field: string): PortSpec | undefined {
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a port object');
     return undefined;
   }
@@ -310,7 +307,7 @@ function parseRule(
   index: number,
 ): CompiledRulePending | undefined {
   const field = `spec.${direction}[${index}]`;
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', field, 'expected a rule object');
     return undefined;
   }
@@ -352,12 +349,12 @@ export type PolicyParse =
  * valid, so a rejected policy leaves no trace in the shared registry.
  */
 export function compilePolicy(raw: unknown, position: number, reg: CompileRegistry): PolicyParse {
-  const meta = isObj(raw) && isObj(raw.metadata) ? raw.metadata : undefined;
+  const meta = isJsonObject(raw) && isJsonObject(raw.metadata) ? raw.metadata : undefined;
   const ns = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
   const name = typeof meta?.name === 'string' ? meta.name : undefined;
   const object = ns !== undefined && name !== undefined ? `${ns}/${name}` : `networkPolicies[${position}]`;
   const ctx: Ctx = { object, problems: [], namespace: ns ?? '' };
-  if (!isObj(raw)) {
+  if (!isJsonObject(raw)) {
     problem(ctx, 'POLICY_INVALID_TYPE', '', 'expected a NetworkPolicy object');
     return { ok: false, issues: ctx.problems };
   }
@@ -366,7 +363,7 @@ export function compilePolicy(raw: unknown, position: number, reg: CompileRegist
   if (ns === undefined || ns === '')
     problem(ctx, 'POLICY_MISSING_FIELD', 'metadata.namespace', 'namespace is required');
   const spec = raw.spec;
-  if (!isObj(spec)) {
+  if (!isJsonObject(spec)) {
     problem(ctx, 'POLICY_MISSING_FIELD', 'spec', 'spec is required');
     return { ok: false, issues: ctx.problems };
   }

@@ -1,3 +1,4 @@
+import { isJsonObject } from '../../lib/json.js';
 import type { Labels } from '../inventory/model.js';
 
 /**
@@ -52,13 +53,9 @@ export function labelValueProblem(value: string): string | undefined {
   return undefined;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Parses and validates a raw LabelSelector; problems name fields relative to `path`. */
 export function parseSelector(raw: unknown, path: string, problems: SelectorProblem[]): Selector | undefined {
-  if (!isPlainObject(raw)) {
+  if (!isJsonObject(raw)) {
     problems.push({ field: path, code: 'POLICY_INVALID_TYPE', message: 'expected a label selector object' });
     return undefined;
   }
@@ -66,7 +63,7 @@ export function parseSelector(raw: unknown, path: string, problems: SelectorProb
   const reqs: Requirement[] = [];
   const ml = raw.matchLabels;
   if (ml !== undefined && ml !== null) {
-    if (!isPlainObject(ml)) {
+    if (!isJsonObject(ml)) {
       problems.push({ field: `${path}.matchLabels`, code: 'POLICY_INVALID_TYPE', message: 'expected a map' });
     } else {
       for (const [k, v] of Object.entries(ml)) {
@@ -96,7 +93,7 @@ export function parseSelector(raw: unknown, path: string, problems: SelectorProb
     } else {
       me.forEach((e, i) => {
         const f = `${path}.matchExpressions[${i}]`;
-        if (!isPlainObject(e)) {
+        if (!isJsonObject(e)) {
           problems.push({ field: f, code: 'POLICY_INVALID_TYPE', message: 'expected an object' });
           return;
         }

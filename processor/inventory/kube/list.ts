@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { isJsonObject } from '../../../lib/json.js';
 import { isGone, requestJson } from './client.js';
 import { type KubeResource, normalizeObject } from './resources.js';
 
@@ -68,8 +69,8 @@ async function listPaged(
     pages++;
     if (!Array.isArray(body.items)) throw new Error(`${r.path}: list answer has no items array`);
     for (const item of body.items) {
-      if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
-        items.push(normalizeObject(item as Record<string, unknown>, r));
+      if (isJsonObject(item)) {
+        items.push(normalizeObject(item, r));
       }
     }
     token = body.metadata?.continue || undefined;
