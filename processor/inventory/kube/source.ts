@@ -219,7 +219,8 @@ export class KubeInventorySource {
 
     while (!this.stopped) {
       if (needList) {
-        h.state = 'listing';
+        // A recheck of an absent kind leaves it reported absent until a list proves it served.
+        if (h.state !== 'absent') h.state = 'listing';
         let listed: { resourceVersion: string; at: number } | undefined;
         try {
           listed = await this.listInto(r);
