@@ -380,6 +380,11 @@ export class FlowTable {
   private readonly addresses = new Map<string, AddressSlot>();
   private readonly freeAddressIds: number[] = [];
   private nextAddressId = 0;
+  /** canonicalKey's answer. */
+  private keyA = 0;
+  private keyB = 0;
+  private keyPorts = 0;
+  private keyProto = 0;
 
   /** One LRU list per idle class, least recently seen at the head. */
   private readonly heads = new Int32Array(CLASS_COUNT).fill(NONE);
@@ -622,28 +627,41 @@ export class FlowTable {
     }
   }
 
+  /**
+   * The direction-free index key of an untunnelled flow, into keyA/keyB/keyPorts/keyProto (fields, not
+   * an object: this runs for every packet). The lower endpoint comes first; flag bits tell a missing
+   * port (-1) from port 0 and an address id from an IPv4 number.
+   */
+  private canonicalKey(proto: number, xKey: number, xPort: number, yKey: number, yPort: number): void {
+    let a = xKey;
+    let b = yKey;
+    let aPort = xPort;
+    let bPort = yPort;
+    if (!(xKey < yKey || (xKey === yKey && xPort <= yPort))) {
+      a = yKey;
+      b = xKey;
+      aPort = yPort;
+      bPort = xPort;
+    }
+    this.keyA = a | 0;
+    this.keyB = b | 0;
+    this.keyPorts = ((aPort & 0xffff) << 16) | (bPort & 0xffff);
+    this.keyProto =
+      proto |
+      (aPort < 0 ? 0x100 : 0) |
+      (bPort < 0 ? 0x200 : 0) |
+      (a >= V4_LIMIT ? 0x400 : 0) |
+      (b >= V4_LIMIT ? 0x800 : 0);
+  }
+
   /** The untunnelled flow with this key (either direction), or NONE. */
   private lookup(proto: number, sKey: number, sport: number, dKey: number, dport: number): number {
     if (sKey < 0 || dKey < 0) return NONE;
-    let a: number;
-    let b: number;
-    let ports: number;
-    let pr: number;
-    if (sKey < dKey || (sKey === dKey && sport <= dport)) {
-      a = sKey;
-      b = dKey;
-      ports = ((sport & 0xffff) << 16) | (dport & 0xffff);
-      pr = proto | (sport < 0 ? 0x100 : 0) | (dport < 0 ? 0x200 : 0);
-    } else {
-      a = dKey;
-      b = sKey;
-      ports = ((dport & 0xffff) << 16) | (sport & 0xffff);
-      pr = proto | (dport < 0 ? 0x100 : 0) | (sport < 0 ? 0x200 : 0);
-    }
-    if (a >= V4_LIMIT) pr |= 0x400;
-    if (b >= V4_LIMIT) pr |= 0x800;
-    const ai = a | 0;
-    const bi = b | 0;
+    this.canonicalKey(proto, sKey, sport, dKey, dport);
+    const ai = this.keyA;
+    const bi = this.keyB;
+    const ports = this.keyPorts;
+    const pr = this.keyProto;
     const mask = this.xmask;
     const x = this.index;
     let i = hashKey(ai, bi, ports, pr) & mask;
@@ -687,26 +705,12 @@ export class FlowTable {
     const iPort = this.i32[i + I_IPORT]!;
     const rPort = this.i32[i + I_RPORT]!;
     const proto = this.i32[i + I_PROTO]!;
-    let a: number;
-    let b: number;
-    let ports: number;
-    let pr: number;
-    if (iKey < rKey || (iKey === rKey && iPort <= rPort)) {
-      a = iKey;
-      b = rKey;
-      ports = ((iPort & 0xffff) << 16) | (rPort & 0xffff);
-      pr = proto | (iPort < 0 ? 0x100 : 0) | (rPort < 0 ? 0x200 : 0);
-    } else {
-      a = rKey;
-      b = iKey;
-      ports = ((rPort & 0xffff) << 16) | (iPort & 0xffff);
-      pr = proto | (rPort < 0 ? 0x100 : 0) | (iPort < 0 ? 0x200 : 0);
-    }
-    if (a >= V4_LIMIT) pr |= 0x400;
-    if (b >= V4_LIMIT) pr |= 0x800;
+    this.canonicalKey(proto, iKey, iPort, rKey, rPort);
+    const ai = this.keyA;
+    const bi = this.keyB;
+    const ports = this.keyPorts;
+    const pr = this.keyProto;
     if (this.indexUsed + 1 > (this.xmask + 1) >>> 1) this.growIndex();
-    const ai = a | 0;
-    const bi = b | 0;
     const h = hashKey(ai, bi, ports, pr);
     const mask = this.xmask;
     const x = this.index;
