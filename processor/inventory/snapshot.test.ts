@@ -233,6 +233,24 @@ metadata: {name: a}
     expect(r.issues).toHaveLength(3);
   });
 
+  it('reports a List whose items is not a sequence, in YAML (with its line) and in JSON, and reads the rest', () => {
+    const yaml = 'kind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: List\nitems: {kind: Pod}\n';
+    const y = parseSnapshot([{ source: 'list.yaml', text: yaml }]);
+    expect(y.cluster.namespaces.map((n) => n.name)).toEqual(['a']);
+    expect(y.issues).toHaveLength(1);
+    expect(y.issues[0]).toMatchObject({
+      code: SNAPSHOT_ISSUE.notAnObject,
+      source: 'list.yaml',
+      record: 1,
+      line: 4,
+      field: 'items',
+    });
+    const j = parseSnapshot([{ source: 'list.json', text: '{"kind": "PodList", "items": 3}' }]);
+    expect(j.issues).toHaveLength(1);
+    expect(j.issues[0]).toMatchObject({ code: SNAPSHOT_ISSUE.notAnObject, source: 'list.json', field: 'items' });
+    expect(j.issues[0]!.line).toBeUndefined();
+  });
+
   it('reports YAML syntax errors per document and reads the other documents', () => {
     const text = 'kind: Namespace\nmetadata: {name: ok}\n---\nkind: Pod\nmetadata: {name: [unclosed\n';
     const r = parseSnapshot([{ source: 'syntax.yaml', text }]);

@@ -101,38 +101,16 @@ export function parseSnapshot(sources: SnapshotSource[]): SnapshotResult {
       }
       const value: unknown = doc.toJS({ maxAliasCount: 1000 });
       if (value === null || value === undefined) return; // empty document (e.g. a trailing `---`)
-      const docLine = lineOf(doc.contents?.range?.[0]);
-      if (
-        isJsonObject(value) &&
-        typeof value.kind === 'string' &&
-        value.kind.endsWith('List') &&
-        'items' in value
-      ) {
-        if (!Array.isArray(value.items)) {
-          builder.issues.push(
-            issue(SNAPSHOT_ISSUE.notAnObject, 'items of a List is not a sequence', {
-              source,
-              record: docIndex,
-              line: docLine,
-              field: 'items',
-            }),
-          );
-          return;
-        }
-        const itemsNode = isMap(doc.contents) ? doc.contents.get('items', true) : undefined;
-        value.items.forEach((item, itemIndex) => {
-          const node = isSeq(itemsNode) ? itemsNode.items[itemIndex] : undefined;
-          const range = isNode(node) ? node.range : undefined;
-          builder.add(item, {
-            source,
-            record: docIndex,
-            line: lineOf(range?.[0]),
-            prefix: `items[${itemIndex}].`,
-          });
-        });
-        return;
-      }
-      builder.add(value, { source, record: docIndex, line: docLine, prefix: '' });
+      const itemsNode = isMap(doc.contents) ? doc.contents.get('items', true) : undefined;
+      addDocument(
+        builder,
+        value,
+        { source, record: docIndex, line: lineOf(doc.contents?.range?.[0]) },
+        (i) => {
+          const node = isSeq(itemsNode) ? itemsNode.items[i] : undefined;
+          return lineOf(isNode(node) ? node.range?.[0] : undefined);
+        },
+      );
     });
   }
   return builder.finish();
@@ -156,7 +134,20 @@ function parseJson(builder: ClusterModelBuilder, source: string, text: string): 
     value.forEach((item, i) => {
       builder.add(item, { ...at, prefix: `[${i}].` });
     });
-  } else if (
+  } else {
+    addDocument(builder, value, at, () => undefined);
+  }
+  return true;
+}
+
+/** Adds one parsed document: a List item by item (each at `itemLine(i)`), anything else as one object. */
+function addDocument(
+  builder: ClusterModelBuilder,
+  value: unknown,
+  at: { source: string; record: number; line: number | undefined },
+  itemLine: (index: number) => number | undefined,
+): void {
+  if (
     isJsonObject(value) &&
     typeof value.kind === 'string' &&
     value.kind.endsWith('List') &&
@@ -164,21 +155,16 @@ function parseJson(builder: ClusterModelBuilder, source: string, text: string): 
   ) {
     if (!Array.isArray(value.items)) {
       builder.issues.push(
-        issue(SNAPSHOT_ISSUE.notAnObject, 'items of a List is not a sequence', {
-          source,
-          record: 0,
-          field: 'items',
-        }),
+        issue(SNAPSHOT_ISSUE.notAnObject, 'items of a List is not a sequence', { ...at, field: 'items' }),
       );
-    } else {
-      value.items.forEach((item, i) => {
-        builder.add(item, { ...at, prefix: `items[${i}].` });
-      });
+      return;
     }
-  } else {
-    builder.add(value, { ...at, prefix: '' });
+    value.items.forEach((item, i) => {
+      builder.add(item, { ...at, line: itemLine(i), prefix: `items[${i}].` });
+    });
+    return;
   }
-  return true;
+  builder.add(value, { ...at, prefix: '' });
 }
 
 export interface ObjectLocation {
