@@ -30,3 +30,24 @@ export function positiveNumber(name: string, v: string | undefined): number | un
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
   return n;
 }
+
+/** A `--name` value that must be a positive integer (a count); undefined when the option is absent. */
+export function positiveInteger(name: string, v: string | undefined): number | undefined {
+  const n = positiveNumber(name, v);
+  if (n !== undefined && !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer`);
+  return n;
+}
+
+/** A `--name` value that must be a number >= 0; undefined when the option is absent. */
+export function nonNegativeNumber(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+/** Seconds, as an option gave them, in milliseconds; an absent option stays undefined. */
+export function secondsAsMs(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : value * 1000;
+}

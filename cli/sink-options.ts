@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FlowSink, JsonlSink } from '../collectors/sink.js';
 import { KafkaFlowSink, kafkaSettings, parseBrokers, topicNames } from '../transport/kafka/index.js';
-import { asUsage } from './args.js';
+import { asUsage, nonNegativeNumber, secondsAsMs } from './args.js';
 import { EXIT_FATAL, EXIT_OK, UsageError } from './command.js';
 
 /**
@@ -44,14 +44,6 @@ interface SinkValues {
   'spool-max-bytes'?: string;
   'drain-timeout'?: string;
   output?: string;
-}
-
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new UsageError(`--${name} must be a non-negative number, got '${v}'`);
-  return n;
 }
 
 /** Claims the spool directory for this process: two collectors appending to one spool would interleave. */
@@ -101,12 +93,12 @@ export function openFlowSink(command: string, values: SinkValues, jsonl: () => F
     values.spool ??
     join(tmpdir(), 'netpol-audit-spool', `${command}-${topics.flows}`.replace(/[^A-Za-z0-9._-]/g, '_'));
   const unlock = lockSpool(spoolDir);
-  const drain = positiveInt('drain-timeout', values['drain-timeout']);
+  const drain = nonNegativeNumber('drain-timeout', values['drain-timeout']);
   const kafka = new KafkaFlowSink({
     settings,
     spoolDir,
-    spoolMaxBytes: positiveInt('spool-max-bytes', values['spool-max-bytes']),
-    drainTimeoutMs: drain === undefined ? undefined : drain * 1000,
+    spoolMaxBytes: nonNegativeNumber('spool-max-bytes', values['spool-max-bytes']),
+    drainTimeoutMs: secondsAsMs(drain),
   });
   const sink: FlowSink = {
     write: (r) => kafka.write(r),

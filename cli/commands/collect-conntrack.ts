@@ -1,7 +1,7 @@
 import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
 import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
 import { formatIssue } from '../../lib/errors.js';
-import { parse, positiveNumber } from '../args.js';
+import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
@@ -64,9 +64,7 @@ export const collectConntrackCommand: Command = {
       ...KAFKA_SINK_OPTIONS,
     });
     const active = positiveNumber('active-timeout', values['active-timeout']);
-    const maxFlows = positiveNumber('max-flows', values['max-flows']);
-    if (maxFlows !== undefined && !Number.isInteger(maxFlows))
-      throw new UsageError('--max-flows must be an integer');
+    const maxFlows = positiveInteger('max-flows', values['max-flows']);
     const timeMs = parseTime(values.time);
     if (values.input !== undefined && values.netns !== undefined) {
       throw new UsageError('--netns applies to a live collection, not to --input');
@@ -81,7 +79,7 @@ export const collectConntrackCommand: Command = {
     const issues: string[] = [];
     const common = {
       node: values.node,
-      activeTimeoutMs: active === undefined ? undefined : active * 1000,
+      activeTimeoutMs: secondsAsMs(active),
       maxFlows,
       onIssue: (i: Parameters<typeof formatIssue>[0]) => {
         issues.push(formatIssue(i));

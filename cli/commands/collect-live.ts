@@ -1,6 +1,6 @@
 import { collectLive } from '../../collectors/live/index.js';
 import { formatIssue } from '../../lib/errors.js';
-import { parse, positiveNumber } from '../args.js';
+import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
@@ -49,14 +49,10 @@ export const collectLiveCommand: Command = {
       true,
     );
     if (values.iface === undefined || values.iface === '') throw new UsageError('--iface is required');
-    const snaplen = positiveNumber('snaplen', values.snaplen);
-    if (snaplen !== undefined && !Number.isInteger(snaplen))
-      throw new UsageError('--snaplen must be an integer');
+    const snaplen = positiveInteger('snaplen', values.snaplen);
     const idle = positiveNumber('idle-timeout', values['idle-timeout']);
     const active = positiveNumber('active-timeout', values['active-timeout']);
-    const maxFlows = positiveNumber('max-flows', values['max-flows']);
-    if (maxFlows !== undefined && !Number.isInteger(maxFlows))
-      throw new UsageError('--max-flows must be an integer');
+    const maxFlows = positiveInteger('max-flows', values['max-flows']);
     const filter = [...(values.filter ? values.filter.split(/\s+/) : []), ...positionals].filter(
       (w) => w !== '',
     );
@@ -76,8 +72,8 @@ export const collectLiveCommand: Command = {
         netns: values.netns,
         snaplen,
         node: values.node,
-        idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
-        activeTimeoutMs: active === undefined ? undefined : active * 1000,
+        idleTimeoutMs: secondsAsMs(idle),
+        activeTimeoutMs: secondsAsMs(active),
         maxFlows,
         signal: ac.signal,
         onReady: () => process.stderr.write(`collect live: listening on ${values.iface}\n`),

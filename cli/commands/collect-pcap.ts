@@ -1,6 +1,6 @@
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
 import { formatIssue } from '../../lib/errors.js';
-import { parse, positiveNumber } from '../args.js';
+import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
@@ -43,9 +43,7 @@ export const collectPcapCommand: Command = {
     if (positionals.length === 0) throw new UsageError('no capture file given');
     const idle = positiveNumber('idle-timeout', values['idle-timeout']);
     const active = positiveNumber('active-timeout', values['active-timeout']);
-    const maxFlows = positiveNumber('max-flows', values['max-flows']);
-    if (maxFlows !== undefined && !Number.isInteger(maxFlows))
-      throw new UsageError('--max-flows must be an integer');
+    const maxFlows = positiveInteger('max-flows', values['max-flows']);
     if (values.bytes !== undefined && values.bytes !== 'ip' && values.bytes !== 'wire') {
       throw new UsageError(`--bytes must be 'ip' or 'wire', got '${values.bytes}'`);
     }
@@ -54,8 +52,8 @@ export const collectPcapCommand: Command = {
     const issues: string[] = [];
     const summary = await collectCaptureFiles(positionals, sink, {
       node: values.node,
-      idleTimeoutMs: idle === undefined ? undefined : idle * 1000,
-      activeTimeoutMs: active === undefined ? undefined : active * 1000,
+      idleTimeoutMs: secondsAsMs(idle),
+      activeTimeoutMs: secondsAsMs(active),
       maxFlows,
       bytes: values.bytes as 'ip' | 'wire' | undefined,
       onIssue: (i) => {
