@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { exited, spawned } from '../../lib/child.js';
 import { AuditError } from '../../lib/errors.js';
 import { readLines } from '../../lib/jsonl.js';
 import type { FlowSink } from '../sink.js';
@@ -76,25 +77,6 @@ function command(opts: ConntrackLiveOptions, args: string[]): { file: string; ar
     : { file: ct, argv: args };
 }
 
-function spawned(child: ChildProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err) =>
-      reject(new AuditError('CONNTRACK_TOOL_FAILED', `cannot start ${what}: ${err.message}`)),
-    );
-  });
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-}
-
 /**
  * Runs `conntrack -E` (and first `conntrack -L`) and turns what it prints into FlowRecords until
  * `signal` aborts or conntrack ends. Events start before the dump so no connection falls between
@@ -152,7 +134,7 @@ export async function collectConntrackLive(
   opts.signal?.addEventListener('abort', stop, { once: true });
 
   try {
-    await spawned(events, `${ev.file} ${ev.argv.join(' ')}`);
+    await spawned(events, 'CONNTRACK_TOOL_FAILED', `${ev.file} ${ev.argv.join(' ')}`);
   } catch (err) {
     opts.signal?.removeEventListener('abort', stop);
     throw err;
@@ -173,7 +155,7 @@ export async function collectConntrackLive(
     const dump = spawn(d.file, d.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const dumpErr: string[] = [];
     dump.stderr!.setEncoding('utf8').on('data', (x: string) => dumpErr.push(x));
-    await spawned(dump, `${d.file} ${d.argv.join(' ')}`);
+    await spawned(dump, 'CONNTRACK_TOOL_FAILED', `${d.file} ${d.argv.join(' ')}`);
     const dumpTime = Date.now();
     let n = 0;
     const rl = createInterface({ input: dump.stdout!, crlfDelay: Number.POSITIVE_INFINITY });

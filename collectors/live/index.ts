@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { exited, spawned } from '../../lib/child.js';
 import { AuditError } from '../../lib/errors.js';
 import { type CollectOptions, type CollectSummary, collectCaptureStream } from '../flow/collect.js';
 import type { FlowSink } from '../sink.js';
@@ -69,16 +70,6 @@ export function parseTcpdumpStats(stderr: string): Omit<TcpdumpReport, 'exitCode
   return out;
 }
 
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-}
-
 /** Captures until `signal` aborts (or tcpdump ends), writing the flows to `sink`. */
 export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Promise<LiveSummary> {
   const tcpdump = opts.tcpdumpPath ?? 'tcpdump';
@@ -99,12 +90,7 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
   });
   const exit = exited(child);
 
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err) =>
-      reject(new AuditError('LIVE_CAPTURE_FAILED', `cannot start ${what}: ${err.message}`)),
-    );
-  });
+  await spawned(child, 'LIVE_CAPTURE_FAILED', what);
 
   // SIGINT is tcpdump's own "finish": it flushes the capture and prints its counts.
   const stop = () => {
