@@ -234,7 +234,8 @@ metadata: {name: a}
   });
 
   it('reports a List whose items is not a sequence, in YAML (with its line) and in JSON, and reads the rest', () => {
-    const yaml = 'kind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: List\nitems: {kind: Pod}\n';
+    const yaml =
+      'kind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: List\nitems: {kind: Pod}\n';
     const y = parseSnapshot([{ source: 'list.yaml', text: yaml }]);
     expect(y.cluster.namespaces.map((n) => n.name)).toEqual(['a']);
     expect(y.issues).toHaveLength(1);
@@ -247,7 +248,11 @@ metadata: {name: a}
     });
     const j = parseSnapshot([{ source: 'list.json', text: '{"kind": "PodList", "items": 3}' }]);
     expect(j.issues).toHaveLength(1);
-    expect(j.issues[0]).toMatchObject({ code: SNAPSHOT_ISSUE.notAnObject, source: 'list.json', field: 'items' });
+    expect(j.issues[0]).toMatchObject({
+      code: SNAPSHOT_ISSUE.notAnObject,
+      source: 'list.json',
+      field: 'items',
+    });
     expect(j.issues[0]!.line).toBeUndefined();
   });
 
