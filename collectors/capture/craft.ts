@@ -2,6 +2,9 @@
  * In-memory pcap and pcapng builders for tests (any byte order, every magic, every block type), so that
  * reader tests state the bytes they feed instead of depending on external files.
  */
+import { concat } from '../decode/craft.js';
+
+export { concat };
 
 class Bytes {
   private readonly parts: number[] = [];
@@ -75,17 +78,7 @@ export function pcapRecord(r: PcapRecordSpec, o: PcapFileOptions = {}): Uint8Arr
 }
 
 export function pcapFile(o: PcapFileOptions, records: PcapRecordSpec[]): Uint8Array {
-  return joinBytes(pcapHeader(o), ...records.map((r) => pcapRecord(r, o)));
-}
-
-export function joinBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(pcapHeader(o), ...records.map((r) => pcapRecord(r, o)));
 }
 
 // ---------------------------------------------------------------- pcapng

@@ -109,7 +109,7 @@ describe('pcap', () => {
 
   it('reports a record header cut at the end and keeps the good records', () => {
     const good = c.pcapFile({}, [{ sec: 5, frac: 0, data: pkt(30) }]);
-    const file = c.joinBytes(good, new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
+    const file = c.concat(good, new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
     const { records, issues, summary } = parse(file);
     expect(records.length).toBe(1);
     expect(issues).toMatchObject([{ code: 'PCAP_TRUNCATED_RECORD', offset: good.length, record: 1 }]);
@@ -134,7 +134,7 @@ describe('pcap', () => {
     const before = c.pcapRecord({ sec: 100, frac: 1, data: pkt(50) }, opts);
     const garbage = c.pcapRecord({ sec: 100, frac: 2, data: pkt(40, 0xff), caplen: 0x7fffffff }, opts);
     const after = [1, 2, 3].map((i) => c.pcapRecord({ sec: 100, frac: 10 + i, data: pkt(60 + i) }, opts));
-    const file = c.joinBytes(c.pcapHeader(opts), before, garbage, ...after);
+    const file = c.concat(c.pcapHeader(opts), before, garbage, ...after);
     const { records, issues, summary } = parse(file);
     expect(records.map((r) => r.data.length)).toEqual([50, 61, 62, 63]);
     expect(records.map((r) => r.record)).toEqual([0, 1, 2, 3]);
@@ -151,14 +151,14 @@ describe('pcap', () => {
     const opts = { snaplen: 200 };
     const recs = [0, 1, 2, 3].map((i) => c.pcapRecord({ sec: 7, frac: i, data: pkt(40 + i) }, opts));
     const junk = Uint8Array.from({ length: 13 }, (_, i) => (i * 97 + 200) & 0xff);
-    const file = c.joinBytes(c.pcapHeader(opts), recs[0], recs[1], junk, recs[2], recs[3]);
+    const file = c.concat(c.pcapHeader(opts), recs[0], recs[1], junk, recs[2], recs[3]);
     const { records, summary } = parse(file);
     expect(records.map((r) => r.data.length)).toEqual([40, 41, 42, 43]);
     expect(summary.skippedBytes).toBe(13);
   });
 
   it('reports when no plausible record follows the corruption', () => {
-    const file = c.joinBytes(
+    const file = c.concat(
       c.pcapHeader(),
       c.pcapRecord({ sec: 1, frac: 0, data: pkt(10), caplen: 0x00ffffff }),
       pkt(5, 0xff),
@@ -190,7 +190,7 @@ describe('pcap', () => {
       c.pcapRecord({ sec: 3, frac: i, data: pkt(30 + i), origlen: 0 }, opts),
     );
     recs[2] = c.pcapRecord({ sec: 3, frac: 2, data: pkt(32), origlen: 0, caplen: 0xfffffff }, opts);
-    const { records, issues, summary } = parse(c.joinBytes(c.pcapHeader(opts), ...recs));
+    const { records, issues, summary } = parse(c.concat(c.pcapHeader(opts), ...recs));
     expect(records.map((r) => [r.data.length, r.wireLen])).toEqual([
       [30, 30],
       [31, 31],
@@ -258,7 +258,7 @@ describe('pcapng', () => {
   const u8 = (s: string) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
 
   function multiSection(): Uint8Array {
-    return c.joinBytes(
+    return c.concat(
       c.shb(true, [{ code: 4, value: u8('netpol-audit test') }]),
       c.idb(true, 1, 96, [tsresolOpt(9)]), // nanoseconds
       c.idb(true, 0, 0), // default microseconds
@@ -320,10 +320,10 @@ describe('pcapng', () => {
   });
 
   it('skips a block whose trailing length differs and resynchronises on the next block', () => {
-    const head = c.joinBytes(c.shb(true), c.idb(true, 1));
+    const head = c.concat(c.shb(true), c.idb(true, 1));
     const bad = c.epb(true, { iface: 0, ticks: 1n, data: pkt(30), trailer: 999 });
     const good = c.epb(true, { iface: 0, ticks: 2n, data: pkt(31) });
-    const file = c.joinBytes(head, c.epb(true, { iface: 0, ticks: 0n, data: pkt(29) }), bad, good);
+    const file = c.concat(head, c.epb(true, { iface: 0, ticks: 0n, data: pkt(29) }), bad, good);
     const { records, issues, summary } = parse(file);
     expect(records.map((r) => r.data.length)).toEqual([29, 31]);
     const at = head.length + 64;
@@ -336,9 +336,9 @@ describe('pcapng', () => {
   });
 
   it('rejects block lengths that are not a multiple of 4', () => {
-    const head = c.joinBytes(c.shb(true), c.idb(true, 1));
+    const head = c.concat(c.shb(true), c.idb(true, 1));
     const bad = c.epb(true, { iface: 0, ticks: 1n, data: pkt(30), length: 62 });
-    const file = c.joinBytes(head, bad, c.epb(true, { iface: 0, ticks: 2n, data: pkt(8) }));
+    const file = c.concat(head, bad, c.epb(true, { iface: 0, ticks: 2n, data: pkt(8) }));
     const { records, issues } = parse(file);
     expect(records.map((r) => r.data.length)).toEqual([8]);
     expect(issues[0]).toMatchObject({ code: 'PCAPNG_BAD_BLOCK_LENGTH', offset: head.length });
@@ -346,7 +346,7 @@ describe('pcapng', () => {
   });
 
   it('reports an option that overruns its block and keeps the interface', () => {
-    const file = c.joinBytes(
+    const file = c.concat(
       c.shb(true),
       c.idb(true, 1, 0, [{ code: 2, value: u8('eth0'), length: 400 }]),
       c.epb(true, { iface: 0, ticks: 1n, data: pkt(8) }),
@@ -357,7 +357,7 @@ describe('pcapng', () => {
   });
 
   it('an SHB option overrunning a block whose lengths agree is a warning; the section is used', () => {
-    const file = c.joinBytes(
+    const file = c.concat(
       c.shb(false, [{ code: 4, value: u8('tool'), length: 0x3030 }]),
       c.idb(false, 1),
       c.epb(false, { iface: 0, ticks: 1n, data: pkt(8) }),
@@ -369,7 +369,7 @@ describe('pcapng', () => {
   });
 
   it('skips packets naming an unknown interface or with a caplen that does not fit', () => {
-    const file = c.joinBytes(
+    const file = c.concat(
       c.shb(true),
       c.idb(true, 1),
       c.epb(true, { iface: 3, ticks: 1n, data: pkt(8) }),
@@ -386,11 +386,7 @@ describe('pcapng', () => {
   });
 
   it('reports a block cut at the end of input', () => {
-    const full = c.joinBytes(
-      c.shb(true),
-      c.idb(true, 1),
-      c.epb(true, { iface: 0, ticks: 1n, data: pkt(100) }),
-    );
+    const full = c.concat(c.shb(true), c.idb(true, 1), c.epb(true, { iface: 0, ticks: 1n, data: pkt(100) }));
     const { issues, summary } = parse(full.subarray(0, full.length - 30));
     expect(issues).toMatchObject([{ code: 'PCAPNG_TRUNCATED_BLOCK', offset: 28 + 20, record: 0 }]);
     expect(summary).toMatchObject({ truncated: true, skippedRecords: 1, records: 0 });
@@ -400,7 +396,7 @@ describe('pcapng', () => {
     const bom = c.shb(true);
     bom[8] = 0x11;
     expect(parse(bom).issues[0]).toMatchObject({ code: 'PCAPNG_BAD_SECTION_HEADER', offset: 8 });
-    const v2 = c.joinBytes(
+    const v2 = c.concat(
       c.shb(true, [], 2),
       c.idb(true, 1),
       c.epb(true, { iface: 0, ticks: 1n, data: pkt(8) }),

@@ -127,7 +127,7 @@ function checkChunking(bytes: Uint8Array, cuts: number[]): void {
 /** Hand-built seeds reach what the corpus lacks: PB/SPB blocks, power-of-2 resolutions, big-endian modified pcap. */
 function craftedSeeds(): { name: string; bytes: Uint8Array }[] {
   const frame = new Uint8Array(60).fill(7);
-  const multi = c.joinBytes(
+  const multi = c.concat(
     c.shb(true),
     c.idb(true, 1, 64, [c.tsresol(9)]),
     c.idb(true, 113, 0, [c.tsresol(0x8a), c.tsoffset(true, 5)]),
