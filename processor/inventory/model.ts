@@ -93,3 +93,16 @@ export interface ClusterModel {
   /** Raw policy.networking.k8s.io objects (AdminNetworkPolicy & co.), when present. */
   clusterNetworkPolicies?: unknown[];
 }
+
+/** A cluster with nothing in it: the start of a timeline, and of test clusters. */
+export function emptyCluster(): ClusterModel {
+  return {
+    namespaces: [],
+    pods: [],
+    nodes: [],
+    services: [],
+    endpointSlices: [],
+    networkPolicies: [],
+    clusterNetworkPolicies: [],
+  };
+}

@@ -7,7 +7,7 @@ import type { ClusterView } from '../processor.js';
 import type { PolicyVersion } from '../store/index.js';
 import type { ClusterChangeSink, WatchedKind } from './events.js';
 import { Inventory, type InventoryOptions, isTerminal, normalizeIp } from './index.js';
-import type { ClusterModel, NamespaceModel, PodModel } from './model.js';
+import { type ClusterModel, emptyCluster, type NamespaceModel, type PodModel } from './model.js';
 import {
   ClusterModelBuilder,
   NAMESPACE_NAME_LABEL,
@@ -800,16 +800,4 @@ function policySpan(kind: WatchedKind, key: string, e: Entry): PolicyVersionSpan
   if (typeof meta.resourceVersion === 'string') span.resourceVersion = meta.resourceVersion;
   if (typeof meta.generation === 'number') span.generation = meta.generation;
   return span;
-}
-
-function emptyCluster(): ClusterModel {
-  return {
-    namespaces: [],
-    pods: [],
-    nodes: [],
-    services: [],
-    endpointSlices: [],
-    networkPolicies: [],
-    clusterNetworkPolicies: [],
-  };
 }

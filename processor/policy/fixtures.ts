@@ -1,4 +1,11 @@
-import type { ClusterModel, ContainerPortModel, Labels, NodeModel, PodModel } from '../inventory/model.js';
+import {
+  type ClusterModel,
+  type ContainerPortModel,
+  emptyCluster,
+  type Labels,
+  type NodeModel,
+  type PodModel,
+} from '../inventory/model.js';
 import type { FlowEndpointRef, FlowQuery } from './types.js';
 
 /** Small builders for policy tests: clusters and queries written the way the tests read. */
@@ -32,15 +39,7 @@ export function node(name: string, addresses: string[]): NodeModel {
 }
 
 export function cluster(parts: Partial<ClusterModel>): ClusterModel {
-  return {
-    namespaces: [],
-    pods: [],
-    nodes: [],
-    services: [],
-    endpointSlices: [],
-    networkPolicies: [],
-    ...parts,
-  };
+  return { ...emptyCluster(), ...parts };
 }
 
 export function netpol(namespace: string, name: string, spec: Record<string, unknown>): unknown {
