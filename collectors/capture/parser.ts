@@ -207,6 +207,18 @@ export class CaptureParser {
     this.pendingLen -= used;
   }
 
+  /**
+   * The input ends inside a header, block or record: reports it at the current offset (and record, when
+   * it was one) and skips the `avail` bytes left. Returns what the step consumed.
+   */
+  private endsInside(code: string, message: string, avail: number, record?: number): number {
+    this.report(code, message, this.consumed, record);
+    this.truncated = true;
+    if (record !== undefined) this.skippedRecords++;
+    this.skippedBytes += avail;
+    return avail;
+  }
+
   private report(
     code: string,
     message: string,
@@ -316,11 +328,12 @@ export class CaptureParser {
     const avail = buf.length - p;
     if (avail < 24) {
       if (!final) return NEED_MORE;
-      this.report(C.TRUNCATED_FILE_HEADER, `pcap file header cut short: ${avail} of 24 bytes`, this.consumed);
-      this.truncated = true;
-      this.skippedBytes += avail;
       this.state = State.Dead;
-      return avail;
+      return this.endsInside(
+        C.TRUNCATED_FILE_HEADER,
+        `pcap file header cut short: ${avail} of 24 bytes`,
+        avail,
+      );
     }
     const le = this.le;
     const major = dv.getUint16(p + 4, le);
@@ -399,16 +412,12 @@ export class CaptureParser {
     if (avail === 0) return NEED_MORE;
     if (avail < h) {
       if (!final) return NEED_MORE;
-      this.report(
+      return this.endsInside(
         C.PCAP_TRUNCATED_RECORD,
         `input ends inside a record header: ${avail} of ${h} bytes`,
-        this.consumed,
+        avail,
         this.records,
       );
-      this.truncated = true;
-      this.skippedRecords++;
-      this.skippedBytes += avail;
-      return avail;
     }
     const le = this.le;
     const caplen = dv.getUint32(p + 8, le);
@@ -426,16 +435,12 @@ export class CaptureParser {
     const recEnd = p + h + caplen;
     if (recEnd > buf.length) {
       if (!final) return NEED_MORE;
-      this.report(
+      return this.endsInside(
         C.PCAP_TRUNCATED_RECORD,
         `input ends inside a record: header announces ${caplen} captured bytes, ${avail - h} present`,
-        this.consumed,
+        avail,
         this.records,
       );
-      this.truncated = true;
-      this.skippedRecords++;
-      this.skippedBytes += avail;
-      return avail;
     }
     if (quality === 1) {
       // A suspicious header is believed only when a plausible record header (or the end of input)
@@ -564,14 +569,11 @@ export class CaptureParser {
     if (avail === 0) return NEED_MORE;
     if (avail < 12) {
       if (!final) return NEED_MORE;
-      this.report(
+      return this.endsInside(
         C.PCAPNG_TRUNCATED_BLOCK,
         `input ends inside a block header: ${avail} of at least 12 bytes`,
-        this.consumed,
+        avail,
       );
-      this.truncated = true;
-      this.skippedBytes += avail;
-      return avail;
     }
     let le = this.le;
     const typeBE = dv.getUint32(p, false);
@@ -605,16 +607,12 @@ export class CaptureParser {
     }
     if (avail < len) {
       if (!final) return NEED_MORE;
-      this.report(
+      return this.endsInside(
         C.PCAPNG_TRUNCATED_BLOCK,
         `input ends inside block type 0x${type.toString(16)}: ${avail} of ${len} bytes`,
-        this.consumed,
+        avail,
         isPacketBlock(type) ? this.records : undefined,
       );
-      this.truncated = true;
-      if (isPacketBlock(type)) this.skippedRecords++;
-      this.skippedBytes += avail;
-      return avail;
     }
     const trailer = dv.getUint32(p + len - 4, le);
     if (trailer !== len) {
