@@ -112,16 +112,21 @@ function resetPacket(o: DecodedPacketState): void {
   o.dstV4 = -1;
   o.proto = 0;
   o.ipLen = 0;
+  clearTunnel(o);
+  // The length setter is a runtime call even when nothing changes.
+  if (o.vlans.length !== 0) o.vlans.length = 0;
+  o.anomaly = '';
+  resetNetwork(o);
+}
+
+/** No tunnel around the packet. */
+function clearTunnel(o: DecodedPacket): void {
   o.tunnelType = '';
   o.tunnelSrc = '';
   o.tunnelDst = '';
   o.tunnelId = -1;
   o.tunnelPort = -1;
   o.tunnelSrcPort = -1;
-  // The length setter is a runtime call even when nothing changes.
-  if (o.vlans.length !== 0) o.vlans.length = 0;
-  o.anomaly = '';
-  resetNetwork(o);
 }
 
 /** Fields owned by one IP layer: reset whenever a (more inner) IP header is decoded. */
@@ -565,14 +570,7 @@ function tunnel(
   o.fragOffset = fragOffset;
   o.moreFragments = moreFragments;
   o.vlans.length = vlanCount;
-  if (outermost) {
-    o.tunnelType = '';
-    o.tunnelSrc = '';
-    o.tunnelDst = '';
-    o.tunnelId = -1;
-    o.tunnelPort = -1;
-    o.tunnelSrcPort = -1;
-  }
+  if (outermost) clearTunnel(o);
   o.anomaly =
     st === NOT_IP ? 'tunnel-payload-not-ip' : st === TRUNCATED ? anomaly : 'tunnel-payload-malformed';
   return st === TRUNCATED ? TRUNCATED : OK;
