@@ -841,14 +841,7 @@ export class FlowTable {
     const f64 = this.f64;
     const i32 = this.i32;
     const fwd = sKey === f64[d + F_IKEY] && (sport === i32[i + I_IPORT] || sKey !== f64[d + F_RKEY]);
-    if (fwd) {
-      f64[d + F_PKT_FWD]++;
-      f64[d + F_BYTES_FWD] += bytes;
-    } else {
-      f64[d + F_PKT_REV]++;
-      f64[d + F_BYTES_REV] += bytes;
-    }
-    if (p.ts > f64[d + F_LAST]!) f64[d + F_LAST] = p.ts;
+    this.countPackets(f, fwd, 1, bytes, p.ts);
     if (proto === TCP) this.tcpTransition(f, p.tcpFlags, fwd);
     else if (!fwd && i32[i + I_STATE] === ST_ATTEMPTED) {
       i32[i + I_STATE] = ST_ESTABLISHED;
@@ -1045,19 +1038,11 @@ export class FlowTable {
     const f = this.find(qp, qs, ps, qd, pd, p.tunnelType, p.tunnelId);
     if (f === NONE) return false;
     this.stats.icmpErrorsMatched++;
-    const d = f * STRIDE_F64;
     const i = f * STRIDE_I32;
-    const f64 = this.f64;
     const i32 = this.i32;
     const quotedWasFwd = qs === this.iIp[f] && (ps === i32[i + I_IPORT] || qs !== this.rIp[f]);
-    if (quotedWasFwd) {
-      f64[d + F_PKT_REV]++;
-      f64[d + F_BYTES_REV] += bytes;
-    } else {
-      f64[d + F_PKT_FWD]++;
-      f64[d + F_BYTES_FWD] += bytes;
-    }
-    if (p.ts > f64[d + F_LAST]!) f64[d + F_LAST] = p.ts;
+    // The error travels against the packet it quotes.
+    this.countPackets(f, !quotedWasFwd, 1, bytes, p.ts);
     if (quotedWasFwd && isUnreachable(p.proto, p.icmpType) && i32[i + I_STATE] === ST_ATTEMPTED) {
       i32[i + I_STATE] = ST_REJECTED;
       if (i32[i + I_PROTO] === TCP) {
@@ -1091,19 +1076,26 @@ export class FlowTable {
     if (o !== undefined) {
       // Later fragments that arrived before their first fragment.
       this.orphans.delete(k);
+      this.countPackets(f, o.src === this.iIp[f], o.packets, o.bytes, o.last);
       const d = f * STRIDE_F64;
-      const f64 = this.f64;
-      if (o.src === this.iIp[f]) {
-        f64[d + F_PKT_FWD] += o.packets;
-        f64[d + F_BYTES_FWD] += o.bytes;
-      } else {
-        f64[d + F_PKT_REV] += o.packets;
-        f64[d + F_BYTES_REV] += o.bytes;
-      }
-      if (o.first < f64[d + F_SLICE]! && this.cold[f * COLD_STRIDE + C_SEQ] === 0) f64[d + F_SLICE] = o.first;
-      if (o.last > f64[d + F_LAST]!) f64[d + F_LAST] = o.last;
+      if (o.first < this.f64[d + F_SLICE]! && this.cold[f * COLD_STRIDE + C_SEQ] === 0)
+        this.f64[d + F_SLICE] = o.first;
       this.stats.fragmentsMatched += o.packets;
     }
+  }
+
+  /** Counts packets and bytes in one direction of flow f; `ts` is when the last of them was seen. */
+  private countPackets(f: number, fwd: boolean, packets: number, bytes: number, ts: number): void {
+    const d = f * STRIDE_F64;
+    const f64 = this.f64;
+    if (fwd) {
+      f64[d + F_PKT_FWD] += packets;
+      f64[d + F_BYTES_FWD] += bytes;
+    } else {
+      f64[d + F_PKT_REV] += packets;
+      f64[d + F_BYTES_REV] += bytes;
+    }
+    if (ts > f64[d + F_LAST]!) f64[d + F_LAST] = ts;
   }
 
   private addLaterFragment(p: DecodedPacket, bytes: number): void {
@@ -1112,16 +1104,7 @@ export class FlowTable {
     if (e !== undefined && this.isAlive(e.flow, e.gen)) {
       const f = e.flow;
       this.stats.fragmentsMatched++;
-      const d = f * STRIDE_F64;
-      const f64 = this.f64;
-      if (p.src === this.iIp[f]) {
-        f64[d + F_PKT_FWD]++;
-        f64[d + F_BYTES_FWD] += bytes;
-      } else {
-        f64[d + F_PKT_REV]++;
-        f64[d + F_BYTES_REV] += bytes;
-      }
-      if (p.ts > f64[d + F_LAST]!) f64[d + F_LAST] = p.ts;
+      this.countPackets(f, p.src === this.iIp[f], 1, bytes, p.ts);
       this.touch(f);
       return;
     }
