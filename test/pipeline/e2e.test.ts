@@ -13,6 +13,7 @@ import { CORPUS, runCli } from '../support/cli.js';
 import {
   embeddedStore,
   killChildren,
+  processArgs,
   SHOP_CAPTURE,
   SHOP_CLUSTER,
   shopFlow,
@@ -45,24 +46,7 @@ afterAll(async () => {
 }, 120_000);
 
 async function processAll(prefix: string, db: string, extra: string[] = []) {
-  const r = await runCli([
-    'process',
-    '--cluster',
-    SHOP_CLUSTER,
-    '--db',
-    db,
-    '--brokers',
-    brokers,
-    '--topic-prefix',
-    prefix,
-    '--group',
-    prefix,
-    '--exit-when-idle',
-    '1500',
-    '--format',
-    'json',
-    ...extra,
-  ]);
+  const r = await runCli(processArgs(brokers, prefix, db, ['--exit-when-idle', '1500', ...extra]));
   if (r.code !== 0 && r.code !== 1) throw new Error(`process exited ${r.code}: ${r.stderr.slice(-3000)}`);
   return { code: r.code, stats: JSON.parse(r.stdout), stderr: r.stderr };
 }

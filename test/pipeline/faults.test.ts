@@ -13,7 +13,7 @@ import { CORPUS, runCli } from '../support/cli.js';
 import {
   embeddedStore,
   killChildren,
-  SHOP_CLUSTER,
+  processArgs,
   shopFlow,
   startCli,
   storeDigest,
@@ -38,25 +38,6 @@ afterAll(async () => {
   if (broker) rmSync(broker.dataDir, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 }, 120_000);
-
-function processArgs(prefix: string, db: string, extra: string[] = []): string[] {
-  return [
-    'process',
-    '--cluster',
-    SHOP_CLUSTER,
-    '--db',
-    db,
-    '--brokers',
-    brokers,
-    '--topic-prefix',
-    prefix,
-    '--group',
-    prefix,
-    '--format',
-    'json',
-    ...extra,
-  ];
-}
 
 async function publish(prefix: string, spool: string, from: number, to: number): Promise<void> {
   const sink = new KafkaFlowSink({
@@ -86,7 +67,7 @@ describe('Kafka pipeline faults (real broker)', () => {
     const db = join(dir, 'kill.db');
     const spool = join(dir, 'spool-kill');
     await publish(prefix, spool, 0, 20_000);
-    const first = startCli(processArgs(prefix, db));
+    const first = startCli(processArgs(brokers, prefix, db));
     await waitUntil('first commits', () => storedFlows(db) > 0);
     // More flows while it works; the last part is published only after the kill, so the kill is
     // always before the end of the stream.
@@ -100,7 +81,7 @@ describe('Kafka pipeline faults (real broker)', () => {
     expect(atKill).toBeLessThanOrEqual(50_000);
     await publish(prefix, spool, 50_000, 60_000);
 
-    const second = await runCli(processArgs(prefix, db, ['--exit-when-idle', '2000']));
+    const second = await runCli(processArgs(brokers, prefix, db, ['--exit-when-idle', '2000']));
     expect(second.code, second.stderr.slice(-2000)).toBe(0);
     const stats = JSON.parse(second.stdout);
     // Exactly the flows the killed run had not committed: no loss, no double counting.
@@ -146,7 +127,7 @@ describe('Kafka pipeline faults (real broker)', () => {
     expect(s.sent + s.spooled).toBe(15_000);
 
     const db = join(dir, 'outage.db');
-    const r = await runCli(processArgs(prefix, db, ['--exit-when-idle', '2000']));
+    const r = await runCli(processArgs(brokers, prefix, db, ['--exit-when-idle', '2000']));
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const stats = JSON.parse(r.stdout);
     expect(stats.recorded).toBe(15_000);

@@ -15,6 +15,26 @@ import { type CliResult, ROOT } from '../support/cli.js';
 export const SHOP_CLUSTER = resolve(ROOT, 'examples/shop/cluster.yaml');
 export const SHOP_CAPTURE = resolve(ROOT, 'examples/shop/capture.pcap');
 
+/** `netpol-audit process` on the shop cluster, reading the pipeline under `prefix` (also its group). */
+export function processArgs(brokers: string, prefix: string, db: string, extra: string[] = []): string[] {
+  return [
+    'process',
+    '--cluster',
+    SHOP_CLUSTER,
+    '--db',
+    db,
+    '--brokers',
+    brokers,
+    '--topic-prefix',
+    prefix,
+    '--group',
+    prefix,
+    '--format',
+    'json',
+    ...extra,
+  ];
+}
+
 export interface Child {
   proc: ChildProcess;
   done: Promise<CliResult>;
