@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { FlowRecord } from '../../schema/flow-record.js';
 import { ROOT } from '../../test/support/cli.js';
 import { Inventory } from '../inventory/index.js';
 import { loadSnapshotFiles } from '../inventory/snapshot.js';
 import { compilePolicyIndex } from '../policy/index.js';
 import type { PolicyIndexApi } from '../policy/types.js';
+import { flow } from './fixtures.js';
 import { judgeFlow } from './index.js';
 
 /**
@@ -27,20 +27,6 @@ beforeAll(async () => {
   expect(compiled.issues.filter((i) => i.severity === 'error')).toEqual([]);
   index = compiled.index;
 });
-
-function flow(p: Partial<FlowRecord> & Pick<FlowRecord, 'src' | 'dst'>): FlowRecord {
-  return {
-    v: 1,
-    start: 1_700_000_000_000,
-    end: 1_700_000_000_500,
-    proto: 'TCP',
-    packets: { fwd: 3, rev: 2 },
-    bytes: { fwd: 200, rev: 100 },
-    state: 'established',
-    observer: { source: 'conntrack' },
-    ...p,
-  };
-}
 
 const WEB = '10.244.0.10';
 const LOADTEST = '10.244.1.70';

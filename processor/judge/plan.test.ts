@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { FlowRecord } from '../../schema/flow-record.js';
 import type { DirectionVerdictValue, Verdict } from '../../schema/verdict.js';
 import { ROOT } from '../../test/support/cli.js';
 import { Inventory } from '../inventory/index.js';
 import { loadSnapshotFiles } from '../inventory/snapshot.js';
 import type { FlowQuery, PolicyIndexApi } from '../policy/types.js';
+import { flow } from './fixtures.js';
 import { judgeFlow, planFlow } from './index.js';
 
 /**
@@ -53,20 +53,6 @@ function recordingIndex(rule: (q: FlowQuery) => { egress: boolean; ingress: bool
     rules: () => [],
   };
   return { index, asked };
-}
-
-function flow(p: Partial<FlowRecord> & Pick<FlowRecord, 'src' | 'dst'>): FlowRecord {
-  return {
-    v: 1,
-    start: 1_700_000_000_000,
-    end: 1_700_000_000_500,
-    proto: 'TCP',
-    packets: { fwd: 3, rev: 2 },
-    bytes: { fwd: 200, rev: 100 },
-    state: 'established',
-    observer: { source: 'conntrack' },
-    ...p,
-  };
 }
 
 const WEB = '10.244.0.10';
