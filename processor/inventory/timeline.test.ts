@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../lib/errors.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { ROOT } from '../../test/support/cli.js';
+import { flowAt } from '../judge/fixtures.js';
 import { judgeFlow } from '../judge/index.js';
 import { compilePolicyIndex } from '../policy/index.js';
 import type { PolicyIndexApi } from '../policy/types.js';
@@ -59,20 +60,7 @@ function denyAllIngress(ns: string, name: string) {
   };
 }
 
-function flow(start: number, src: string, dst: string, port = 8080): FlowRecord {
-  return {
-    v: 1,
-    start,
-    end: start + 10,
-    proto: 'TCP',
-    src: { ip: src, port: 40000 },
-    dst: { ip: dst, port },
-    packets: { fwd: 3, rev: 2 },
-    bytes: { fwd: 200, rev: 100 },
-    state: 'established',
-    observer: { source: 'conntrack' },
-  };
-}
+const flow = (start: number, src: string, dst: string, port = 8080) => flowAt(start, src, dst, port);
 
 const judgeAt = (tl: ClusterTimeline, f: FlowRecord) => {
   const { inventory, index } = tl.at(f.start);

@@ -14,3 +14,14 @@ export function flow(p: Partial<FlowRecord> & Pick<FlowRecord, 'src' | 'dst'>): 
     ...p,
   };
 }
+
+/** A 10 ms TCP flow from src:40000 to dst:port starting at `at`. */
+export function flowAt(
+  at: number,
+  src: string,
+  dst: string,
+  port: number,
+  p: Partial<FlowRecord> = {},
+): FlowRecord {
+  return flow({ start: at, end: at + 10, src: { ip: src, port: 40000 }, dst: { ip: dst, port }, ...p });
+}

@@ -16,8 +16,8 @@ import {
   requestJson,
 } from '../../processor/inventory/kube/index.js';
 import { ClusterTimeline } from '../../processor/inventory/timeline.js';
+import { flowAt } from '../../processor/judge/fixtures.js';
 import { judgeFlow } from '../../processor/judge/index.js';
-import type { FlowRecord } from '../../schema/flow-record.js';
 import { ROOT, runCli } from '../support/cli.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
 import { ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, ClusterWriter } from './objects.js';
@@ -317,18 +317,7 @@ describe('deploy/, RBAC, snapshot and timeline against a real kube-apiserver', (
     try {
       await source.ready();
       times.push({ label: 'listed', at: Date.now() });
-      const flow = (at: number): FlowRecord => ({
-        v: 1,
-        start: at,
-        end: at + 10,
-        proto: 'TCP',
-        src: { ip: '10.244.1.7', port: 40000 },
-        dst: { ip: '10.244.1.5', port: 8080 },
-        packets: { fwd: 3, rev: 2 },
-        bytes: { fwd: 200, rev: 100 },
-        state: 'established',
-        observer: { source: 'conntrack' },
-      });
+      const flow = (at: number) => flowAt(at, '10.244.1.7', '10.244.1.5', 8080);
       const verdictAt = (at: number) => {
         const { inventory, index } = timeline.at(at);
         const r = judgeFlow(flow(at), inventory, index);

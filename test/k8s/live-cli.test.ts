@@ -1,5 +1,6 @@
 // `netpol-audit check --kubeconfig`: the CLI follows a real kube-apiserver instead of a snapshot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flowAt } from '../../processor/judge/fixtures.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { runCli } from '../support/cli.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
@@ -8,18 +9,7 @@ import { ClusterWriter } from './objects.js';
 let srv: RunningApiServer;
 let w: ClusterWriter;
 
-const flow = (at: number, src: string, dst: string, port: number): FlowRecord => ({
-  v: 1,
-  start: at,
-  end: at + 10,
-  proto: 'TCP',
-  src: { ip: src, port: 40000 },
-  dst: { ip: dst, port },
-  packets: { fwd: 3, rev: 2 },
-  bytes: { fwd: 200, rev: 100 },
-  state: 'established',
-  observer: { source: 'conntrack' },
-});
+const flow = flowAt;
 
 async function check(flows: FlowRecord[]) {
   const r = await runCli(['check', '--kubeconfig', srv.kubeconfigPath], {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flowAt } from '../../processor/judge/fixtures.js';
 import { AuditStore } from '../../processor/store/index.js';
-import type { FlowRecord } from '../../schema/flow-record.js';
 import { ensureTopics, KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
 import { killChildren, startCli, waitUntil } from '../pipeline/support.js';
@@ -18,18 +18,11 @@ let broker: RunningBroker;
 let w: ClusterWriter;
 const dir = mkdtempSync(join(tmpdir(), 'npa-process-live-'));
 
-const flow = (at: number, port: number): FlowRecord => ({
-  v: 1,
-  start: at,
-  end: at + 10,
-  proto: 'TCP',
-  src: { ip: '10.244.1.7', port: 40000 + (at % 1000) },
-  dst: { ip: '10.244.1.5', port },
-  packets: { fwd: 3, rev: 2 },
-  bytes: { fwd: 200, rev: 100 },
-  state: 'closed',
-  observer: { source: 'conntrack' },
-});
+const flow = (at: number, port: number) =>
+  flowAt(at, '10.244.1.7', '10.244.1.5', port, {
+    src: { ip: '10.244.1.7', port: 40000 + (at % 1000) },
+    state: 'closed',
+  });
 
 beforeAll(async () => {
   [srv, broker] = await Promise.all([startApiServer(), startBroker()]);
