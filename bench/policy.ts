@@ -1,8 +1,9 @@
-import { compilePolicyIndex, type PolicyIndex } from '../processor/policy/index.js';
+import { compilePolicyIndex, PolicyCompiler, type PolicyIndex } from '../processor/policy/index.js';
 import { DEFAULT_SIZES, generateCluster, generateFlows } from './policy-cluster.js';
 
 /**
- * Policy engine benchmark: cold compile, cached and uncached verdict throughput, heap after compile.
+ * Policy engine benchmark: cold compile, recompile after one policy edit (fresh and incremental), cached
+ * and uncached verdict throughput, heap after compile.
  * `npx tsx bench/policy.ts [seed]`; for steadier heap figures `node --expose-gc --import tsx bench/policy.ts`.
  * Rates are given per CPU second (process.cpuUsage: what one core does, even on a shared machine) and
  * per wall second.
@@ -60,6 +61,24 @@ const [uncachedCpu, uncachedWall] = measure(() => {
     if (index.evaluateUncached(flows[i] as (typeof flows)[number]).allowed) sink++;
 });
 
+// A watched cluster: one policy edited (a new object), then recompiled, fresh and by a PolicyCompiler
+// that compiled the cluster before. Median of EDITS edits, each a different policy.
+const EDITS = 21;
+const compiler = new PolicyCompiler();
+compiler.compile(cluster);
+const freshMs: number[] = [];
+const incrementalMs: number[] = [];
+for (let e = 0; e < EDITS; e++) {
+  const policies = [...cluster.networkPolicies];
+  const k = (e * 47) % policies.length;
+  const p = policies[k] as { metadata: object; spec: Record<string, unknown> };
+  policies[k] = { ...p, spec: { ...p.spec, policyTypes: ['Ingress', 'Egress'] } };
+  const edited = { ...cluster, networkPolicies: policies };
+  freshMs.push(measure(() => compilePolicyIndex(edited))[0]);
+  incrementalMs.push(measure(() => compiler.compile(edited))[0]);
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+
 const s = index.stats();
 const cachedRate = rate(ROUNDS * flows.length, cachedCpu);
 const uncachedRate = rate(UNCACHED, uncachedCpu);
@@ -73,6 +92,12 @@ console.log(
       flows: flows.length,
       allowedShare: +(allowed / flows.length).toFixed(3),
       compileColdMs: { cpu: +compileCpu.toFixed(1), wall: +compileWall.toFixed(1) },
+      recompileAfterOneEditCpuMs: {
+        fresh: +median(freshMs).toFixed(1),
+        incremental: +median(incrementalMs).toFixed(1),
+        policiesParsed: compiler.stats.parsed,
+        policiesReused: compiler.stats.reused,
+      },
       heapAfterCompileMiB: +(heapAfter - heapBefore).toFixed(1),
       heapUsedAfterCompileMiB: +heapAfter.toFixed(1),
       firstPass: {

@@ -370,6 +370,29 @@ describe('ClusterTimeline: retention and caching', () => {
     expect(tl.at(T0).inventory).toBe(tl.at(T0 + 999).inventory);
   });
 
+  it('a policy edit recompiles the index but parses only the edited policy', () => {
+    const tl = shop();
+    for (let i = 0; i < 4; i++)
+      tl.upsert('NetworkPolicy', allowFrom('shop', `extra-${i}`, 'api', `from-${i}`), T0 + 1);
+    tl.at(T0 + 1);
+    const before = tl.stats();
+    tl.upsert('NetworkPolicy', allowFrom('shop', 'extra-2', 'api', 'edited'), T0 + 2);
+    tl.at(T0 + 2);
+    const after = tl.stats();
+    expect(after.compiles - before.compiles).toBe(1);
+    expect(after.policiesParsed - before.policiesParsed).toBe(1);
+    expect(after.policiesReused - before.policiesReused).toBe(4);
+    // And the edit is in force: extra-2 now admits 'edited', no longer 'from-2'.
+    const rules = (at: number) =>
+      tl
+        .at(at)
+        .index.rules()
+        .filter((r) => r.policy === 'shop/extra-2')
+        .map((r) => r.summary);
+    expect(rules(T0 + 1).join()).toContain('from-2');
+    expect(rules(T0 + 2).join()).toContain('edited');
+  });
+
   it('keeps at most cachedVersions built versions (LRU)', () => {
     const tl = new ClusterTimeline({ cachedVersions: 2 });
     tl.replace('Namespace', [namespace('shop')], T0);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type InputIssue, issue } from '../../lib/errors.js';
 import { isJsonObject, type JsonObject } from '../../lib/json.js';
-import { compilePolicyIndex } from '../policy/index.js';
+import { PolicyCompiler } from '../policy/index.js';
 import type { PolicyIndexApi, PolicyOptions } from '../policy/types.js';
 import type { ClusterView } from '../processor.js';
 import type { PolicyVersion } from '../store/index.js';
@@ -79,6 +79,10 @@ export interface ClusterTimelineStats {
   builds: number;
   /** PolicyIndexes compiled; versions that differ only in pods, services and slices share one. */
   compiles: number;
+  /** NetworkPolicy objects validated and lowered by those compiles: each new or edited policy once. */
+  policiesParsed: number;
+  /** NetworkPolicy objects those compiles took as compiled before (unchanged since). */
+  policiesReused: number;
   /** Built versions dropped from the cache to stay within cachedVersions. */
   evictions: number;
   /** Versions dropped by retention. */
@@ -199,7 +203,7 @@ const MAX_REPORTED_KEYS = 100_000;
 
 export class ClusterTimeline implements ClusterChangeSink, ClusterView {
   readonly options: Readonly<ClusterTimelineOptions>;
-  private readonly stat: Omit<ClusterTimelineStats, 'versions'> = {
+  private readonly stat: Omit<ClusterTimelineStats, 'versions' | 'policiesParsed' | 'policiesReused'> = {
     changes: 0,
     unchanged: 0,
     late: 0,
@@ -218,6 +222,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
   private versions: Version[] = [];
   private nextSeq = 0;
   private nextEpoch = 0;
+  private readonly compiler = new PolicyCompiler();
   /** Compiled indexes by epoch; Map order is recency (LRU). */
   private readonly indexes = new Map<number, PolicyIndexApi>();
   /** Built versions by seq; Map order is recency (LRU). */
@@ -467,7 +472,12 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
   }
 
   stats(): ClusterTimelineStats {
-    return { versions: this.versions.length, ...this.stat };
+    return {
+      versions: this.versions.length,
+      ...this.stat,
+      policiesParsed: this.compiler.stats.parsed,
+      policiesReused: this.compiler.stats.reused,
+    };
   }
 
   // ---- Internals ----
@@ -726,7 +736,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
       this.indexes.delete(v.epoch);
     } else {
       this.stat.compiles++;
-      const compiled = compilePolicyIndex(model, this.options.policy);
+      const compiled = this.compiler.compile(model, this.options.policy);
       for (const i of compiled.issues) this.report(i);
       index = compiled.index;
     }

@@ -42,7 +42,7 @@ const podLabels = fc.record(
   { app: labelValue, tier: fc.constantFrom('f', 'b'), x: fc.constantFrom('1', '2') },
   { requiredKeys: [] },
 );
-const nsLabels = fc.record(
+export const nsLabelsArb = fc.record(
   { team: fc.constantFrom('x', 'y'), env: fc.constantFrom('p', 'd') },
   { requiredKeys: [] },
 );
@@ -140,7 +140,7 @@ export const policyArb = fc.record({ namespace: fc.constantFrom(...NAMESPACES), 
 
 export const clusterArb: fc.Arbitrary<ClusterModel> = fc
   .record({
-    nsLabels: fc.tuple(nsLabels, nsLabels, nsLabels, nsLabels),
+    nsLabels: fc.tuple(nsLabelsArb, nsLabelsArb, nsLabelsArb, nsLabelsArb),
     pods: fc.array(podArb, { minLength: 1, maxLength: 10 }),
     policies: fc.array(policyArb, { maxLength: 7 }),
   })

@@ -79,15 +79,20 @@ export function portNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Registry shared by all policies so equal selector peers and ipBlocks get one id each. */
+/**
+ * Registry shared by all policies so equal selector peers and ipBlocks get one id each. It may outlive
+ * one compilation (PolicyCompiler keeps it while policies change), so it only ever grows: an id keeps
+ * its meaning for as long as the registry lives.
+ */
 export interface CompileRegistry {
   selectorIds: Map<string, number>;
   selectorPeers: SelectorPeer[];
+  ipBlockIds: Map<string, number>;
   ipBlocks: IpBlockPeer[];
 }
 
 export function newRegistry(): CompileRegistry {
-  return { selectorIds: new Map(), selectorPeers: [], ipBlocks: [] };
+  return { selectorIds: new Map(), selectorPeers: [], ipBlockIds: new Map(), ipBlocks: [] };
 }
 
 interface Ctx {
@@ -437,13 +442,13 @@ export function compilePolicy(raw: unknown, position: number, reg: CompileRegist
 
 export function registerPeer(reg: CompileRegistry, p: PendingPeer, policyNamespace: string): Peer {
   if (p.kind === 'ipBlock') {
-    const peer: IpBlockPeer = {
-      kind: 'ipBlock',
-      cidr: p.cidr as Cidr,
-      except: p.except ?? [],
-      entryId: reg.ipBlocks.length,
-      text: p.text,
-    };
+    const cidr = p.cidr as Cidr;
+    const except = p.except ?? [];
+    const key = `${p.text}|${cidr.text}|${except.map((e) => e.text).join(',')}`;
+    const existing = reg.ipBlockIds.get(key);
+    if (existing !== undefined) return reg.ipBlocks[existing] as IpBlockPeer;
+    const peer: IpBlockPeer = { kind: 'ipBlock', cidr, except, entryId: reg.ipBlocks.length, text: p.text };
+    reg.ipBlockIds.set(key, peer.entryId);
     reg.ipBlocks.push(peer);
     return peer;
   }
