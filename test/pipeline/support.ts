@@ -75,12 +75,39 @@ export function killChildren(): void {
   children.clear();
 }
 
-export async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 120_000) {
+/** `what` may be a function, to describe the state at the time of failure (children's logs, say). */
+export async function waitUntil(
+  what: string | (() => string),
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 120_000,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The children's exits, or an error naming `what` and the tail of each child's log after `timeoutMs`. */
+export async function exits(children: Child[], what: string, timeoutMs = 150_000): Promise<CliResult[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `timed out waiting for ${what}; logs:\n${children.map((c) => c.stderr().slice(-1500)).join('\n---\n')}`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([Promise.all(children.map((c) => c.done)), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

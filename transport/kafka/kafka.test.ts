@@ -1,6 +1,7 @@
 // Pure parts of the Kafka wiring (no broker): settings, broker lists, the judged-record codec.
 import { describe, expect, it } from 'vitest';
 import type { StoredFlow } from '../../processor/store/index.js';
+import { isTransient } from './runner.js';
 import { kafkaSettings, parseBrokers, topicNames } from './settings.js';
 import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
 
@@ -78,5 +79,25 @@ describe('judged-record codec', () => {
     const d = decodeVerdict({ ...encodeVerdict(v), ...over });
     expect(d.ok).toBe(false);
     if (!d.ok) expect(d.code).toBe(code);
+  });
+});
+
+describe('consumer errors the processor recovers from', () => {
+  const named = (name: string, cause?: Error) => Object.assign(new Error(name), { name, cause });
+
+  it('a group coordinator not found, bare or wrapped by kafkajs as non-retriable, is transient', () => {
+    expect(isTransient(named('KafkaJSGroupCoordinatorNotFound'))).toBe(true);
+    expect(isTransient(named('KafkaJSNonRetriableError', named('KafkaJSGroupCoordinatorNotFound')))).toBe(
+      true,
+    );
+    expect(isTransient(named('KafkaJSConnectionError'))).toBe(true);
+  });
+
+  it('anything else ends the processor with the error', () => {
+    expect(isTransient(named('KafkaJSNonRetriableError'))).toBe(false);
+    expect(isTransient(named('KafkaJSNonRetriableError', named('KafkaJSTopicAuthorizationFailed')))).toBe(
+      false,
+    );
+    expect(isTransient(new TypeError('bug'))).toBe(false);
   });
 });

@@ -144,9 +144,10 @@ export class PipelineRunner {
   private readonly positions: Marks;
   private readonly sources: Marks;
   private readonly origins: Marks;
-  private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private lastActivity = Date.now();
+  /** Consumer restarts since the group was last joined (the backoff grows with them). */
+  private restarts = 0;
   private unpublished = false;
 
   constructor(private readonly opts: RunnerOptions) {
@@ -191,45 +192,25 @@ export class PipelineRunner {
       await ensureTopics(admin, settings);
       this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await this.producer.connect();
-      const consumer = this.kafka.consumer({
-        groupId: this.group,
-        sessionTimeout: settings.sessionTimeoutMs,
-        heartbeatInterval: settings.heartbeatIntervalMs,
-        maxBytesPerPartition: 4 << 20,
-        maxBytes: 16 << 20,
-        maxWaitTimeInMs: 200,
-        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
-      });
-      this.consumer = consumer;
-      let crashed: Error | undefined;
-      consumer.on(consumer.events.CRASH, (e) => {
-        if (!e.payload.restart) crashed = e.payload.error;
-        else this.logger.warn({ err: e.payload.error.message }, 'consumer restarting after an error');
-      });
-      consumer.on(consumer.events.GROUP_JOIN, (e) => {
-        const assigned = (e.payload.memberAssignment[this.topic] ?? []).slice().sort((a, b) => a - b);
-        this.stats.assigned = assigned;
-        this.lastActivity = Date.now();
-        this.logger.info({ topic: this.topic, partitions: assigned }, 'assigned partitions');
-        // Resume where the store says, not where Kafka's group offsets say: the store's positions
-        // are committed with the data. (Kafka's committed offsets only trail them.)
-        for (const p of assigned) {
-          const at = this.positions.get(this.topic, p);
-          if (at !== undefined) consumer.seek({ topic: this.topic, partition: p, offset: String(at) });
-        }
-      });
-      await consumer.connect();
-      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-      await consumer.run({
-        autoCommit: true,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: (payload) => this.eachBatch(payload),
-      });
-
+      let running = await this.startConsumer();
       const signal = this.opts.signal;
       for (;;) {
-        if (crashed) throw crashed;
+        const crashed = running.crashed();
+        if (crashed) {
+          if (!isTransient(crashed)) throw crashed;
+          // kafkajs gives up for good on these (a group coordinator not found yet, say, while a busy
+          // broker creates __consumer_offsets); a processor is a daemon, so it starts the consumer again.
+          this.restarts++;
+          const waitMs = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+          this.logger.warn(
+            { err: `${crashed.name}: ${crashed.message}`, restarts: this.restarts, waitMs },
+            'consumer stopped on a transient error; starting it again',
+          );
+          await running.consumer.disconnect().catch(() => undefined);
+          await sleep(waitMs);
+          running = await this.startConsumer();
+          continue;
+        }
         if (signal?.aborted) break;
         if (
           this.opts.exitWhenIdleMs !== undefined &&
@@ -240,6 +221,7 @@ export class PipelineRunner {
         }
         await sleep(100);
       }
+      const consumer = running.consumer;
       await consumer.stop();
       if (!this.unpublished) this.recorder?.commit();
       await consumer.disconnect();
@@ -249,6 +231,51 @@ export class PipelineRunner {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  /** A consumer in the group, running; `crashed()` is the error it stopped on for good, if any. */
+  private async startConsumer(): Promise<{ consumer: Consumer; crashed: () => Error | undefined }> {
+    const { settings } = this.opts;
+    const consumer = this.kafka.consumer({
+      groupId: this.group,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      maxBytesPerPartition: 4 << 20,
+      maxBytes: 16 << 20,
+      maxWaitTimeInMs: 200,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
+    });
+    let crashed: Error | undefined;
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) crashed = e.payload.error;
+      else this.logger.warn({ err: e.payload.error.message }, 'consumer restarting after an error');
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assigned = (e.payload.memberAssignment[this.topic] ?? []).slice().sort((a, b) => a - b);
+      this.stats.assigned = assigned;
+      this.restarts = 0;
+      this.lastActivity = Date.now();
+      this.logger.info({ topic: this.topic, partitions: assigned }, 'assigned partitions');
+      // Resume where the store says, not where Kafka's group offsets say: the store's positions
+      // are committed with the data. (Kafka's committed offsets only trail them.)
+      for (const p of assigned) {
+        const at = this.positions.get(this.topic, p);
+        if (at !== undefined) consumer.seek({ topic: this.topic, partition: p, offset: String(at) });
+      }
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: true,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.eachBatch(payload),
+      });
+    } catch (err) {
+      crashed = err as Error;
+    }
+    return { consumer, crashed: () => crashed };
   }
 
   private async caughtUp(admin: ReturnType<Kafka['admin']>): Promise<boolean> {
@@ -464,4 +491,20 @@ export class PipelineRunner {
 
 export function runPipeline(opts: RunnerOptions): Promise<RunnerStats> {
   return new PipelineRunner(opts).run();
+}
+
+/** Errors kafkajs does not retry by itself but that a broker that is busy, restarting or moving recovers from. */
+const TRANSIENT_ERRORS = new Set([
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNumberOfRetriesExceeded',
+]);
+
+export function isTransient(err: Error): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as Error & { cause?: unknown }).cause)
+    if (TRANSIENT_ERRORS.has(e.name)) return true;
+  return false;
 }
