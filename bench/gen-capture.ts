@@ -13,22 +13,11 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PcapWriter } from '../collectors/capture/writer.js';
+import { rng } from './policy-cluster.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BENCH_OUT = resolve(ROOT, 'bench/out');
 const SEED = 0x5eed1234;
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIN = 1;
 const SYN = 2;
@@ -134,7 +123,7 @@ export async function generateCapture(packets: number, out?: string): Promise<Ge
   if (existsSync(path) && existsSync(meta)) {
     return { path, ...(JSON.parse(readFileSync(meta, 'utf8')) as Omit<GenSummary, 'path'>) };
   }
-  const rnd = prng(SEED);
+  const rnd = rng(SEED);
   const int = (n: number) => Math.floor(rnd() * n);
   const tmp = `${path}.tmp`;
   const writer = new PcapWriter(tmp, { snaplen: SNAPLEN, linkType: 1 });
