@@ -2,31 +2,62 @@
 # Sets netpol-audit up on a fresh Debian machine with Node.js 20.
 #
 #   bash scripts/bootstrap.sh          what running it needs: npm packages, the build, tcpdump, conntrack
-#   bash scripts/bootstrap.sh --tests  also what the tests and benchmarks drive for real: tshark,
-#                                      softflowd, argus, a Kafka broker (jars from Maven Central) and
-#                                      etcd + a kube-apiserver built from source (slow the first time)
+#   bash scripts/bootstrap.sh --tests  also what the tests and benchmarks drive for real: nftables,
+#                                      tshark, softflowd, argus, python3, Java + Maven and a Kafka
+#                                      broker (jars from Maven Central), etcd + a kube-apiserver built
+#                                      from source with Go (slow the first time)
+#   bash scripts/bootstrap.sh --check [--tests]
+#                                      installs nothing: prints the Debian packages it would install
+#                                      (one a line) and the programs no package provides, then exits
+#                                      0 if nothing is missing, 1 otherwise
+#
+# The programs and their packages come from scripts/programs.tsv, the one list the tests read too.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# No dirname: --check runs under a PATH that may hold nothing but bash.
+here=${BASH_SOURCE[0]%/*}
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+cd "$here/.."
 
 tests=false
+check=false
 for arg in "$@"; do
   case $arg in
     --tests) tests=true ;;
-    *) echo "usage: bootstrap.sh [--tests]" >&2; exit 2 ;;
+    --check) check=true ;;
+    *) echo "usage: bootstrap.sh [--tests] [--check]" >&2; exit 2 ;;
   esac
 done
 
-tools=(tcpdump:tcpdump conntrack:conntrack ip:iproute2)
-$tests && tools+=(tshark:tshark softflowd:softflowd argus:argus-server ra:argus-client)
 need_apt=()
-for tool in "${tools[@]}"; do
-  bin=${tool%%:*}; pkg=${tool#*:}
-  command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
+no_package=()
+while IFS=$'\t' read -r bin pkg need _; do
+  case $bin in '#'* | '') continue ;; esac
+  [ "$need" = run ] || $tests || continue
+  # type -P, not command -v: `time` is also a bash keyword, and the benchmarks need the program.
+  type -P "$bin" >/dev/null && continue
+  if [ "$pkg" = - ]; then
+    no_package+=("$bin")
+  else
+    case " ${need_apt[*]} " in *" $pkg "*) ;; *) need_apt+=("$pkg") ;; esac
+  fi
+done <scripts/programs.tsv
+
+if $check; then
+  for pkg in "${need_apt[@]}"; do echo "$pkg"; done
+  for bin in "${no_package[@]}"; do echo "$bin: not from Debian (see scripts/programs.tsv)"; done
+  [ ${#need_apt[@]} -eq 0 ] && [ ${#no_package[@]} -eq 0 ]
+  exit
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "bootstrap.sh: installing from Debian: ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if [ ${#no_package[@]} -gt 0 ]; then
+  echo "bootstrap.sh: not on PATH and not from Debian: ${no_package[*]} (see scripts/programs.tsv)" >&2
+  exit 1
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

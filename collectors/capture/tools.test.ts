@@ -6,8 +6,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CORPUS } from '../../test/support/cli.js';
+import { requirePrograms } from '../../test/support/programs.js';
 import { type CaptureSummary, readCaptureFile, readCaptureStream } from './index.js';
 
 interface Packet {
@@ -48,6 +49,8 @@ function sameExceptTime(a: Packet[], b: Packet[], tolMs: number): void {
 }
 
 describe('captures written by real tools', () => {
+  beforeAll(() => requirePrograms('collectors/capture/tools.test.ts', ['editcap', 'mergecap', 'tcpdump']));
+
   it('editcap -F pcapng, nsecpcap and modpcap give the same packets as the original', async () => {
     const orig = await read(SOURCE);
     expect(orig.packets.length).toBe(89);

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import { requirePrograms } from '../support/programs.js';
 
 /**
  * A tiny "node" built from network namespaces: pods A and B on their own subnets, routed through
@@ -30,20 +31,7 @@ export const inNs = (ns: string, file: string, args: string[]) =>
 
 /** The tools the test drives; a missing one fails the test with what to install. */
 export async function checkTools(): Promise<void> {
-  const missing: string[] = [];
-  for (const [tool, pkg] of [
-    ['ip', 'iproute2'],
-    ['nft', 'nftables'],
-    ['conntrack', 'conntrack'],
-    ['tcpdump', 'tcpdump'],
-  ]) {
-    try {
-      await sh('sh', ['-c', `command -v ${tool}`]);
-    } catch {
-      missing.push(`${tool} (Debian package ${pkg})`);
-    }
-  }
-  if (missing.length > 0) throw new Error(`the network-namespace test needs: ${missing.join(', ')}`);
+  requirePrograms('the network-namespace test', ['ip', 'nft', 'conntrack', 'tcpdump', 'sysctl']);
   if (process.getuid?.() !== 0)
     throw new Error('the network-namespace test must run as root (it creates namespaces)');
 }
