@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateFlowRecord } from '../../schema/flow-record.js';
-import { CORPUS, runCli } from '../../test/support/cli.js';
+import { CORPUS, ROOT, runCli } from '../../test/support/cli.js';
 
 const capture = (name: string) => join(CORPUS, name);
 const parseLines = (text: string) =>
@@ -69,6 +69,22 @@ describe('netpol-audit collect pcap', () => {
     const records = parseLines(r.stdout) as { observer: { file: string }; proto: string }[];
     const files = records.map((x) => x.observer.file.split('/').pop());
     expect(files).toEqual(['dpkt__truncated_dns_2.pcap', 'zeek__get-to-ssh-server.pcap']);
+  });
+
+  it('counts an IPv6 packet whose options overrun their extension header as malformed, with its location', async () => {
+    // test/fuzz/corpus/ipv6-option-overrun.bin: 4 IPv6/UDP packets to port 53 from ports 5000..5003;
+    // records 1 (Hop-by-Hop) and 2 (Destination Options) have an option running past the header.
+    const file = join(ROOT, 'test/fuzz/corpus/ipv6-option-overrun.bin');
+    const r = await runCli(['collect', 'pcap', file]);
+    expect(r.code).toBe(1);
+    const records = parseLines(r.stdout) as { src: { port: number } }[];
+    expect(records.map((x) => x.src.port)).toEqual([5000, 5003]);
+    expect(r.stderr).toMatch(/2 malformed/);
+    // 24-byte file header, then records of 16 + 70 bytes.
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('PACKET_MALFORMED'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain(`PACKET_MALFORMED: ${file}: offset 110, record 1: an option of its IPv6`);
+    expect(warnings[1]).toContain(`PACKET_MALFORMED: ${file}: offset 196, record 2: an option of its IPv6`);
   });
 
   it('splits a conversation by idle timeout when asked', async () => {

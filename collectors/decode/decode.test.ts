@@ -263,6 +263,55 @@ describe('IPv6', () => {
     expect(st).toBe(DecodeStatus.TRUNCATED);
     expect(p.src).toBe('::1');
   });
+
+  // RFC 8200 section 4.2: options are type, length, data (Pad1 = a lone 0 byte). Linux drops a packet
+  // whose Hop-by-Hop or Destination Options overrun their header, so it never reached a socket.
+  const withOptions = (type: number, body: number[]) =>
+    b.ethernet(
+      0x86dd,
+      b.ipv6('2001:db8::1', '2001:db8::2', UDP, b.udp(5000, 53), [{ type, body: new Uint8Array(body) }]),
+    );
+
+  it.each([
+    ['Router Alert + PadN(0)', [5, 2, 0, 0, 1, 0]],
+    ['Pad1 x6', [0, 0, 0, 0, 0, 0]],
+    ['PadN filling the header', [1, 4, 0, 0, 0, 0]],
+    ['Pad1 then PadN(3)', [0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
+  ])('well-formed options (%s) in Hop-by-Hop and Destination Options pass', (_, body) => {
+    for (const type of [0, 60]) {
+      const [st, p] = decode(withOptions(type, body));
+      expect(st).toBe(DecodeStatus.OK);
+      expect([p.proto, p.srcPort, p.dstPort, p.anomaly]).toEqual([UDP, 5000, 53, '']);
+    }
+  });
+
+  it.each([
+    ['a length past the header end', [1, 5, 0, 0, 0, 0]],
+    ['Router Alert with a length one too long', [5, 5, 0, 0, 1, 0]],
+    ["a type byte as the header's last byte", [0, 0, 0, 0, 0, 7]],
+    ['a long option in a 16-byte header', [0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0xc2, 4, 0]],
+  ])(
+    'an option overrunning its header (%s) is MALFORMED in Hop-by-Hop and Destination Options',
+    (_, body) => {
+      for (const type of [0, 60]) {
+        const [st, p] = decode(withOptions(type, body));
+        expect(st).toBe(DecodeStatus.MALFORMED);
+        expect(p.anomaly).toBe('ipv6-option-overrun');
+      }
+    },
+  );
+
+  it('the same bytes in a Routing header are not options (no overrun check)', () => {
+    const [st] = decode(withOptions(43, [0, 0, 1, 5, 0, 0]));
+    expect(st).toBe(DecodeStatus.OK);
+  });
+
+  it('a capture cut inside the options is TRUNCATED, not an overrun', () => {
+    const frame = withOptions(0, [5, 2, 0, 0, 1, 0]);
+    // Ethernet 14 + IPv6 40 + next header, length, option type: the option's length byte is not captured.
+    const [st] = decode(frame.subarray(0, 14 + 40 + 3), 1, frame.length);
+    expect(st).toBe(DecodeStatus.TRUNCATED);
+  });
 });
 
 describe('ICMP and ICMPv6', () => {

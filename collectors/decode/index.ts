@@ -335,6 +335,28 @@ function isSkippableExtension(nh: number): boolean {
   );
 }
 
+/**
+ * True when an option of the Hop-by-Hop or Destination Options header at [p, hdrEnd) runs past the
+ * header (RFC 8200 section 4.2: options are type, length, data; Pad1, type 0, is a lone byte). Linux
+ * (ip6_parse_tlv) drops such a packet before any socket sees it, so it is no flow traffic. Only the
+ * bytes before `avail` are read: a header the capture cut is checked as far as it was captured.
+ */
+function optionOverruns(d: Uint8Array, p: number, hdrEnd: number, avail: number): boolean {
+  let off = p + 2;
+  while (off < hdrEnd && off < avail) {
+    if (d[off] === 0) {
+      off++;
+      continue;
+    }
+    // A type byte with no room for its length byte inside the header overruns it too.
+    if (off + 1 >= hdrEnd) return true;
+    if (off + 1 >= avail) return false;
+    off += d[off + 1] + 2;
+    if (off > hdrEnd) return true;
+  }
+  return false;
+}
+
 function ipv6(d: Uint8Array, o: number, end: number, depth: number): number {
   if (end - o < 40) return end - o >= 1 && d[o] >> 4 !== 6 ? MALFORMED : short(end);
   if (d[o] >> 4 !== 6) return MALFORMED;
@@ -357,6 +379,10 @@ function ipv6(d: Uint8Array, o: number, end: number, depth: number): number {
     if (isSkippableExtension(nh) || nh === 51) {
       if (pend - p < 2) return short(pend);
       const len = nh === 51 ? (d[p + 1] + 2) * 4 : (d[p + 1] + 1) * 8;
+      if ((nh === 0 || nh === 60) && optionOverruns(d, p, p + len, pend)) {
+        out.anomaly = 'ipv6-option-overrun';
+        return MALFORMED;
+      }
       nh = d[p];
       out.proto = nh;
       p += len;

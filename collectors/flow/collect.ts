@@ -172,7 +172,13 @@ class Collection {
         return;
       default:
         s.malformed++;
-        this.packetIssue(rec, 'PACKET_MALFORMED', 'its IP or transport header is invalid');
+        this.packetIssue(
+          rec,
+          'PACKET_MALFORMED',
+          this.pkt.anomaly === 'ipv6-option-overrun'
+            ? 'an option of its IPv6 Hop-by-Hop or Destination Options header runs past the header (a receiving kernel drops it)'
+            : 'its IP or transport header is invalid',
+        );
     }
   }
 
