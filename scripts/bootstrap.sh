@@ -54,6 +54,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap.sh: installing from Debian: ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian's etcd-server starts a system etcd on the default ports; the tests run their own
+  # (as test/k8s/apiserver.sh does when it installs etcd itself).
+  case " ${need_apt[*]} " in
+    *" etcd-server "*) $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true ;;
+  esac
 fi
 if [ ${#no_package[@]} -gt 0 ]; then
   echo "bootstrap.sh: not on PATH and not from Debian: ${no_package[*]} (see scripts/programs.tsv)" >&2
