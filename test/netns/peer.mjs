@@ -1,7 +1,8 @@
 // Traffic ends for the network-namespace test, run inside a pod namespace with
 // `ip netns exec NS node peer.mjs MODE ...`. Plain JavaScript: no loader, quick to start.
 //   tcp-echo-server PORT      echo every TCP connection back, print "ready"
-//   udp-echo-server PORT      answer every datagram with its own bytes, print "ready"
+//   udp-echo-server PORT [count]  answer every datagram with its own bytes, print "ready" (and, with
+//                             count, "answered" for every answer the kernel accepted)
 //   tcp-client HOST PORT MSG  send MSG, half-close, print what came back
 //   udp-client HOST PORT MSG  send MSG, print the answer (or "timeout" after 2 s)
 //   tcp-refused HOST PORT     connect, expect ECONNREFUSED, print the error code
@@ -22,7 +23,12 @@ switch (mode) {
   }
   case 'udp-echo-server': {
     const sock = dgram.createSocket(a.includes(':') ? 'udp6' : 'udp4');
-    sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
+    const count = b === 'count';
+    sock.on('message', (msg, rinfo) =>
+      sock.send(msg, rinfo.port, rinfo.address, (err) => {
+        if (count && !err) process.stdout.write('answered\n');
+      }),
+    );
     sock.bind(Number(a), () => process.stdout.write('ready\n'));
     break;
   }
