@@ -143,6 +143,25 @@ CREATE TABLE offsets (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: 'flow identities',
+    // The store keeps aggregates, not flows: to count each flow once whichever way it arrives again
+    // (same capture, rerun, overlapping captures, a second observer), the identity of every counted
+    // flow is kept, written in the same transaction as the aggregates it fed (docs/store.md,
+    // "Ingestion identity"). Looked up by (tuple, seq) and a start-time range: the tolerance.
+    sql: `
+CREATE TABLE flow_identities (
+  tuple TEXT NOT NULL,                -- protocol number and the two endpoints, sorted
+  seq INTEGER NOT NULL,               -- slice of a long flow; 0 for a whole flow
+  start REAL NOT NULL,                -- data time of the first packet, epoch ms
+  packets INTEGER NOT NULL,           -- as counted (the first observation stored)
+  bytes INTEGER NOT NULL,
+  run INTEGER,                        -- the run that counted it (runs.id), when known
+  PRIMARY KEY (tuple, seq, start)
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -32,6 +32,8 @@ interface Summary {
     deniedButObserved: number;
     deniedAttempts: number;
     ambiguous: number;
+    /** Flows the store had already counted (same capture again, overlap, second observer): not added. */
+    alreadyStored: number;
   };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
@@ -131,6 +133,7 @@ export const auditCommand: Command = {
         deniedButObserved: stats.deniedButObserved,
         deniedAttempts: stats.deniedAttempts,
         ambiguous: stats.ambiguous,
+        alreadyStored: recorder.duplicates,
       },
       violations: store.violations(range),
       deniedAttempts: store.deniedAttempts(range),
@@ -184,6 +187,10 @@ function renderText(s: Summary): string {
     `${n(s.flows.total, 'flow')} judged: ${s.flows.allowed} allowed, ${s.flows.deniedButObserved} denied but observed (violations), ` +
       `${s.flows.deniedAttempts} denied attempts, ${s.flows.ambiguous} ambiguous`,
   );
+  if (s.flows.alreadyStored > 0)
+    out.push(
+      `${n(s.flows.alreadyStored, 'flow')} already in the store (same flow from another capture, run or observer): not counted again`,
+    );
   out.push(`${n(s.policies, 'policy')}, ${n(s.rules, 'rule')}`);
   out.push('');
   out.push(`VIOLATIONS: denied by the policies, observed to flow (${s.violations.length})`);

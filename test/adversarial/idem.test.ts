@@ -1,0 +1,140 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../support/cli.js';
+
+/**
+ * Idempotent ingestion, through the built CLI: the same data fed twice, whichever way, is counted
+ * once (docs/store.md, "Ingestion identity"). Every case compares the store with the store of one
+ * clean run of the shop example.
+ */
+
+const CLI = resolve(ROOT, 'dist/cli/index.js');
+const CAPTURE = resolve(ROOT, 'examples/shop/capture.pcap');
+const CLUSTER = resolve(ROOT, 'examples/shop/cluster.yaml');
+
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function audit(db: string, ...captures: string[]): string {
+  const r = cli(['audit', ...captures, '--cluster', CLUSTER, '--db', db]);
+  expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  expect(r.code).toBe(0);
+  return r.stdout;
+}
+
+/** What the store says: violations, denied attempts and rule usage, counts included. */
+function contents(db: string): unknown {
+  const json = (args: string[]) => {
+    const r = cli([...args, '--db', db, '--format', 'json']);
+    expect(r.code).toBe(0);
+    return (JSON.parse(r.stdout) as Record<string, unknown>[]).map((row) => {
+      const { evidence: _evidence, ...rest } = row;
+      return rest;
+    });
+  };
+  return {
+    violations: json(['violations']),
+    attempts: json(['violations', '--attempts']),
+    rules: json(['rules']).map((r) => ({ ...r, definedFirst: 0, definedLast: 0 })),
+  };
+}
+
+/** A classic little-endian microsecond pcap, split into its records. */
+function pcapRecords(buf: Buffer): { header: Buffer; records: Buffer[] } {
+  expect(buf.readUInt32LE(0)).toBe(0xa1b2c3d4);
+  const records: Buffer[] = [];
+  let off = 24;
+  while (off + 16 <= buf.length) {
+    const len = buf.readUInt32LE(off + 8);
+    records.push(buf.subarray(off, off + 16 + len));
+    off += 16 + len;
+  }
+  return { header: buf.subarray(0, 24), records };
+}
+
+/** The capture with every packet's timestamp moved by `ms` (another node's clock). */
+function shifted(buf: Buffer, ms: number): Buffer {
+  const { header, records } = pcapRecords(buf);
+  const out = records.map((r) => {
+    const c = Buffer.from(r);
+    const us = c.readUInt32LE(0) * 1_000_000 + c.readUInt32LE(4) + ms * 1000;
+    c.writeUInt32LE(Math.floor(us / 1_000_000), 0);
+    c.writeUInt32LE(us % 1_000_000, 4);
+    return c;
+  });
+  return Buffer.concat([header, ...out]);
+}
+
+let dir: string;
+let reference: unknown;
+const capture = readFileSync(CAPTURE);
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'npa-idem-'));
+  const db = join(dir, 'reference.db');
+  audit(db, CAPTURE);
+  reference = contents(db);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('idempotent ingestion (CLI)', () => {
+  it('the same capture audited twice into one store is counted once, and the second run says so', () => {
+    const db = join(dir, 'twice.db');
+    audit(db, CAPTURE);
+    const second = audit(db, CAPTURE);
+    expect(second).toMatch(/23 flows already in the store/);
+    expect(contents(db)).toEqual(reference);
+  });
+
+  it('the same capture given twice in one run (a copy under another name) is counted once', () => {
+    const db = join(dir, 'copy.db');
+    const copy = join(dir, 'copy.pcap');
+    writeFileSync(copy, capture);
+    audit(db, CAPTURE, copy);
+    expect(contents(db)).toEqual(reference);
+  });
+
+  it('one flow seen by two observers, their clocks 400 ms apart, is counted once', () => {
+    const db = join(dir, 'observers.db');
+    const other = join(dir, 'node-b.pcap');
+    writeFileSync(other, shifted(capture, 400));
+    audit(db, CAPTURE);
+    const r = cli(['audit', other, '--cluster', CLUSTER, '--db', db, '--node', 'node-b']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/23 flows already in the store/);
+    expect(contents(db)).toEqual(reference);
+  });
+
+  it('the same conversations 10 s later are new flows (beyond the tolerance), and are counted', () => {
+    const db = join(dir, 'later.db');
+    const later = join(dir, 'later.pcap');
+    writeFileSync(later, shifted(capture, 10_000));
+    audit(db, CAPTURE, later);
+    const v = (contents(db) as { violations: { flows: number }[] }).violations;
+    expect(v.reduce((n, r) => n + r.flows, 0)).toBe(4);
+  });
+
+  it('overlapping captures (a rotation cut, then the whole capture again): each flow counted once', () => {
+    const db = join(dir, 'overlap.db');
+    const { header, records } = pcapRecords(capture);
+    const head = join(dir, 'head.pcap');
+    writeFileSync(head, Buffer.concat([header, ...records.slice(0, Math.floor(records.length * 0.6))]));
+    audit(db, head);
+    audit(db, CAPTURE);
+    // Flow counts are those of one clean run. Packets and bytes of a flow cut by the first capture
+    // are those of the first observation stored (the documented rule: the first one counted stays).
+    const strip = (c: unknown) => {
+      const x = c as Record<string, { flows?: number; hits?: number }[]>;
+      return {
+        violations: x.violations!.map((r) => r.flows),
+        attempts: x.attempts!.map((r) => r.flows),
+        rules: x.rules!.map((r) => r.hits),
+      };
+    };
+    expect(strip(contents(db))).toEqual(strip(reference));
+  });
+});
