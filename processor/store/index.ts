@@ -16,6 +16,8 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const EVIDENCE_CAP = 5;
 const NAMES_CAP = 10;
+/** Width of flow_identities.bucket (schema/migrations.ts); the dedupe tolerance may not exceed it. */
+const IDENTITY_BUCKET_MS = 5000;
 
 /** One judged flow, reduced to what the store keeps. */
 export interface StoredFlow {
@@ -162,7 +164,11 @@ export class AuditStore {
   private constructor(db: Database.Database, opts: StoreOptions) {
     this.db = db;
     this.windowMs = opts.windowMs ?? HOUR;
-    this.dedupeToleranceMs = opts.dedupeToleranceMs ?? DEFAULT_DEDUPE_TOLERANCE_MS;
+    // A lookup searches the start's bucket and its neighbours: complete while tolerance <= bucket width.
+    this.dedupeToleranceMs = Math.min(
+      opts.dedupeToleranceMs ?? DEFAULT_DEDUPE_TOLERANCE_MS,
+      IDENTITY_BUCKET_MS,
+    );
     this.runId = opts.runId ?? null;
     this.stmts = this.prepare();
   }
@@ -238,9 +244,10 @@ export class AuditStore {
         ON CONFLICT (kind, policy, hash) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
           last_seen = max(last_seen, excluded.last_seen)`),
       identitySeen: db.prepare(`SELECT 1 FROM flow_identities
-        WHERE tuple = ? AND seq = ? AND start BETWEEN ? AND ? LIMIT 1`),
-      identityAdd: db.prepare(`INSERT OR IGNORE INTO flow_identities (tuple, seq, start, packets, bytes, run)
-        VALUES (?, ?, ?, ?, ?, ?)`),
+        WHERE bucket IN (@b - 1, @b, @b + 1) AND tuple = @tuple AND seq = @seq AND start BETWEEN @lo AND @hi LIMIT 1`),
+      identityAdd:
+        db.prepare(`INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
       offset: db.prepare(`INSERT INTO offsets (consumer, topic, partition, next_offset) VALUES (?, ?, ?, ?)
         ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset`),
     };
@@ -282,8 +289,10 @@ export class AuditStore {
     for (const f of flows) {
       const id = f.identity;
       if (id) {
-        if (s.identitySeen.get(id.tuple, id.seq, id.start - tol, id.start + tol)) continue;
-        s.identityAdd.run(id.tuple, id.seq, id.start, f.packets, f.bytes, this.runId);
+        const b = Math.floor(id.start / IDENTITY_BUCKET_MS);
+        if (s.identitySeen.get({ b, tuple: id.tuple, seq: id.seq, lo: id.start - tol, hi: id.start + tol }))
+          continue;
+        s.identityAdd.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, this.runId);
       }
       out.push(f);
     }
@@ -626,7 +635,9 @@ export class AuditStore {
         .run(beforeMs).changes;
       // Identities are kept a day longer than the data, so a late rerun of a pruned period's edge
       // is still recognised; older ones could only dedupe data the store no longer holds.
-      deleted += this.db.prepare('DELETE FROM flow_identities WHERE start < ?').run(beforeMs - DAY).changes;
+      deleted += this.db
+        .prepare('DELETE FROM flow_identities WHERE bucket < ?')
+        .run(Math.floor((beforeMs - DAY) / IDENTITY_BUCKET_MS)).changes;
     })();
     return { deleted };
   }
