@@ -55,6 +55,19 @@ describe('flowIdentity', () => {
     expect(flowIdentity(ping(1)).tuple).not.toBe(flowIdentity(ping(2)).tuple);
   });
 
+  it('keeps flows of two overlay networks (VNIs) apart, as the flow table does', () => {
+    const inVni = (vni: number): FlowRecord => ({
+      ...base,
+      tunnel: { type: 'geneve', src: '20.0.0.1', dst: '20.0.0.2', vni },
+    });
+    expect(flowIdentity(inVni(10)).tuple).not.toBe(flowIdentity(inVni(11)).tuple);
+    expect(flowIdentity(inVni(10)).tuple).not.toBe(flowIdentity(base).tuple);
+    expect(flowIdentity(inVni(10)).tuple).toBe(
+      flowIdentity({ ...inVni(10), tunnel: { type: 'geneve', src: '20.0.0.2', dst: '20.0.0.1', vni: 10 } })
+        .tuple,
+    );
+  });
+
   it('identityOf accepts only something shaped like a flow record', () => {
     expect(identityOf({ n: 1 })).toBeUndefined();
     expect(identityOf(undefined)).toBeUndefined();

@@ -12,7 +12,8 @@ import { protocolNumber } from '../../schema/flow-record.js';
  * - the two endpoints are sorted, so two observers that guessed the initiator differently agree;
  * - the destination is the real one (the NAT'd address the reply revealed, when known), so a node
  *   that saw the Service ClusterIP and a node that saw the pod agree;
- * - the observer (node, file, interface) is not part of it;
+ * - the observer (node, file, interface) is not part of it; the tunnel (type and VNI or key) is, as
+ *   in the flow table: an overlay's inner addresses are only unique within it;
  * - the start time is compared with a tolerance (clock skew between two observers), not equal.
  */
 export interface FlowIdentity {
@@ -36,8 +37,12 @@ export function flowIdentity(record: FlowRecord): FlowIdentity {
   const icmpId = record.icmp?.id;
   const a = endpoint(record.src.ip, record.src.port, icmpId);
   const b = endpoint(dst.ip, dst.port, icmpId);
+  const tuple = a < b ? `${proto}|${a}|${b}` : `${proto}|${b}|${a}`;
+  // As the flow table keys flows (collectors/flow/table.ts): overlays reuse inner addresses, so the
+  // same addresses in two VNIs (or GRE keys) are two conversations, not one seen twice.
+  const t = record.tunnel;
   return {
-    tuple: a < b ? `${proto}|${a}|${b}` : `${proto}|${b}|${a}`,
+    tuple: t ? `${tuple}|${t.type}:${t.vni ?? t.key ?? 0}` : tuple,
     seq: record.seq ?? 0,
     start: record.start,
   };
