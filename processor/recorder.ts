@@ -14,6 +14,8 @@ export class StoreRecorder implements JudgedSink {
   written = 0;
   /** Flows the store had already counted, not added again. */
   duplicates = 0;
+  /** Of those, observed here with more packets than the observation the store kept. */
+  largerThanStored = 0;
 
   constructor(
     private readonly store: AuditStore,
@@ -43,6 +45,7 @@ export class StoreRecorder implements JudgedSink {
     const result = this.store.applyBatch(this.batch, [...this.pendingOffsets.values()]);
     this.written += result.stored;
     this.duplicates += result.duplicates;
+    this.largerThanStored += result.largerThanStored;
     this.batch = [];
     this.pendingOffsets.clear();
   }

@@ -32,8 +32,12 @@ interface Summary {
     deniedButObserved: number;
     deniedAttempts: number;
     ambiguous: number;
-    /** Flows the store had already counted (same capture again, overlap, second observer): not added. */
-    alreadyStored: number;
+  };
+  /** Flows the store had already counted (same capture again, rerun, overlap, second observer): not added. */
+  alreadyStored: {
+    flows: number;
+    /** Of those, seen here with more packets than the store kept (it keeps the first observation). */
+    largerHere: number;
   };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
@@ -133,8 +137,8 @@ export const auditCommand: Command = {
         deniedButObserved: stats.deniedButObserved,
         deniedAttempts: stats.deniedAttempts,
         ambiguous: stats.ambiguous,
-        alreadyStored: recorder.duplicates,
       },
+      alreadyStored: { flows: recorder.duplicates, largerHere: recorder.largerThanStored },
       violations: store.violations(range),
       deniedAttempts: store.deniedAttempts(range),
       unusedRules: store
@@ -187,9 +191,12 @@ function renderText(s: Summary): string {
     `${n(s.flows.total, 'flow')} judged: ${s.flows.allowed} allowed, ${s.flows.deniedButObserved} denied but observed (violations), ` +
       `${s.flows.deniedAttempts} denied attempts, ${s.flows.ambiguous} ambiguous`,
   );
-  if (s.flows.alreadyStored > 0)
+  if (s.alreadyStored.flows > 0)
     out.push(
-      `${n(s.flows.alreadyStored, 'flow')} already in the store (same flow from another capture, run or observer): not counted again`,
+      `${n(s.alreadyStored.flows, 'flow')} already in the store (same flow from another capture, run or observer): not counted again` +
+        (s.alreadyStored.largerHere > 0
+          ? ` (${s.alreadyStored.largerHere} seen here with more packets: the store keeps the first observation)`
+          : ''),
     );
   out.push(`${n(s.policies, 'policy')}, ${n(s.rules, 'rule')}`);
   out.push('');

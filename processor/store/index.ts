@@ -51,6 +51,11 @@ export interface BatchResult {
   stored: number;
   /** Flows the store had already counted (same identity), skipped. */
   duplicates: number;
+  /**
+   * Of the duplicates, those observed here with more packets than the observation the store kept
+   * (a capture cut by rotation counted first): the store keeps the first, so it undercounts these.
+   */
+  largerThanStored: number;
 }
 
 export interface PolicyVersion {
@@ -243,7 +248,7 @@ export class AuditStore {
         VALUES (@kind, @policy, @hash, @spec, @at, @at)
         ON CONFLICT (kind, policy, hash) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
           last_seen = max(last_seen, excluded.last_seen)`),
-      identitySeen: db.prepare(`SELECT 1 FROM flow_identities
+      identitySeen: db.prepare(`SELECT packets FROM flow_identities
         WHERE bucket IN (@b - 1, @b, @b + 1) AND tuple = @tuple AND seq = @seq AND start BETWEEN @lo AND @hi LIMIT 1`),
       identityAdd:
         db.prepare(`INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run)
@@ -271,10 +276,10 @@ export class AuditStore {
    * both or neither, and a rerun skips exactly what was committed.
    */
   applyBatch(flows: readonly StoredFlow[], offsets: readonly OffsetPosition[] = []): BatchResult {
-    let result: BatchResult = { stored: 0, duplicates: 0 };
+    let result: BatchResult = { stored: 0, duplicates: 0, largerThanStored: 0 };
     this.db.transaction(() => {
-      const fresh = this.unseen(flows);
-      result = { stored: fresh.length, duplicates: flows.length - fresh.length };
+      const { fresh, larger } = this.unseen(flows);
+      result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
       this.writeAggregates(fresh);
       for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
     })();
@@ -282,21 +287,31 @@ export class AuditStore {
   }
 
   /** The flows of a batch not counted yet, their identities recorded (inside the caller's transaction). */
-  private unseen(flows: readonly StoredFlow[]): StoredFlow[] {
+  private unseen(flows: readonly StoredFlow[]): { fresh: StoredFlow[]; larger: number } {
     const s = this.stmts;
     const tol = this.dedupeToleranceMs;
     const out: StoredFlow[] = [];
+    let larger = 0;
     for (const f of flows) {
       const id = f.identity;
       if (id) {
         const b = Math.floor(id.start / IDENTITY_BUCKET_MS);
-        if (s.identitySeen.get({ b, tuple: id.tuple, seq: id.seq, lo: id.start - tol, hi: id.start + tol }))
+        const seen = s.identitySeen.get({
+          b,
+          tuple: id.tuple,
+          seq: id.seq,
+          lo: id.start - tol,
+          hi: id.start + tol,
+        }) as { packets: number } | undefined;
+        if (seen) {
+          if (f.packets > seen.packets) larger++;
           continue;
+        }
         s.identityAdd.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, this.runId);
       }
       out.push(f);
     }
-    return out;
+    return { fresh: out, larger };
   }
 
   private writeAggregates(flows: readonly StoredFlow[]): void {

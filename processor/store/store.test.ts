@@ -195,10 +195,11 @@ describe('AuditStore ingestion identity', () => {
     expect(s.applyBatch([flow({ identity: ID }), flow({ identity: ID })])).toEqual({
       stored: 1,
       duplicates: 1,
+      largerThanStored: 0,
     });
     s.close();
     s = AuditStore.open(path);
-    expect(s.applyBatch([flow({ identity: ID })])).toEqual({ stored: 0, duplicates: 1 });
+    expect(s.applyBatch([flow({ identity: ID })])).toEqual({ stored: 0, duplicates: 1, largerThanStored: 0 });
     expect(s.violations()[0]!.flows).toBe(1);
     expect(s.totals().flows).toBe(1);
     s.close();
@@ -219,7 +220,11 @@ describe('AuditStore ingestion identity', () => {
   it('the first observation counted stays: a larger later one of the same flow is not added', () => {
     const s = AuditStore.open(path);
     s.applyBatch([flow({ identity: ID, packets: 4, bytes: 400 })]);
-    s.applyBatch([flow({ identity: ID, packets: 10, bytes: 1000 })]);
+    expect(s.applyBatch([flow({ identity: ID, packets: 10, bytes: 1000 })])).toEqual({
+      stored: 0,
+      duplicates: 1,
+      largerThanStored: 1,
+    });
     expect(s.violations()[0]).toMatchObject({ flows: 1, packets: 4, bytes: 400 });
     s.close();
   });

@@ -124,7 +124,11 @@ describe('idempotent ingestion (CLI)', () => {
     const head = join(dir, 'head.pcap');
     writeFileSync(head, Buffer.concat([header, ...records.slice(0, Math.floor(records.length * 0.6))]));
     audit(db, head);
-    audit(db, CAPTURE);
+    const second = audit(db, CAPTURE);
+    // The run says which flows it saw larger than the store kept.
+    expect(second).toMatch(
+      /already in the store .* \(\d+ seen here with more packets: the store keeps the first observation\)/,
+    );
     // Flow counts are those of one clean run. Packets and bytes of a flow cut by the first capture
     // are those of the first observation stored (the documented rule: the first one counted stays).
     const strip = (c: unknown) => {
