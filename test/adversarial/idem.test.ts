@@ -1,5 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -79,6 +87,15 @@ beforeAll(() => {
   const db = join(dir, 'reference.db');
   audit(db, CAPTURE);
   reference = contents(db);
+  // 200,000 generated packets: ~27,500 flows, several batches of 5000, for the interrupted runs.
+  const big = join(dir, 'big.pcap');
+  const gen = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', resolve(ROOT, 'bench/gen-capture.ts'), '--packets', '200000', '--out', big],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  expect(gen.status).toBe(0);
+  audit(join(dir, 'big-clean.db'), big);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -144,17 +161,10 @@ describe('idempotent ingestion (CLI)', () => {
   });
 
   it('a run SIGKILLed mid-way, then run again, leaves the store of one clean run', async () => {
-    // 200,000 generated packets: ~27,500 flows, several batches of 5000, so the kill usually lands
-    // after some batches committed. Wherever it lands, the rerun must end with the clean store.
+    // The kill usually lands after some batches committed. Wherever it lands, the rerun must end
+    // with the clean store.
     const big = join(dir, 'big.pcap');
-    const gen = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', resolve(ROOT, 'bench/gen-capture.ts'), '--packets', '200000', '--out', big],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
-    expect(gen.status).toBe(0);
     const clean = join(dir, 'big-clean.db');
-    audit(clean, big);
 
     const db = join(dir, 'big-killed.db');
     const child = spawn(process.execPath, [CLI, 'audit', big, '--cluster', CLUSTER, '--db', db], {
@@ -180,6 +190,33 @@ describe('idempotent ingestion (CLI)', () => {
     if (atKill > 0) expect(rerun).toMatch(/flows? already in the store/);
     expect(edgeTotals(db)).toEqual(edgeTotals(clean));
     expect(contents(db)).toEqual(contents(clean));
+  }, 60_000);
+
+  it('a run stopped by a full disk (3 MB tmpfs), rerun once there is room, leaves the store of one clean run', () => {
+    const big = join(dir, 'big.pcap');
+    const mnt = join(dir, 'small-disk');
+    mkdirSync(mnt);
+    // Like test/netns: needs root (a tmpfs mount); the suite runs as root in CI.
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (mount.status !== 0)
+      throw new Error(`the full-disk case must run as root (mount tmpfs): ${mount.stderr}`);
+    const db = join(mnt, 'full.db');
+    try {
+      const r = cli(['audit', big, '--cluster', CLUSTER, '--db', db]);
+      expect(r.code).not.toBe(0);
+      // Some batches committed before the disk filled: the case a rerun must not count twice.
+      expect(edgeTotals(db).flows).toBeGreaterThan(0);
+    } finally {
+      // "There is room again": the store moves to a roomy disk, as an operator would.
+      for (const ext of ['', '-wal', '-shm'])
+        if (existsSync(db + ext)) copyFileSync(db + ext, join(dir, `moved.db${ext}`));
+      spawnSync('umount', [mnt]);
+    }
+    const moved = join(dir, 'moved.db');
+    const rerun = audit(moved, big);
+    expect(rerun).toMatch(/flows already in the store/);
+    expect(edgeTotals(moved)).toEqual(edgeTotals(join(dir, 'big-clean.db')));
+    expect(contents(moved)).toEqual(contents(join(dir, 'big-clean.db')));
   }, 60_000);
 });
 
