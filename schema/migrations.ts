@@ -162,6 +162,10 @@ CREATE TABLE flow_identities (
   run INTEGER,                        -- the run that counted it (runs.id), when known
   PRIMARY KEY (bucket, tuple, seq, start)
 ) WITHOUT ROWID;
+
+-- An unfinished run (Ctrl-C, SIGKILL, full disk) whose inputs a later run read again in full: what
+-- the interrupted run committed was either skipped or completed by the later one.
+ALTER TABLE runs ADD COLUMN resumed_by INTEGER REFERENCES runs (id);
 `,
   },
 ];

@@ -38,6 +38,8 @@ interface Summary {
     flows: number;
     /** Of those, seen here with more packets than the store kept (it keeps the first observation). */
     largerHere: number;
+    /** Earlier interrupted runs of the same inputs that this run completed (runs.resumed_by). */
+    resumedRuns: number[];
   };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
@@ -138,7 +140,7 @@ export const auditCommand: Command = {
         deniedAttempts: stats.deniedAttempts,
         ambiguous: stats.ambiguous,
       },
-      alreadyStored: { flows: recorder.duplicates, largerHere: recorder.largerThanStored },
+      alreadyStored: { flows: recorder.duplicates, largerHere: recorder.largerThanStored, resumedRuns: [] },
       violations: store.violations(range),
       deniedAttempts: store.deniedAttempts(range),
       unusedRules: store
@@ -149,6 +151,8 @@ export const auditCommand: Command = {
       issues,
     };
     store.finishRun(runId, { flows: summary.flows, input: summary.input, issues: issues.length }, Date.now());
+    // Ingestion identity (docs/store.md): this run completed what interrupted runs of the same inputs committed.
+    summary.alreadyStored.resumedRuns = store.markResumed(runId);
     store.close();
 
     process.stdout.write(format === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderText(summary));
@@ -197,6 +201,10 @@ function renderText(s: Summary): string {
         (s.alreadyStored.largerHere > 0
           ? ` (${s.alreadyStored.largerHere} seen here with more packets: the store keeps the first observation)`
           : ''),
+    );
+  if (s.alreadyStored.resumedRuns.length > 0)
+    out.push(
+      `completes interrupted ${s.alreadyStored.resumedRuns.length === 1 ? 'run' : 'runs'} ${s.alreadyStored.resumedRuns.join(', ')} of the same inputs`,
     );
   out.push(`${n(s.policies, 'policy')}, ${n(s.rules, 'rule')}`);
   out.push('');

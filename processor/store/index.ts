@@ -637,6 +637,26 @@ export class AuditStore {
       .run(wallMs, JSON.stringify(stats), id);
   }
 
+  /**
+   * Marks earlier unfinished runs (interrupted: Ctrl-C, SIGKILL, full disk) with exactly the inputs
+   * of run `id`, which has just finished, as resumed by it: ingestion identity made the rerun skip
+   * what they had committed and add the rest, so their data is complete. Runs that read standard
+   * input are never matched (a stream read again is not the same data). Returns the runs marked.
+   */
+  markResumed(id: number): number[] {
+    const run = this.db.prepare('SELECT inputs, finished_wall FROM runs WHERE id = ?').get(id) as
+      | { inputs: string; finished_wall: number | null }
+      | undefined;
+    if (!run || run.finished_wall === null) return [];
+    if ((JSON.parse(run.inputs) as unknown[]).includes('-')) return [];
+    const rows = this.db
+      .prepare(
+        'UPDATE runs SET resumed_by = ? WHERE id < ? AND finished_wall IS NULL AND resumed_by IS NULL AND inputs = ? RETURNING id',
+      )
+      .all(id, id, run.inputs) as { id: number }[];
+    return rows.map((r) => r.id);
+  }
+
   /** Deletes aggregated data older than `beforeMs` (data time). Rule definitions stay; their daily usage goes. */
   prune(beforeMs: number): { deleted: number } {
     let deleted = 0;

@@ -308,4 +308,27 @@ describe('AuditStore ingestion identity', () => {
     expect(left).toEqual([{ start: T0 + 3 * 86_400_000 }]);
     s.close();
   });
+
+  it('a finished run marks earlier unfinished runs of exactly its inputs as resumed, never for standard input', () => {
+    const s = AuditStore.open(path);
+    const killed = s.beginRun('embedded', ['a.pcap', 'c.yaml'], 1);
+    const other = s.beginRun('embedded', ['b.pcap', 'c.yaml'], 2);
+    const stdin = s.beginRun('embedded', ['-', 'c.yaml'], 3);
+    const rerun = s.beginRun('embedded', ['a.pcap', 'c.yaml'], 4);
+    expect(s.markResumed(rerun)).toEqual([]); // not finished yet
+    s.finishRun(rerun, {}, 5);
+    expect(s.markResumed(rerun)).toEqual([killed]);
+    const stdinAgain = s.beginRun('embedded', ['-', 'c.yaml'], 6);
+    s.finishRun(stdinAgain, {}, 7);
+    expect(s.markResumed(stdinAgain)).toEqual([]);
+    const rows = s.db.prepare('SELECT id, resumed_by FROM runs ORDER BY id').all();
+    expect(rows).toEqual([
+      { id: killed, resumed_by: rerun },
+      { id: other, resumed_by: null },
+      { id: stdin, resumed_by: null },
+      { id: rerun, resumed_by: null },
+      { id: stdinAgain, resumed_by: null },
+    ]);
+    s.close();
+  });
 });

@@ -188,6 +188,16 @@ describe('idempotent ingestion (CLI)', () => {
 
     const rerun = audit(db, big);
     if (atKill > 0) expect(rerun).toMatch(/flows? already in the store/);
+    // The interrupted run is marked as completed by the rerun (runs.resumed_by).
+    if ((runs[0] as { finished_wall: number | null }).finished_wall === null) {
+      expect(rerun).toMatch(/completes interrupted run 1 of the same inputs/);
+      const d = new Database(db, { readonly: true });
+      expect(d.prepare('SELECT id, resumed_by FROM runs ORDER BY id').all()).toEqual([
+        { id: 1, resumed_by: 2 },
+        { id: 2, resumed_by: null },
+      ]);
+      d.close();
+    }
     expect(edgeTotals(db)).toEqual(edgeTotals(clean));
     expect(contents(db)).toEqual(contents(clean));
   }, 60_000);
@@ -215,6 +225,7 @@ describe('idempotent ingestion (CLI)', () => {
     const moved = join(dir, 'moved.db');
     const rerun = audit(moved, big);
     expect(rerun).toMatch(/flows already in the store/);
+    expect(rerun).toMatch(/completes interrupted run 1 of the same inputs/);
     expect(edgeTotals(moved)).toEqual(edgeTotals(join(dir, 'big-clean.db')));
     expect(contents(moved)).toEqual(contents(join(dir, 'big-clean.db')));
   }, 60_000);
