@@ -1,15 +1,21 @@
 import type { JudgedFlow, JudgedSink } from './processor.js';
+import { identityOf } from './store/identity.js';
 import type { AuditStore, OffsetPosition } from './store/index.js';
 
 /**
  * Writes judged flows to the store in batches. The store is the only writer of its SQLite file; in
  * scale-out mode one recorder consumes the processors' verdicts. A batch and the input positions it
- * covers are committed together (see AuditStore.applyBatch).
+ * covers are committed together (see AuditStore.applyBatch). Every flow carries its identity, so the
+ * store counts a flow it has already counted (same capture again, rerun, second observer) once.
  */
 export class StoreRecorder implements JudgedSink {
   private batch: JudgedFlow['stored'][] = [];
   private pendingOffsets = new Map<string, OffsetPosition>();
   written = 0;
+  /** Flows the store had already counted, not added again. */
+  duplicates = 0;
+  /** Of those, observed here with more packets than the observation the store kept. */
+  largerThanStored = 0;
 
   constructor(
     private readonly store: AuditStore,
@@ -17,7 +23,12 @@ export class StoreRecorder implements JudgedSink {
   ) {}
 
   write(judged: JudgedFlow): void {
-    this.batch.push(judged.stored);
+    const stored = judged.stored;
+    // A verdict from Kafka (scale-out) has no record: its evidence is the judged record.
+    if (!stored.identity) {
+      const identity = identityOf(judged.record ?? stored.evidence);
+      this.batch.push(identity ? { ...stored, identity } : stored);
+    } else this.batch.push(stored);
     if (this.batch.length >= this.batchSize) this.commit();
   }
 
@@ -31,8 +42,10 @@ export class StoreRecorder implements JudgedSink {
 
   commit(): void {
     if (this.batch.length === 0 && this.pendingOffsets.size === 0) return;
-    this.store.applyBatch(this.batch, [...this.pendingOffsets.values()]);
-    this.written += this.batch.length;
+    const result = this.store.applyBatch(this.batch, [...this.pendingOffsets.values()]);
+    this.written += result.stored;
+    this.duplicates += result.duplicates;
+    this.largerThanStored += result.largerThanStored;
     this.batch = [];
     this.pendingOffsets.clear();
   }

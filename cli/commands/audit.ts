@@ -33,6 +33,14 @@ interface Summary {
     deniedAttempts: number;
     ambiguous: number;
   };
+  /** Flows the store had already counted (same capture again, rerun, overlap, second observer): not added. */
+  alreadyStored: {
+    flows: number;
+    /** Of those, seen here with more packets than the store kept (it keeps the first observation). */
+    largerHere: number;
+    /** Earlier interrupted runs of the same inputs that this run completed (runs.resumed_by). */
+    resumedRuns: number[];
+  };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
   unusedRules: RuleRow[];
@@ -132,6 +140,7 @@ export const auditCommand: Command = {
         deniedAttempts: stats.deniedAttempts,
         ambiguous: stats.ambiguous,
       },
+      alreadyStored: { flows: recorder.duplicates, largerHere: recorder.largerThanStored, resumedRuns: [] },
       violations: store.violations(range),
       deniedAttempts: store.deniedAttempts(range),
       unusedRules: store
@@ -142,6 +151,8 @@ export const auditCommand: Command = {
       issues,
     };
     store.finishRun(runId, { flows: summary.flows, input: summary.input, issues: issues.length }, Date.now());
+    // Ingestion identity (docs/store.md): this run completed what interrupted runs of the same inputs committed.
+    summary.alreadyStored.resumedRuns = store.markResumed(runId);
     store.close();
 
     process.stdout.write(format === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderText(summary));
@@ -184,6 +195,17 @@ function renderText(s: Summary): string {
     `${n(s.flows.total, 'flow')} judged: ${s.flows.allowed} allowed, ${s.flows.deniedButObserved} denied but observed (violations), ` +
       `${s.flows.deniedAttempts} denied attempts, ${s.flows.ambiguous} ambiguous`,
   );
+  if (s.alreadyStored.flows > 0)
+    out.push(
+      `${n(s.alreadyStored.flows, 'flow')} already in the store (same flow from another capture, run or observer): not counted again` +
+        (s.alreadyStored.largerHere > 0
+          ? ` (${s.alreadyStored.largerHere} seen here with more packets: the store keeps the first observation)`
+          : ''),
+    );
+  if (s.alreadyStored.resumedRuns.length > 0)
+    out.push(
+      `completes interrupted ${s.alreadyStored.resumedRuns.length === 1 ? 'run' : 'runs'} ${s.alreadyStored.resumedRuns.join(', ')} of the same inputs`,
+    );
   out.push(`${n(s.policies, 'policy')}, ${n(s.rules, 'rule')}`);
   out.push('');
   out.push(`VIOLATIONS: denied by the policies, observed to flow (${s.violations.length})`);

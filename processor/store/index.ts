@@ -3,6 +3,7 @@ import { AuditError } from '../../lib/errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import type { Classification } from '../classify.js';
+import { DEFAULT_DEDUPE_TOLERANCE_MS, type FlowIdentity } from './identity.js';
 
 /**
  * The audit store: one SQLite file (WAL), one writer. Everything a batch produced, and the Kafka
@@ -15,6 +16,8 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const EVIDENCE_CAP = 5;
 const NAMES_CAP = 10;
+/** Width of flow_identities.bucket (schema/migrations.ts); the dedupe tolerance may not exceed it. */
+const IDENTITY_BUCKET_MS = 5000;
 
 /** One judged flow, reduced to what the store keeps. */
 export interface StoredFlow {
@@ -35,6 +38,24 @@ export interface StoredFlow {
   rules: RuleRefValue[];
   /** The judged record, kept as evidence for violations and denied attempts. */
   evidence: unknown;
+  /**
+   * Who the flow is (see identity.ts). A flow whose identity the store already holds, within the
+   * start-time tolerance, is not counted again. Without one, the flow is always counted.
+   */
+  identity?: FlowIdentity;
+}
+
+/** What one applyBatch did. */
+export interface BatchResult {
+  /** Flows counted in the aggregates. */
+  stored: number;
+  /** Flows the store had already counted (same identity), skipped. */
+  duplicates: number;
+  /**
+   * Of the duplicates, those observed here with more packets than the observation the store kept
+   * (a capture cut by rotation counted first): the store keeps the first, so it undercounts these.
+   */
+  largerThanStored: number;
 }
 
 export interface PolicyVersion {
@@ -64,6 +85,10 @@ export interface StoreOptions {
   /** Violations and denied attempts are deduplicated within windows of this length. Default 1 h. */
   windowMs?: number;
   readonly?: boolean;
+  /** Two observations of one flow whose starts differ by at most this much are one flow. Default 2 s. */
+  dedupeToleranceMs?: number;
+  /** The run whose flows this store object writes (recorded with each flow identity). */
+  runId?: number;
 }
 
 export interface AggregateRow {
@@ -136,11 +161,20 @@ function ruleRow(r: Record<string, unknown>): RuleRow {
 export class AuditStore {
   readonly db: Database.Database;
   readonly windowMs: number;
+  readonly dedupeToleranceMs: number;
+  /** The run that flow identities written from now on are credited to (beginRun sets it). */
+  runId: number | null;
   private readonly stmts: ReturnType<AuditStore['prepare']>;
 
   private constructor(db: Database.Database, opts: StoreOptions) {
     this.db = db;
     this.windowMs = opts.windowMs ?? HOUR;
+    // A lookup searches the start's bucket and its neighbours: complete while tolerance <= bucket width.
+    this.dedupeToleranceMs = Math.min(
+      opts.dedupeToleranceMs ?? DEFAULT_DEDUPE_TOLERANCE_MS,
+      IDENTITY_BUCKET_MS,
+    );
+    this.runId = opts.runId ?? null;
     this.stmts = this.prepare();
   }
 
@@ -214,6 +248,11 @@ export class AuditStore {
         VALUES (@kind, @policy, @hash, @spec, @at, @at)
         ON CONFLICT (kind, policy, hash) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
           last_seen = max(last_seen, excluded.last_seen)`),
+      identitySeen: db.prepare(`SELECT packets FROM flow_identities
+        WHERE bucket IN (@b - 1, @b, @b + 1) AND tuple = @tuple AND seq = @seq AND start BETWEEN @lo AND @hi LIMIT 1`),
+      identityAdd:
+        db.prepare(`INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
       offset: db.prepare(`INSERT INTO offsets (consumer, topic, partition, next_offset) VALUES (?, ?, ?, ?)
         ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset`),
     };
@@ -230,9 +269,52 @@ export class AuditStore {
 
   /**
    * Writes one batch of judged flows, and (when given) the consumer positions it came from, in one
-   * transaction: either all of it is stored, or none of it.
+   * transaction: either all of it is stored, or none of it. Flows the store has already counted
+   * (same identity, start within the tolerance; also twice within the batch) are skipped: the first
+   * observation counted stays, later ones are not added (docs/store.md, "Ingestion identity"). The
+   * identities are written in the same transaction as the aggregates they fed, so a crash leaves
+   * both or neither, and a rerun skips exactly what was committed.
    */
-  applyBatch(flows: readonly StoredFlow[], offsets: readonly OffsetPosition[] = []): void {
+  applyBatch(flows: readonly StoredFlow[], offsets: readonly OffsetPosition[] = []): BatchResult {
+    let result: BatchResult = { stored: 0, duplicates: 0, largerThanStored: 0 };
+    this.db.transaction(() => {
+      const { fresh, larger } = this.unseen(flows);
+      result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
+      this.writeAggregates(fresh);
+      for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
+    })();
+    return result;
+  }
+
+  /** The flows of a batch not counted yet, their identities recorded (inside the caller's transaction). */
+  private unseen(flows: readonly StoredFlow[]): { fresh: StoredFlow[]; larger: number } {
+    const s = this.stmts;
+    const tol = this.dedupeToleranceMs;
+    const out: StoredFlow[] = [];
+    let larger = 0;
+    for (const f of flows) {
+      const id = f.identity;
+      if (id) {
+        const b = Math.floor(id.start / IDENTITY_BUCKET_MS);
+        const seen = s.identitySeen.get({
+          b,
+          tuple: id.tuple,
+          seq: id.seq,
+          lo: id.start - tol,
+          hi: id.start + tol,
+        }) as { packets: number } | undefined;
+        if (seen) {
+          if (f.packets > seen.packets) larger++;
+          continue;
+        }
+        s.identityAdd.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, this.runId);
+      }
+      out.push(f);
+    }
+    return { fresh: out, larger };
+  }
+
+  private writeAggregates(flows: readonly StoredFlow[]): void {
     const violations = new Map<string, Agg>();
     const denied = new Map<string, Agg>();
     const ambiguous = new Map<string, Agg>();
@@ -301,50 +383,47 @@ export class AuditStore {
     }
 
     const s = this.stmts;
-    this.db.transaction(() => {
-      for (const e of edges.values()) s.edge.run(e);
-      for (const a of violations.values()) s.violation.run(aggParams(a));
-      for (const a of denied.values()) s.denied.run(aggParams(a));
-      for (const a of ambiguous.values())
-        s.ambiguous.run({
-          windowStart: a.windowStart,
-          src: a.src,
-          dst: a.dst,
-          proto: a.proto,
-          port: a.port,
-          flows: a.flows,
-          bytes: a.bytes,
-          first: a.first,
-          last: a.last,
-        });
-      for (const h of hits.values()) {
-        const key = {
-          kind: h.ref.kind ?? 'NetworkPolicy',
-          policy: h.ref.policy,
-          direction: h.ref.direction,
-          rule: h.ref.rule,
+    for (const e of edges.values()) s.edge.run(e);
+    for (const a of violations.values()) s.violation.run(aggParams(a));
+    for (const a of denied.values()) s.denied.run(aggParams(a));
+    for (const a of ambiguous.values())
+      s.ambiguous.run({
+        windowStart: a.windowStart,
+        src: a.src,
+        dst: a.dst,
+        proto: a.proto,
+        port: a.port,
+        flows: a.flows,
+        bytes: a.bytes,
+        first: a.first,
+        last: a.last,
+      });
+    for (const h of hits.values()) {
+      const key = {
+        kind: h.ref.kind ?? 'NetworkPolicy',
+        policy: h.ref.policy,
+        direction: h.ref.direction,
+        rule: h.ref.rule,
+      };
+      let row = s.ruleHit.get({ ...key, hits: h.hits, bytes: h.bytes, first: h.first, last: h.last }) as
+        | { id: number }
+        | undefined;
+      if (!row) {
+        // A rule the store has not been told about (its policy arrived with the flow): define it.
+        s.ruleDefine.run({ ...key, summary: '', at: h.first });
+        row = s.ruleHit.get({ ...key, hits: h.hits, bytes: h.bytes, first: h.first, last: h.last }) as {
+          id: number;
         };
-        let row = s.ruleHit.get({ ...key, hits: h.hits, bytes: h.bytes, first: h.first, last: h.last }) as
-          | { id: number }
-          | undefined;
-        if (!row) {
-          // A rule the store has not been told about (its policy arrived with the flow): define it.
-          s.ruleDefine.run({ ...key, summary: '', at: h.first });
-          row = s.ruleHit.get({ ...key, hits: h.hits, bytes: h.bytes, first: h.first, last: h.last }) as {
-            id: number;
-          };
-        }
-        s.ruleDaily.run({
-          id: row.id,
-          day: h.day,
-          hits: h.hits,
-          bytes: h.bytes,
-          first: h.first,
-          last: h.last,
-        });
       }
-      for (const o of offsets) s.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
-    })();
+      s.ruleDaily.run({
+        id: row.id,
+        day: h.day,
+        hits: h.hits,
+        bytes: h.bytes,
+        first: h.first,
+        last: h.last,
+      });
+    }
   }
 
   private aggregate(map: Map<string, Agg>, f: StoredFlow): void {
@@ -543,17 +622,39 @@ export class AuditStore {
   }
 
   beginRun(mode: string, inputs: unknown[], wallMs: number): number {
-    return Number(
+    const id = Number(
       this.db
         .prepare('INSERT INTO runs (mode, started_wall, inputs) VALUES (?, ?, ?)')
         .run(mode, wallMs, JSON.stringify(inputs)).lastInsertRowid,
     );
+    this.runId = id;
+    return id;
   }
 
   finishRun(id: number, stats: unknown, wallMs: number): void {
     this.db
       .prepare('UPDATE runs SET finished_wall = ?, stats = ? WHERE id = ?')
       .run(wallMs, JSON.stringify(stats), id);
+  }
+
+  /**
+   * Marks earlier unfinished runs (interrupted: Ctrl-C, SIGKILL, full disk) with exactly the inputs
+   * of run `id`, which has just finished, as resumed by it: ingestion identity made the rerun skip
+   * what they had committed and add the rest, so their data is complete. Runs that read standard
+   * input are never matched (a stream read again is not the same data). Returns the runs marked.
+   */
+  markResumed(id: number): number[] {
+    const run = this.db.prepare('SELECT inputs, finished_wall FROM runs WHERE id = ?').get(id) as
+      | { inputs: string; finished_wall: number | null }
+      | undefined;
+    if (!run || run.finished_wall === null) return [];
+    if ((JSON.parse(run.inputs) as unknown[]).includes('-')) return [];
+    const rows = this.db
+      .prepare(
+        'UPDATE runs SET resumed_by = ? WHERE id < ? AND finished_wall IS NULL AND resumed_by IS NULL AND inputs = ? RETURNING id',
+      )
+      .all(id, id, run.inputs) as { id: number }[];
+    return rows.map((r) => r.id);
   }
 
   /** Deletes aggregated data older than `beforeMs` (data time). Rule definitions stay; their daily usage goes. */
@@ -567,6 +668,11 @@ export class AuditStore {
       deleted += this.db
         .prepare(`DELETE FROM rule_usage_daily WHERE day + ${DAY} <= ?`)
         .run(beforeMs).changes;
+      // Identities are kept a day longer than the data, so a late rerun of a pruned period's edge
+      // is still recognised; older ones could only dedupe data the store no longer holds.
+      deleted += this.db
+        .prepare('DELETE FROM flow_identities WHERE bucket < ?')
+        .run(Math.floor((beforeMs - DAY) / IDENTITY_BUCKET_MS)).changes;
     })();
     return { deleted };
   }

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION } from '../../schema/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
+import { StoreRecorder } from '../recorder.js';
+import type { FlowIdentity } from './identity.js';
 import { AuditStore, type StoredFlow } from './index.js';
 
 const T0 = Date.UTC(2026, 10, 2, 10, 0, 0);
@@ -43,7 +45,7 @@ describe('AuditStore', () => {
     const s = AuditStore.open(path);
     expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
     const versions = s.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[];
-    expect(versions.map((v) => v.version)).toEqual([SCHEMA_VERSION]);
+    expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((m) => m.version));
     s.close();
   });
 
@@ -181,6 +183,152 @@ describe('AuditStore', () => {
     s.prune(T0 + 2 * HOUR);
     expect(s.violations().map((v) => v.windowStart)).toEqual([T0 + 3 * HOUR]);
     expect(s.totals().flows).toBe(1);
+    s.close();
+  });
+});
+
+const ID: FlowIdentity = { tuple: '6|10.244.2.20#9000|10.244.2.40#40020', seq: 0, start: T0 };
+
+describe('AuditStore ingestion identity', () => {
+  it('counts a flow once however often it arrives: across batches, within a batch, across reopens', () => {
+    let s = AuditStore.open(path);
+    expect(s.applyBatch([flow({ identity: ID }), flow({ identity: ID })])).toEqual({
+      stored: 1,
+      duplicates: 1,
+      largerThanStored: 0,
+    });
+    s.close();
+    s = AuditStore.open(path);
+    expect(s.applyBatch([flow({ identity: ID })])).toEqual({ stored: 0, duplicates: 1, largerThanStored: 0 });
+    expect(s.violations()[0]!.flows).toBe(1);
+    expect(s.totals().flows).toBe(1);
+    s.close();
+  });
+
+  it('one flow whose starts differ by the clock skew tolerance is one flow; beyond it, two', () => {
+    const s = AuditStore.open(path, { dedupeToleranceMs: 2000 });
+    s.applyBatch([flow({ identity: ID })]);
+    expect(s.applyBatch([flow({ identity: { ...ID, start: T0 + 2000 } })]).duplicates).toBe(1);
+    expect(s.applyBatch([flow({ identity: { ...ID, start: T0 - 1999 } })]).duplicates).toBe(1);
+    expect(s.applyBatch([flow({ identity: { ...ID, start: T0 + 2001 } })]).stored).toBe(1);
+    // Another slice of the same long flow is another unit.
+    expect(s.applyBatch([flow({ identity: { ...ID, seq: 1 } })]).stored).toBe(1);
+    expect(s.violations()[0]!.flows).toBe(3);
+    s.close();
+  });
+
+  it('the first observation counted stays: a larger later one of the same flow is not added', () => {
+    const s = AuditStore.open(path);
+    s.applyBatch([flow({ identity: ID, packets: 4, bytes: 400 })]);
+    expect(s.applyBatch([flow({ identity: ID, packets: 10, bytes: 1000 })])).toEqual({
+      stored: 0,
+      duplicates: 1,
+      largerThanStored: 1,
+    });
+    expect(s.violations()[0]).toMatchObject({ flows: 1, packets: 4, bytes: 400 });
+    s.close();
+  });
+
+  it('flows without an identity are always counted (callers that cannot identify a flow)', () => {
+    const s = AuditStore.open(path);
+    s.applyBatch([flow(), flow()]);
+    expect(s.violations()[0]!.flows).toBe(2);
+    s.close();
+  });
+
+  it('a failed batch leaves no identity behind: the rerun counts its flows', () => {
+    const s = AuditStore.open(path);
+    const bad = flow({
+      identity: { ...ID, tuple: '6|a#1|b#2' },
+      result: 'allowed',
+      classification: 'allowed',
+      rules: [{ policy: 'x/y', direction: 'sideways' as 'egress', rule: 0 }],
+    });
+    expect(() => s.applyBatch([flow({ identity: ID }), bad])).toThrow();
+    expect(s.db.prepare('SELECT count(*) AS n FROM flow_identities').get()).toEqual({ n: 0 });
+    expect(s.applyBatch([flow({ identity: ID })]).stored).toBe(1);
+    s.close();
+  });
+
+  it('an interrupted run resumed or repeated gives the store of one clean run', () => {
+    const flows = Array.from({ length: 40 }, (_, i) =>
+      flow({
+        start: T0 + i * 60_000,
+        end: T0 + i * 60_000 + 5,
+        port: 9000 + (i % 3),
+        identity: { ...ID, tuple: `6|10.0.0.1#${40000 + i}|10.0.0.2#9000`, start: T0 + i * 60_000 },
+      }),
+    );
+    const clean = AuditStore.open(join(dir, 'clean.db'));
+    clean.applyBatch(flows);
+    const expected = clean.violations();
+    clean.close();
+    // The first run commits two batches of 10, then dies (SIGKILL, full disk: the rest never commits).
+    let s = AuditStore.open(path);
+    s.applyBatch(flows.slice(0, 10));
+    s.applyBatch(flows.slice(10, 20));
+    s.close();
+    // The rerun reads everything again, in other batches.
+    s = AuditStore.open(path);
+    const rec = new StoreRecorder(s, 7);
+    for (const f of flows) rec.write({ stored: f } as Parameters<StoreRecorder['write']>[0]);
+    rec.commit();
+    expect({ written: rec.written, duplicates: rec.duplicates }).toEqual({ written: 20, duplicates: 20 });
+    expect(s.violations()).toEqual(expected);
+    s.close();
+  });
+
+  it('the recorder identifies a Kafka verdict (no record) from its evidence, and commits offsets of a batch of duplicates', () => {
+    const record = {
+      v: 1,
+      start: T0,
+      end: T0 + 5,
+      proto: 'TCP',
+      src: { ip: '10.244.2.40', port: 40020 },
+      dst: { ip: '10.244.2.20', port: 9000 },
+    };
+    const s = AuditStore.open(path);
+    const rec = new StoreRecorder(s);
+    rec.write({ stored: flow({ evidence: record }) } as Parameters<StoreRecorder['write']>[0]);
+    rec.commit();
+    rec.write({ stored: flow({ evidence: record }) } as Parameters<StoreRecorder['write']>[0]);
+    rec.advance({ consumer: 'recorder', topic: 'verdicts', partition: 0, nextOffset: '2' });
+    rec.commit();
+    expect(rec.duplicates).toBe(1);
+    expect(s.violations()[0]!.flows).toBe(1);
+    expect(s.offsets('recorder')[0]!.nextOffset).toBe('2');
+    s.close();
+  });
+
+  it('prune drops identities a day older than the cut', () => {
+    const s = AuditStore.open(path);
+    s.applyBatch([flow({ identity: ID }), flow({ identity: { ...ID, start: T0 + 3 * 86_400_000 } })]);
+    s.prune(T0 + 2 * 86_400_000);
+    const left = s.db.prepare('SELECT start FROM flow_identities').all();
+    expect(left).toEqual([{ start: T0 + 3 * 86_400_000 }]);
+    s.close();
+  });
+
+  it('a finished run marks earlier unfinished runs of exactly its inputs as resumed, never for standard input', () => {
+    const s = AuditStore.open(path);
+    const killed = s.beginRun('embedded', ['a.pcap', 'c.yaml'], 1);
+    const other = s.beginRun('embedded', ['b.pcap', 'c.yaml'], 2);
+    const stdin = s.beginRun('embedded', ['-', 'c.yaml'], 3);
+    const rerun = s.beginRun('embedded', ['a.pcap', 'c.yaml'], 4);
+    expect(s.markResumed(rerun)).toEqual([]); // not finished yet
+    s.finishRun(rerun, {}, 5);
+    expect(s.markResumed(rerun)).toEqual([killed]);
+    const stdinAgain = s.beginRun('embedded', ['-', 'c.yaml'], 6);
+    s.finishRun(stdinAgain, {}, 7);
+    expect(s.markResumed(stdinAgain)).toEqual([]);
+    const rows = s.db.prepare('SELECT id, resumed_by FROM runs ORDER BY id').all();
+    expect(rows).toEqual([
+      { id: killed, resumed_by: rerun },
+      { id: other, resumed_by: null },
+      { id: stdin, resumed_by: null },
+      { id: rerun, resumed_by: null },
+      { id: stdinAgain, resumed_by: null },
+    ]);
     s.close();
   });
 });

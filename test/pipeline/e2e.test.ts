@@ -128,6 +128,32 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'shop-audit.db')));
   });
 
+  it('the same capture published twice (a collector rerun) is counted once: the store equals one embedded audit', async () => {
+    for (let i = 0; i < 2; i++) {
+      const c = await runCli([
+        'collect',
+        'pcap',
+        SHOP_CAPTURE,
+        '--kafka',
+        brokers,
+        '--topic-prefix',
+        'twice.',
+        '--spool',
+        join(dir, `spool-twice-${i}`),
+      ]);
+      expect(c.code).toBe(0);
+      expect(c.stderr).toContain('23 records, 23 sent, 0 spooled');
+    }
+    const db = join(dir, 'twice-pipeline.db');
+    const { stats } = await processAll('twice.', db);
+    // 46 messages consumed and judged; each flow's identity is stored once (docs/store.md).
+    expect(stats.allowed + stats.deniedButObserved + stats.deniedAttempts + stats.ambiguous).toBe(46);
+    const embedded = join(dir, 'twice-audit.db');
+    await audit(SHOP_CAPTURE, embedded);
+    expect(storedFlows(db)).toBe(23);
+    expect(storeDigest(db)).toEqual(storeDigest(embedded));
+  });
+
   it('a larger real capture (gopacket cip.pcap, 26068 packets): every flow arrives once', async () => {
     const capture = resolve(CORPUS, 'gopacket__cip.pcap');
     const c = await runCli([
