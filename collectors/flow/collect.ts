@@ -212,10 +212,12 @@ class Collection {
   }
 
   /** Ends the input (also after a read error: what was read still becomes flows). */
-  async end(): Promise<void> {
+  async end(failed = false): Promise<void> {
     const table = this.table ?? this.makeTable(undefined);
-    // An input that failed before its first byte has nothing for the parser to judge.
-    if (this.started) this.parser.end();
+    // An input that failed before its first byte has nothing for the parser to judge. An input
+    // that ended cleanly without a byte (a 0-byte file, empty standard input) is still judged: the
+    // parser reports it as CAPTURE_UNKNOWN_FORMAT rather than letting "no packets" pass as "no traffic".
+    if (this.started || !failed) this.parser.end();
     if (this.packetIssues > this.maxPacketIssues) {
       this.report(
         issue(
@@ -289,7 +291,7 @@ async function collectInto(
     error = err;
   }
   if (error !== undefined) failed(source, error, opts, summary);
-  await c.end();
+  await c.end(error !== undefined);
 }
 
 /**
