@@ -272,6 +272,9 @@ function renderText(s: Summary): string {
   if (s.data.first) out.push(`data from ${s.data.first} to ${s.data.last}`);
   const input = s.input as { packets?: number; flows?: number };
   if (input.packets !== undefined) out.push(`${n(input.packets, 'packet')} read`);
+  const implausible = (s.input as { implausibleTime?: number }).implausibleTime ?? 0;
+  if (implausible > 0)
+    out.push(`${n(implausible, 'packet')} with an implausible timestamp, kept out of flows and periods`);
   out.push(
     `${n(s.flows.total, 'flow')} judged: ${s.flows.allowed} allowed, ${s.flows.deniedButObserved} denied but observed (violations), ` +
       `${s.flows.deniedAttempts} denied attempts, ${s.flows.ambiguous} ambiguous`,
