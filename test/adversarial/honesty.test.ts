@@ -60,6 +60,8 @@ describe('a bad cluster snapshot stops audit before anything is stored', () => {
       SHOP_CLUSTER,
       '--cluster',
       file('e.yaml', 'a: ['),
+      '--db',
+      db,
     ]);
     expect(r.code).toBe(3);
     expect(existsSync(db)).toBe(false);
