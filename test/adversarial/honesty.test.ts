@@ -84,6 +84,10 @@ describe('a bad cluster snapshot stops audit before anything is stored', () => {
     const s = JSON.parse(good.stdout);
     expect(s.flows.allowed).toBe(19);
     expect(s.violations).toHaveLength(2);
+    // The store holds the good run's 23 flows only: the bad run left no "allowed" rows behind.
+    const rep = JSON.parse((await runCli(['report', '--db', db, '--format', 'json'])).stdout);
+    expect(rep.traffic.flows).toBe(23);
+    expect(rep.traffic.byResult.allowed).toBe(19);
   });
 
   it('a snapshot that knows none of the captured addresses is reported, in the summary and the run record', async () => {
