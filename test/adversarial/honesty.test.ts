@@ -256,6 +256,24 @@ describe('plausible time', () => {
   });
 });
 
+describe('plausible time in conntrack logs', () => {
+  it('a conntrack line stamped in 2100 is CONNTRACK_IMPLAUSIBLE_TIME and makes no flow', async () => {
+    const log = readFileSync(join(ROOT, 'collectors/conntrack/fixtures/events-pod-traffic.log'), 'utf8');
+    const bogus =
+      '[4102444800.000001]\t    [NEW] ipv4     2 tcp      6 120 SYN_SENT src=10.240.1.9 dst=10.240.2.9 sport=41111 dport=8080 [UNREPLIED] src=10.240.2.9 dst=10.240.1.9 sport=8080 dport=41111 id=77\n';
+    const out = path('ct.jsonl');
+    const r = await runCli(['collect', 'conntrack', '--input', file('ct.log', log + bogus), '-o', out]);
+    expect(r.stderr).toContain('CONNTRACK_IMPLAUSIBLE_TIME');
+    const records = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { start: number; src: { ip: string } });
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.some((x) => x.src.ip === '10.240.1.9')).toBe(false);
+    expect(Math.max(...records.map((x) => x.start))).toBeLessThan(Date.UTC(2100, 0, 1));
+  });
+});
+
 describe('policies in force', () => {
   it('a rejected (invalid) policy is not listed as in force', async () => {
     const bad = `${readFileSync(SHOP_CLUSTER, 'utf8')}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: broken, namespace: shop}\nspec:\n  podSelector: {}\n  ingress:\n    - from:\n        - ipBlock: {cidr: not-a-cidr}\n`;
