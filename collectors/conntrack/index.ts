@@ -41,8 +41,8 @@ export interface ConntrackFlowOptions {
   /** Flows held at once; beyond it the least recently updated one is exported as 'evicted' (default 1,000,000). */
   maxFlows?: number;
   onIssue?(issue: InputIssue): void;
-  /** Wall clock (ms) for the plausible-time check of timestamped lines; undefined: no future check. */
-  now?: number;
+  /** Wall clock for the plausible-time check of timestamped lines; undefined: no future check. */
+  now?: number | (() => number);
 }
 
 export interface ConntrackSummary {
@@ -380,7 +380,7 @@ export class ConntrackCollector {
             CONNTRACK_IMPLAUSIBLE_TIME,
             when === 'future'
               ? `its timestamp ${e.timeMs} ms lies in the future of the wall clock; line skipped`
-              : `its timestamp ${e.timeMs} ms is far from the lines around it; line skipped`,
+              : `its timestamp ${e.timeMs} ms is not a valid time; line skipped`,
             { source: this.opts.source, line },
             'warning',
           ),

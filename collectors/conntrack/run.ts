@@ -34,7 +34,7 @@ export async function collectConntrackLog(
   }
   const c = new ConntrackCollector(sink, {
     ...opts,
-    now: opts.now ?? Date.now(),
+    now: opts.now ?? Date.now,
     source,
     file: opts.file ?? (path === '-' ? undefined : path),
   });
@@ -89,7 +89,7 @@ export async function collectConntrackLive(
 ): Promise<ConntrackLiveSummary> {
   const c = new ConntrackCollector(sink, {
     ...opts,
-    now: opts.now ?? Date.now(),
+    now: opts.now ?? Date.now,
     source: opts.netns ? `conntrack@${opts.netns}` : 'conntrack',
   });
   const toolMessages: string[] = [];

@@ -27,7 +27,7 @@ export interface CollectOptions {
   onIssue?(issue: InputIssue): void;
   /** Per-packet issues (truncated/malformed packets) reported per input before only counting them. */
   maxPacketIssues?: number;
-  /** Wall clock (ms) for the plausible-time check; undefined: Date.now() when collection starts. */
+  /** Wall clock (ms) for the plausible-time check; undefined: Date.now() as each packet is read. */
   now?: number;
 }
 
@@ -97,7 +97,7 @@ class Collection {
     private readonly summary: CollectSummary,
   ) {
     this.maxPacketIssues = opts.maxPacketIssues ?? DEFAULT_MAX_PACKET_ISSUES;
-    this.time = new PlausibleTime(opts.now ?? Date.now());
+    this.time = new PlausibleTime(opts.now ?? Date.now);
     this.parser = new CaptureParser(source, {
       onRecord: (rec) => this.onRecord(rec),
       onIssue: (i) => this.report(i),
@@ -151,7 +151,7 @@ class Collection {
         'PACKET_IMPLAUSIBLE_TIME',
         when === 'future'
           ? `its timestamp ${timeText(rec.ts)} lies in the future of the wall clock`
-          : `its timestamp ${timeText(rec.ts)} is far from the packets around it`,
+          : `its timestamp ${timeText(rec.ts)} is not a valid time`,
       );
       return;
     }

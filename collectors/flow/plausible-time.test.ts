@@ -16,7 +16,7 @@ describe('PlausibleTime', () => {
   });
 
   it('rejects a packet far from the ones before it, in either direction, and goes on with the rest', () => {
-    const t = new PlausibleTime(undefined);
+    const t = new PlausibleTime(undefined, MAX_JUMP_MS);
     const base = NOW - DAY;
     expect(t.check(base)).toBe('ok');
     expect(t.check(5_000)).toBe('jump');
@@ -25,7 +25,7 @@ describe('PlausibleTime', () => {
   });
 
   it('re-anchors when the first packet was the bogus one', () => {
-    const t = new PlausibleTime(NOW);
+    const t = new PlausibleTime(NOW, MAX_JUMP_MS);
     expect(t.check(5_000)).toBe('ok'); // nothing to compare the first packet with
     const real = NOW - DAY;
     const verdicts = Array.from({ length: REANCHOR_AFTER }, (_, i) => t.check(real + i));
@@ -37,5 +37,13 @@ describe('PlausibleTime', () => {
 
   it('rejects a timestamp that is not a finite number', () => {
     expect(new PlausibleTime(NOW).check(Number.NaN)).toBe('jump');
+  });
+
+  it('without maxJumpMs only the future is implausible: a merged capture may jump by years', () => {
+    const t = new PlausibleTime(() => NOW);
+    expect(t.check(NOW - 3000 * DAY)).toBe('ok');
+    expect(t.check(NOW - DAY)).toBe('ok');
+    expect(t.check(5_000)).toBe('ok');
+    expect(t.check(NOW + 2 * DAY)).toBe('future');
   });
 });
