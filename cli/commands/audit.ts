@@ -125,14 +125,7 @@ export const auditCommand: Command = {
     const first = stats.firstFlow ?? 0;
     const last = stats.lastFlow ?? 0;
     const rules = compiled.index.rules();
-    // A policy the validator rejected is not enforced by the engine, so it is not "in force" either.
-    const rejected = new Set(
-      compiled.issues.filter((i) => i.severity === 'error' && i.object !== undefined).map((i) => i.object!),
-    );
-    const policies = policyVersions([
-      ...snapshot.cluster.networkPolicies,
-      ...(snapshot.cluster.clusterNetworkPolicies ?? []),
-    ]).filter((p) => !rejected.has(p.policy));
+    const policies = policyVersionsInForce(snapshot.cluster, compiled.issues);
     const ruleDefs = rules.map((r) => ({
       kind: r.kind,
       policy: r.policy,
@@ -239,6 +232,16 @@ export function canonicalJson(v: unknown): string {
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
+}
+
+/** The versions of the policies the engine enforces: a policy the validator rejected is not "in force". */
+export function policyVersionsInForce(cluster: ClusterModel, compileIssues: InputIssue[]) {
+  const rejected = new Set(
+    compileIssues.filter((i) => i.severity === 'error' && i.object !== undefined).map((i) => i.object!),
+  );
+  return policyVersions([...cluster.networkPolicies, ...(cluster.clusterNetworkPolicies ?? [])]).filter(
+    (p) => !rejected.has(p.policy),
+  );
 }
 
 export function policyVersions(

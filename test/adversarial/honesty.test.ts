@@ -67,6 +67,22 @@ describe('a bad cluster snapshot stops audit before anything is stored', () => {
     expect(existsSync(db)).toBe(false);
   });
 
+  it('process (the Kafka wiring) refuses an empty snapshot too, before any broker or store is touched', async () => {
+    const db = path('process.db');
+    const r = await runCli([
+      'process',
+      '--cluster',
+      file('empty.yaml', ''),
+      '--brokers',
+      '127.0.0.1:1',
+      '--db',
+      db,
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('AUDIT_SNAPSHOT_EMPTY');
+    expect(existsSync(db)).toBe(false);
+  });
+
   it('a later good run is not polluted by an earlier bad one (nothing was stored)', async () => {
     const db = path('later.db');
     await runCli(['audit', SHOP_PCAP, '--cluster', file('empty.yaml', ''), '--db', db]);
