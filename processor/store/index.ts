@@ -575,17 +575,23 @@ export class AuditStore {
   runsFor(since: number, until: number): RunRow[] {
     const rows = this.db
       .prepare(
-        "SELECT id, mode, started_wall, finished_wall, stats FROM runs WHERE mode = 'embedded' ORDER BY id",
+        "SELECT id, mode, started_wall, finished_wall, inputs, stats FROM runs WHERE mode = 'embedded' ORDER BY id",
       )
       .all() as {
       id: number;
       mode: string;
       started_wall: number;
       finished_wall: number | null;
+      inputs: string;
       stats: string;
     }[];
+    // An interrupted run that was later re-run to the end on the same inputs is superseded by it
+    // (how the re-run counts the data once is docs/store.md's business, not this check's).
+    const lastFinished = new Map<string, number>();
+    for (const r of rows) if (r.finished_wall !== null) lastFinished.set(r.inputs, r.id);
     const out: RunRow[] = [];
     for (const r of rows) {
+      if (r.finished_wall === null && (lastFinished.get(r.inputs) ?? -1) > r.id) continue;
       let stats: { dataFirst?: number; dataLast?: number; errors?: number; issueList?: InputIssue[] } = {};
       try {
         stats = JSON.parse(r.stats) as typeof stats;

@@ -228,6 +228,18 @@ describe('empty means unknown, not compliant', () => {
     expect(rep.compliant).toBe(false);
     expect(rep.unfinishedRuns).toBe(1);
   });
+
+  it('an interrupted run re-run to the end on the same inputs no longer makes the period incomplete', async () => {
+    const db = path('rerun.db');
+    await runCli(['audit', SHOP_PCAP, '--cluster', SHOP_CLUSTER, '--db', db]);
+    const sql = new Database(db);
+    const inputs = (sql.prepare('SELECT inputs FROM runs').get() as { inputs: string }).inputs;
+    // The killed first attempt, on the same inputs, before the finished one.
+    sql.prepare("INSERT INTO runs (id, mode, started_wall, inputs) VALUES (0, 'embedded', 1, ?)").run(inputs);
+    sql.close();
+    const r = await runCli(['report', '--db', db, '--format', 'json']);
+    expect(JSON.parse(r.stdout).unfinishedRuns).toBe(0);
+  });
 });
 
 describe('plausible time', () => {
