@@ -8,6 +8,7 @@ import { ROOT } from './support/cli.js';
  * SCREAMING_SNAKE_CASE literals of the source (not tests) with a known area prefix.
  */
 const AREAS = [
+  'AUDIT',
   'CAPTURE',
   'PCAP',
   'PCAPNG',

@@ -65,7 +65,8 @@ describe('netpol-audit report', () => {
     expect(r.stdout).toContain('shop/allow-batch-to-cart | ingress[0]');
   });
 
-  it('a week without data is compliant and empty', async () => {
+  // Issue #10: a period with no data is not evidence of compliance (docs/trust.md).
+  it('a week without data cannot be assessed: not compliant, exit 4 under --fail-on-violation', async () => {
     const r = await runCli([
       'report',
       '--db',
@@ -76,9 +77,10 @@ describe('netpol-audit report', () => {
       'json',
       '--fail-on-violation',
     ]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(4);
     const rep = JSON.parse(r.stdout);
-    expect(rep.compliant).toBe(true);
+    expect(rep.compliant).toBe(false);
+    expect(rep.assessment).toBe('no-data');
     expect(rep.traffic.flows).toBe(0);
     expect(rep.violations).toEqual([]);
   });

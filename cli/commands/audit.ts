@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
-import { formatIssue, type InputIssue } from '../../lib/errors.js';
+import { AuditError, formatIssue, type InputIssue, issue } from '../../lib/errors.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
 import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
+import type { ClusterModel } from '../../processor/inventory/model.js';
 import { compilePolicyIndex } from '../../processor/policy/index.js';
 import { DEFAULT_POLICY_OPTIONS, type PolicyOptions } from '../../processor/policy/types.js';
-import { FlowProcessor, StaticClusterView } from '../../processor/processor.js';
+import { FlowProcessor, type JudgedSink, StaticClusterView } from '../../processor/processor.js';
 import { StoreRecorder } from '../../processor/recorder.js';
 import { type AggregateRow, AuditStore, type RuleRow } from '../../processor/store/index.js';
 import { asUsage, parse } from '../args.js';
@@ -88,6 +89,9 @@ export const auditCommand: Command = {
 
     const issues: InputIssue[] = [];
     const snapshot = await loadSnapshotFiles(values.cluster);
+    // Checked before the store is opened: a snapshot that could not be read whole stops the run
+    // with nothing stored (docs/trust.md).
+    assertSnapshotUsable(values.cluster, snapshot.issues, snapshot.cluster);
     issues.push(...snapshot.issues);
     const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
     issues.push(...inventory.issues);
@@ -97,12 +101,31 @@ export const auditCommand: Command = {
     const store = AuditStore.open(dbPath, { windowMs });
     const runId = store.beginRun('embedded', [...positionals, ...values.cluster], Date.now());
     const recorder = new StoreRecorder(store);
-    const processor = new FlowProcessor(new StaticClusterView(inventory, compiled.index), recorder);
+    // Counts the flows with at least one endpoint the snapshot knows (a pod, service or node): none at
+    // all means the snapshot is of another cluster or another time, and every verdict is about nothing.
+    let placed = 0;
+    const counting: JudgedSink = {
+      write(judged) {
+        if (judged.record.src.kind !== 'external' || judged.record.dst.kind !== 'external') placed++;
+        return recorder.write(judged);
+      },
+      flush: () => recorder.flush(),
+    };
+    const processor = new FlowProcessor(new StaticClusterView(inventory, compiled.index), counting);
     const collected = await collectCaptureFiles(positionals, processor, {
       node: values.node,
       onIssue: (i: InputIssue) => issues.push(i),
     });
     await processor.close();
+    if (processor.stats.flows > 0 && placed === 0)
+      issues.push(
+        issue(
+          'AUDIT_SNAPSHOT_MATCHES_NO_FLOW',
+          `none of the ${processor.stats.flows} flows has an address the cluster snapshot knows (pod, service or node): the snapshot is probably of another cluster or another time, and the verdicts rest on no inventory`,
+          { source: values.cluster.join(', ') },
+          'warning',
+        ),
+      );
 
     // The policies were in force for the whole span of the data: every rule is defined over it, so
     // rules that no flow used show up with zero hits.
@@ -110,10 +133,7 @@ export const auditCommand: Command = {
     const first = stats.firstFlow ?? 0;
     const last = stats.lastFlow ?? 0;
     const rules = compiled.index.rules();
-    const policies = policyVersions([
-      ...snapshot.cluster.networkPolicies,
-      ...(snapshot.cluster.clusterNetworkPolicies ?? []),
-    ]);
+    const policies = policyVersionsInForce(snapshot.cluster, compiled.issues);
     const ruleDefs = rules.map((r) => ({
       kind: r.kind,
       policy: r.policy,
@@ -121,8 +141,12 @@ export const auditCommand: Command = {
       rule: r.rule,
       summary: r.summary,
     }));
-    store.recordPolicies(policies, ruleDefs, first);
-    store.recordPolicies(policies, ruleDefs, last);
+    // Without a flow there is no data time: recording the policies at 0 would claim them "in force
+    // since 1970" and make every rule look unused over any period.
+    if (stats.firstFlow !== undefined) {
+      store.recordPolicies(policies, ruleDefs, first);
+      store.recordPolicies(policies, ruleDefs, last);
+    }
     const range = { since: first, until: last };
     const summary: Summary = {
       captures: positionals,
@@ -150,7 +174,21 @@ export const auditCommand: Command = {
       policies: policies.length,
       issues,
     };
-    store.finishRun(runId, { flows: summary.flows, input: summary.input, issues: issues.length }, Date.now());
+    // The run's record keeps its input problems (capped), so a report over the period can show them.
+    store.finishRun(
+      runId,
+      {
+        flows: summary.flows,
+        input: summary.input,
+        // The data span this run stored (data time), so a report knows which runs bear on its period.
+        dataFirst: stats.firstFlow,
+        dataLast: stats.lastFlow,
+        issues: issues.length,
+        errors: issues.filter((i) => i.severity === 'error').length,
+        issueList: issues.slice(0, RUN_ISSUES_KEPT),
+      },
+      Date.now(),
+    );
     // Ingestion identity (docs/store.md): this run completed what interrupted runs of the same inputs committed.
     summary.alreadyStored.resumedRuns = store.markResumed(runId);
     store.close();
@@ -159,6 +197,63 @@ export const auditCommand: Command = {
     return issues.some((i) => i.severity === 'error') ? EXIT_INPUT_PROBLEMS : 0;
   },
 };
+
+/** How many of a run's input problems its record in the store keeps. */
+const RUN_ISSUES_KEPT = 200;
+
+/**
+ * A snapshot that is missing, unreadable, not YAML/JSON, or holds no Kubernetes object at all would
+ * judge every flow against an empty cluster (no policy: everything allowed). That is a fatal input
+ * problem, not a finding: the run stops before anything is stored.
+ */
+export function assertSnapshotUsable(paths: string[], found: InputIssue[], cluster: ClusterModel): void {
+  const fatal = found.filter(
+    (i) => i.severity === 'error' && (i.code === 'SNAPSHOT_UNREADABLE' || i.code === 'SNAPSHOT_SYNTAX'),
+  );
+  if (fatal.length > 0)
+    throw new AuditError(
+      'AUDIT_SNAPSHOT_UNUSABLE',
+      `the cluster snapshot cannot be used, nothing was stored: ${fatal.map(formatIssue).join('; ')}`,
+      { source: fatal[0]!.source },
+    );
+  const objects =
+    cluster.namespaces.length +
+    cluster.pods.length +
+    cluster.nodes.length +
+    cluster.services.length +
+    cluster.endpointSlices.length +
+    cluster.networkPolicies.length +
+    (cluster.clusterNetworkPolicies?.length ?? 0);
+  if (objects === 0)
+    throw new AuditError(
+      'AUDIT_SNAPSHOT_EMPTY',
+      'the cluster snapshot holds no Kubernetes object (an empty file, or a failed kubectl get?): nothing to judge against, nothing was stored',
+      { source: paths.join(', ') },
+    );
+}
+
+/** JSON with object keys sorted at every level: the same policy hashes the same whatever its key order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** The versions of the policies the engine enforces: a policy the validator rejected is not "in force". */
+export function policyVersionsInForce(cluster: ClusterModel, compileIssues: InputIssue[]) {
+  const rejected = new Set(
+    compileIssues.filter((i) => i.severity === 'error' && i.object !== undefined).map((i) => i.object!),
+  );
+  return policyVersions([...cluster.networkPolicies, ...(cluster.clusterNetworkPolicies ?? [])]).filter(
+    (p) => !rejected.has(p.policy),
+  );
+}
 
 export function policyVersions(
   raw: unknown[],
@@ -169,7 +264,7 @@ export function policyVersions(
     if (!meta?.name) continue;
     const kind = (p as { kind?: unknown }).kind;
     const spec = (p as { spec?: unknown }).spec ?? {};
-    const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+    const hash = createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
     // Cluster-scoped kinds (AdminNetworkPolicy & co.) are named without a namespace, as the engine names them.
     if (typeof kind === 'string' && kind !== 'NetworkPolicy')
       out.push({ kind, policy: meta.name, hash, spec });
@@ -191,6 +286,9 @@ function renderText(s: Summary): string {
   if (s.data.first) out.push(`data from ${s.data.first} to ${s.data.last}`);
   const input = s.input as { packets?: number; flows?: number };
   if (input.packets !== undefined) out.push(`${n(input.packets, 'packet')} read`);
+  const implausible = (s.input as { implausibleTime?: number }).implausibleTime ?? 0;
+  if (implausible > 0)
+    out.push(`${n(implausible, 'packet')} with an implausible timestamp, kept out of flows and periods`);
   out.push(
     `${n(s.flows.total, 'flow')} judged: ${s.flows.allowed} allowed, ${s.flows.deniedButObserved} denied but observed (violations), ` +
       `${s.flows.deniedAttempts} denied attempts, ${s.flows.ambiguous} ambiguous`,

@@ -14,7 +14,7 @@ import {
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { LIVE_OPTIONS, type LiveCluster, openLiveCluster } from '../live-cluster.js';
-import { policyVersions } from './audit.js';
+import { assertSnapshotUsable, type policyVersions, policyVersionsInForce } from './audit.js';
 
 const USAGE = `usage: netpol-audit process (--cluster SNAPSHOT | --kubeconfig FILE) --brokers HOST:PORT [--db FILE] [options]
 
@@ -141,6 +141,8 @@ export const processCommand: Command = {
       versionTimes = () => timeline.versionTimes();
     } else {
       const snapshot = await loadSnapshotFiles(values.cluster!);
+      // As in `audit`: a snapshot that cannot be read whole stops the run before the store is opened.
+      assertSnapshotUsable(values.cluster!, snapshot.issues, snapshot.cluster);
       for (const i of snapshot.issues) report(i);
       const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
       for (const i of inventory.issues) report(i);
@@ -149,10 +151,7 @@ export const processCommand: Command = {
       view = new StaticClusterView(inventory, compiled.index);
       const fixed = {
         rules: rulesOf(compiled.index),
-        policies: policyVersions([
-          ...snapshot.cluster.networkPolicies,
-          ...(snapshot.cluster.clusterNetworkPolicies ?? []),
-        ]),
+        policies: policyVersionsInForce(snapshot.cluster, compiled.issues),
       };
       policiesAt = () => fixed;
     }

@@ -1,15 +1,19 @@
+import { formatIssue, type InputIssue } from '../../lib/errors.js';
 import { isoTime, parseSince } from '../../lib/format.js';
 import { type AggregateRow, AuditStore, type RuleRow } from '../../processor/store/index.js';
 import { asUsage, parse } from '../args.js';
-import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_NO_DATA, EXIT_OK, UsageError } from '../command.js';
+import { evidenceFor, noDataMessage } from './evidence.js';
 
 const USAGE = `usage: netpol-audit report --db FILE [--week YYYY-Www | --since 7d|DATE [--until DATE]] [--format markdown|json] [--fail-on-violation]
 
 The compliance report for a period (default: the 7 days up to the newest data in the store; --week
 takes an ISO week, UTC): traffic judged, whether the NetworkPolicies held (violations: flows they
 deny that were observed to flow), denied attempts, rules unused in the period, and the policy
-versions in force. With --fail-on-violation the exit status is 1 when the period has a violation,
-for CI jobs and alerting.`;
+versions in force. A period with no flow stored, or written to by an audit run that did not finish,
+is reported as "no data: cannot assess", never as compliant. With --fail-on-violation the exit
+status is 1 when the period has a violation and 4 when it cannot be assessed, for CI jobs and
+alerting.`;
 
 const DAY = 86_400_000;
 
@@ -39,7 +43,14 @@ export function isoWeekOf(ms: number): { year: number; week: number } {
 
 export interface ComplianceReport {
   period: { since: number; until: number; label: string };
+  /** True only when the period has data, every run bearing on it finished, and no violation. */
   compliant: boolean;
+  /** 'compliant' | 'not-compliant' | 'no-data' (nothing stored) | 'incomplete' (an unfinished run). */
+  assessment: 'compliant' | 'not-compliant' | 'no-data' | 'incomplete';
+  /** Unfinished audit runs that may bear on the period. */
+  unfinishedRuns: number;
+  /** Input problems recorded by the audit runs whose data falls in the period. */
+  inputProblems: InputIssue[];
   traffic: { flows: number; packets: number; bytes: number; byResult: Record<string, number> };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
@@ -81,9 +92,17 @@ export function buildReport(
   const violations = overPeriod(store.violations(range, all).filter((r) => r.firstSeen < until));
   const deniedAttempts = overPeriod(store.deniedAttempts(range, all).filter((r) => r.firstSeen < until));
   const rules = store.ruleUsage(range);
+  const evidence = evidenceFor(store, since, until);
+  // A violation is evidence whatever else is missing; its absence is only evidence when the period
+  // has data and every run that wrote to it finished.
+  const assessment =
+    violations.length > 0 ? 'not-compliant' : evidence.status === 'ok' ? 'compliant' : evidence.status;
   return {
     period: { since, until, label },
-    compliant: violations.length === 0,
+    compliant: assessment === 'compliant',
+    assessment,
+    unfinishedRuns: evidence.unfinishedRuns,
+    inputProblems: evidence.issues,
     traffic: store.totals(range),
     violations,
     deniedAttempts,
@@ -102,12 +121,19 @@ export function renderMarkdown(r: ComplianceReport): string {
   const out: string[] = [];
   out.push(`# NetworkPolicy compliance report: ${r.period.label}`, '');
   out.push(`Period: ${isoTime(r.period.since)} to ${isoTime(r.period.until)} (data time, UTC).`, '');
-  out.push(
-    r.compliant
-      ? '**Compliant**: no flow that the NetworkPolicies deny was observed to flow.'
-      : `**Not compliant**: ${r.violations.length} connection(s) the NetworkPolicies deny were observed to flow (${r.violations.reduce((a, v) => a + v.flows, 0)} flows). Enforcement failed or is missing for them.`,
-    '',
-  );
+  const verdicts: Record<ComplianceReport['assessment'], string> = {
+    compliant: '**Compliant**: no flow that the NetworkPolicies deny was observed to flow.',
+    'not-compliant': `**Not compliant**: ${r.violations.length} connection(s) the NetworkPolicies deny were observed to flow (${r.violations.reduce((a, v) => a + v.flows, 0)} flows). Enforcement failed or is missing for them.`,
+    'no-data':
+      '**No data: cannot assess.** The store holds no flow for this period; nothing can be said about compliance.',
+    incomplete: `**No data: cannot assess.** ${r.unfinishedRuns} audit run(s) did not finish, so the data for this period is incomplete; re-run them.`,
+  };
+  out.push(verdicts[r.assessment], '');
+  if (r.assessment === 'not-compliant' && r.unfinishedRuns > 0)
+    out.push(
+      `Note: ${r.unfinishedRuns} audit run(s) did not finish; the data may be incomplete, so there may be more.`,
+      '',
+    );
   const b = r.traffic.byResult;
   out.push('## Traffic judged', '');
   out.push('| flows | allowed | denied | ambiguous | packets | bytes |', '|---:|---:|---:|---:|---:|---:|');
@@ -139,7 +165,8 @@ export function renderMarkdown(r: ComplianceReport): string {
     table(r.deniedAttempts);
   }
   out.push(`## Rules (${r.rules.used} of ${r.rules.total} used)`, '');
-  if (r.rules.unused.length === 0) out.push('Every rule in force was used.', '');
+  if (r.traffic.flows === 0) out.push('No data: cannot tell which rules were used.', '');
+  else if (r.rules.unused.length === 0) out.push('Every rule in force was used.', '');
   else {
     out.push('In force during the period and used by no flow: candidates for review.', '');
     out.push('| policy | rule | what it allows |', '|---|---|---|');
@@ -155,6 +182,13 @@ export function renderMarkdown(r: ComplianceReport): string {
       `- ${p.kind} ${p.policy} (${p.hash.slice(0, 12)}): ${isoTime(p.firstSeen)} to ${isoTime(p.lastSeen)}`,
     );
   out.push('');
+  if (r.inputProblems.length > 0) {
+    out.push(`## Input problems (${r.inputProblems.length})`, '');
+    out.push('Recorded by the audit runs whose data falls in the period.', '');
+    for (const i of r.inputProblems.slice(0, 100)) out.push(`- ${formatIssue(i)}`);
+    if (r.inputProblems.length > 100) out.push(`- ... and ${r.inputProblems.length - 100} more`);
+    out.push('');
+  }
   return out.join('\n');
 }
 
@@ -192,14 +226,20 @@ export const reportCommand: Command = {
         label =
           values.since || values.until
             ? `${isoTime(since)} to ${isoTime(until)}`
-            : `the 7 days to ${isoTime(until)}`;
+            : store.latestDataTime() === undefined
+              ? 'the last 7 days (the store holds no data)'
+              : `the 7 days to ${isoTime(until)}`;
       }
       if (since >= until) throw new UsageError('the period is empty (--since must be before --until)');
       const report = buildReport(store, since, until, label);
       process.stdout.write(
         format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderMarkdown(report),
       );
-      return values['fail-on-violation'] && !report.compliant ? EXIT_INPUT_PROBLEMS : EXIT_OK;
+      if (report.assessment === 'no-data' || report.assessment === 'incomplete')
+        process.stderr.write(`report: ${noDataMessage(evidenceFor(store, since, until), label)}\n`);
+      if (!values['fail-on-violation']) return EXIT_OK;
+      if (report.assessment === 'not-compliant') return EXIT_INPUT_PROBLEMS;
+      return report.assessment === 'compliant' ? EXIT_OK : EXIT_NO_DATA;
     } finally {
       store.close();
     }

@@ -1,13 +1,16 @@
 import { type Column, isoTime, parseFormat, parseSince, render } from '../../lib/format.js';
 import { AuditStore, type RuleRow } from '../../processor/store/index.js';
 import { asUsage, parse } from '../args.js';
-import { type Command, UsageError } from '../command.js';
+import { type Command, EXIT_NO_DATA, UsageError } from '../command.js';
+import { evidenceFor, noDataMessage } from './evidence.js';
 
 const USAGE = `usage: netpol-audit rules --db FILE [--unused] [--since 7d|DATE] [--format table|json|csv]
 
 Lists every rule of every policy seen, with hits, bytes, first and last hit. With --unused, only
 the rules in force since --since (default 7d) that no flow used since then. Relative times count
-back from the newest data in the store.`;
+back from the newest data in the store. "Unused" needs traffic to be unused by: when the period holds
+no flow, or rests on audit runs that did not finish, --unused lists nothing, says "no data: cannot
+assess" on standard error and exits with 4.`;
 
 const columns: Column<RuleRow>[] = [
   { header: 'policy', value: (r) => r.policy },
@@ -37,10 +40,19 @@ export const rulesCommand: Command = {
     const store = AuditStore.open(values.db, { readonly: true });
     try {
       const ref = store.latestDataTime() ?? 0;
-      const rows = values.unused
-        ? store.rules({ unusedSince: asUsage(() => parseSince(values.since ?? '7d', ref)) })
-        : store.rules();
-      process.stdout.write(render(rows, columns, format, (r) => r));
+      if (!values.unused) {
+        process.stdout.write(render(store.rules(), columns, format, (r) => r));
+        return 0;
+      }
+      const since = asUsage(() => parseSince(values.since ?? '7d', ref));
+      const evidence = evidenceFor(store, since, Number.MAX_SAFE_INTEGER);
+      if (evidence.status !== 'ok') {
+        // With no traffic every rule is "unused": listing them would claim what no data shows.
+        process.stdout.write(render([], columns, format, (r) => r));
+        process.stderr.write(`rules: ${noDataMessage(evidence, 'which rules are unused')}\n`);
+        return EXIT_NO_DATA;
+      }
+      process.stdout.write(render(store.rules({ unusedSince: since }), columns, format, (r) => r));
       return 0;
     } finally {
       store.close();

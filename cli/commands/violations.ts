@@ -1,14 +1,17 @@
 import { type Column, isoTime, parseFormat, parseSince, render } from '../../lib/format.js';
 import { type AggregateRow, AuditStore } from '../../processor/store/index.js';
 import { asUsage, parse } from '../args.js';
-import { type Command, UsageError } from '../command.js';
+import { type Command, EXIT_NO_DATA, UsageError } from '../command.js';
+import { evidenceFor, noDataMessage } from './evidence.js';
 
 const USAGE = `usage: netpol-audit violations --db FILE [--since 7d|DATE] [--until DATE] [--attempts] [--limit N] [--format table|json|csv]
 
 Lists violations: flows the NetworkPolicies deny that were observed to flow (established or
 closed), deduplicated by window, source workload, destination, protocol and port. With --attempts,
 lists denied attempts instead (denied flows that were only attempted or rejected: enforcement
-worked). Relative times count back from the newest data in the store.`;
+worked). Relative times count back from the newest data in the store. When the period holds no
+flow, or rests on audit runs that did not finish, an empty list would read as "none": the command
+says "no data: cannot assess" on standard error and exits with 4.`;
 
 const columns: Column<AggregateRow>[] = [
   { header: 'window', value: (r) => isoTime(r.windowStart) },
@@ -48,7 +51,12 @@ export const violationsCommand: Command = {
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
       const rows = values.attempts ? store.deniedAttempts(range, limit) : store.violations(range, limit);
       process.stdout.write(render(rows, columns, format, (r) => r));
-      return 0;
+      // Rows found are evidence on their own; an empty answer is only one when the period had data.
+      if (rows.length > 0) return 0;
+      const evidence = evidenceFor(store, range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER);
+      if (evidence.status === 'ok') return 0;
+      process.stderr.write(`violations: ${noDataMessage(evidence, 'the period')}\n`);
+      return EXIT_NO_DATA;
     } finally {
       store.close();
     }

@@ -34,6 +34,7 @@ export async function collectConntrackLog(
   }
   const c = new ConntrackCollector(sink, {
     ...opts,
+    now: opts.now ?? Date.now,
     source,
     file: opts.file ?? (path === '-' ? undefined : path),
   });
@@ -88,6 +89,7 @@ export async function collectConntrackLive(
 ): Promise<ConntrackLiveSummary> {
   const c = new ConntrackCollector(sink, {
     ...opts,
+    now: opts.now ?? Date.now,
     source: opts.netns ? `conntrack@${opts.netns}` : 'conntrack',
   });
   const toolMessages: string[] = [];

@@ -6,6 +6,7 @@ import type { CaptureRecord } from '../capture/record.js';
 import { DecodeStatus, decodePacket } from '../decode/index.js';
 import { newDecodedPacket } from '../decode/packet.js';
 import type { FlowSink } from '../sink.js';
+import { PlausibleTime } from './plausible-time.js';
 import { FlowTable, type FlowTableOptions } from './table.js';
 
 /**
@@ -26,6 +27,8 @@ export interface CollectOptions {
   onIssue?(issue: InputIssue): void;
   /** Per-packet issues (truncated/malformed packets) reported per input before only counting them. */
   maxPacketIssues?: number;
+  /** Wall clock (ms) for the plausible-time check; undefined: Date.now() as each packet is read. */
+  now?: number;
 }
 
 export interface CollectSummary {
@@ -42,6 +45,8 @@ export interface CollectSummary {
   /** Cut by the snapshot length (those with an IP header are still in flows). */
   truncated: number;
   malformed: number;
+  /** Packets whose timestamp is implausible (future, or far from the rest): kept out of flows. */
+  implausibleTime: number;
   records: number;
   flows: number;
   issues: number;
@@ -60,6 +65,7 @@ export function emptySummary(): CollectSummary {
     unsupportedLinktype: 0,
     truncated: 0,
     malformed: 0,
+    implausibleTime: 0,
     records: 0,
     flows: 0,
     issues: 0,
@@ -79,6 +85,7 @@ class Collection {
   private packetIssues = 0;
   private readonly maxPacketIssues: number;
   private readonly linktypesWarned = new Set<number>();
+  private readonly time: PlausibleTime;
 
   constructor(
     private readonly source: string,
@@ -90,6 +97,7 @@ class Collection {
     private readonly summary: CollectSummary,
   ) {
     this.maxPacketIssues = opts.maxPacketIssues ?? DEFAULT_MAX_PACKET_ISSUES;
+    this.time = new PlausibleTime(opts.now ?? Date.now);
     this.parser = new CaptureParser(source, {
       onRecord: (rec) => this.onRecord(rec),
       onIssue: (i) => this.report(i),
@@ -135,6 +143,18 @@ class Collection {
   private onRecord(rec: CaptureRecord): void {
     const s = this.summary;
     s.packets++;
+    const when = this.time.check(rec.ts);
+    if (when !== 'ok') {
+      s.implausibleTime++;
+      this.packetIssue(
+        rec,
+        'PACKET_IMPLAUSIBLE_TIME',
+        when === 'future'
+          ? `its timestamp ${timeText(rec.ts)} lies in the future of the wall clock`
+          : `its timestamp ${timeText(rec.ts)} is not a valid time`,
+      );
+      return;
+    }
     const status = decodePacket(rec, this.pkt);
     switch (status) {
       case DecodeStatus.OK:
@@ -218,10 +238,12 @@ class Collection {
   }
 
   /** Ends the input (also after a read error: what was read still becomes flows). */
-  async end(): Promise<void> {
+  async end(failed = false): Promise<void> {
     const table = this.table ?? this.makeTable(undefined);
-    // An input that failed before its first byte has nothing for the parser to judge.
-    if (this.started) this.parser.end();
+    // An input that failed before its first byte has nothing for the parser to judge. An input
+    // that ended cleanly without a byte (a 0-byte file, empty standard input) is still judged: the
+    // parser reports it as CAPTURE_UNKNOWN_FORMAT rather than letting "no packets" pass as "no traffic".
+    if (this.started || !failed) this.parser.end();
     if (this.packetIssues > this.maxPacketIssues) {
       this.report(
         issue(
@@ -235,6 +257,11 @@ class Collection {
     table.flushAll('end-of-input');
     await this.drain();
   }
+}
+
+function timeText(ts: number): string {
+  const d = new Date(ts);
+  return Number.isNaN(d.getTime()) ? String(ts) : d.toISOString();
 }
 
 /**
@@ -295,7 +322,7 @@ async function collectInto(
     error = err;
   }
   if (error !== undefined) failed(source, error, opts, summary);
-  await c.end();
+  await c.end(error !== undefined);
 }
 
 /**

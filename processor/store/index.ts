@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { AuditError } from '../../lib/errors.js';
+import { AuditError, type InputIssue } from '../../lib/errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import type { Classification } from '../classify.js';
@@ -156,6 +156,17 @@ function ruleRow(r: Record<string, unknown>): RuleRow {
     firstHit: (r.first_hit as number | null) ?? null,
     lastHit: (r.last_hit as number | null) ?? null,
   };
+}
+
+/** An embedded audit run, as `runsFor` reads it back. */
+export interface RunRow {
+  id: number;
+  startedWall: number;
+  finished: boolean;
+  /** Input problems of severity error the run met. */
+  errors: number;
+  /** The input problems the run's record keeps. */
+  issues: InputIssue[];
 }
 
 export class AuditStore {
@@ -655,6 +666,54 @@ export class AuditStore {
       )
       .all(id, id, run.inputs) as { id: number }[];
     return rows.map((r) => r.id);
+  }
+
+  /**
+   * The embedded runs that bear on a data period: finished runs whose recorded data span overlaps
+   * it, and every unfinished one (interrupted or still going: what it stored is unknown, so it may
+   * bear on any period). Kafka processor runs stay open while they serve, so only embedded runs count.
+   */
+  runsFor(since: number, until: number): RunRow[] {
+    const rows = this.db
+      .prepare(
+        "SELECT id, mode, started_wall, finished_wall, inputs, stats, resumed_by FROM runs WHERE mode = 'embedded' ORDER BY id",
+      )
+      .all() as {
+      id: number;
+      mode: string;
+      started_wall: number;
+      finished_wall: number | null;
+      inputs: string;
+      stats: string;
+      resumed_by: number | null;
+    }[];
+    // An interrupted run that was later re-run to the end on the same inputs is superseded by it
+    // (how the re-run counts the data once is docs/store.md's business, not this check's).
+    const lastFinished = new Map<string, number>();
+    for (const r of rows) if (r.finished_wall !== null) lastFinished.set(r.inputs, r.id);
+    const out: RunRow[] = [];
+    for (const r of rows) {
+      if (r.finished_wall === null && (r.resumed_by !== null || (lastFinished.get(r.inputs) ?? -1) > r.id))
+        continue;
+      let stats: { dataFirst?: number; dataLast?: number; errors?: number; issueList?: InputIssue[] } = {};
+      try {
+        stats = JSON.parse(r.stats) as typeof stats;
+      } catch {
+        // A stats column we cannot read leaves the run without its span: treated like an unfinished one.
+      }
+      const finished = r.finished_wall !== null;
+      const spanKnown = typeof stats.dataFirst === 'number' && typeof stats.dataLast === 'number';
+      if (finished && spanKnown && (stats.dataLast! < since || stats.dataFirst! >= until)) continue;
+      if (finished && !spanKnown) continue; // stored no flow (or a run of an older version)
+      out.push({
+        id: r.id,
+        startedWall: r.started_wall,
+        finished,
+        errors: stats.errors ?? 0,
+        issues: Array.isArray(stats.issueList) ? stats.issueList : [],
+      });
+    }
+    return out;
   }
 
   /** Deletes aggregated data older than `beforeMs` (data time). Rule definitions stay; their daily usage goes. */
