@@ -53,14 +53,39 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(
-      `netpol-audit: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exitCode = EXIT_FATAL;
-  },
-);
+/**
+ * Standard output that fails: a reader that went away (`| head`) ends the command quietly, as
+ * Unix tools do; any other failure (a full disk, /dev/full) is fatal with a stable code.
+ */
+function onOutputError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  process.stderr.write(`netpol-audit: OUTPUT_WRITE_FAILED: standard output: ${err.message}\n`);
+  process.exit(EXIT_FATAL);
+}
+process.stdout.on('error', onOutputError);
+
+/** An unexpected failure: its code and message, never a stack trace (unless NETPOL_AUDIT_DEBUG is set). */
+function fatal(err: unknown): void {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EPIPE' && e.syscall === 'write') {
+    process.exitCode = process.exitCode ?? 0;
+    return;
+  }
+  if (e?.code === 'ENOSPC' || e?.code === 'EIO' || e?.code === 'EDQUOT') {
+    process.stderr.write(`netpol-audit: OUTPUT_WRITE_FAILED: ${e.path ?? 'standard output'}: ${e.message}\n`);
+  } else {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`netpol-audit: INTERNAL_ERROR: ${message} (NETPOL_AUDIT_DEBUG=1 shows where)\n`);
+  }
+  if (process.env.NETPOL_AUDIT_DEBUG && err instanceof Error && err.stack)
+    process.stderr.write(`${err.stack}\n`);
+  process.exitCode = EXIT_FATAL;
+}
+process.on('uncaughtException', (err) => {
+  fatal(err);
+  process.exit(process.exitCode);
+});
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, fatal);

@@ -1,4 +1,13 @@
-import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FlowSink, JsonlSink } from '../collectors/sink.js';
@@ -137,7 +146,8 @@ export function openFlowSink(command: string, values: SinkValues, jsonl: () => F
  * The JSONL sink on standard output or `--output FILE`. A reader that goes away (`| head`) ends the
  * run quietly; any other write error is fatal, naming the command.
  */
-export function jsonlOutput(command: string, output: string | undefined): FlowSink {
+export function jsonlOutput(command: string, output: string | undefined, inputs: string[] = []): FlowSink {
+  refuseOutputOverInput(output, inputs);
   const out = output === undefined || output === '-' ? process.stdout : createWriteStream(output);
   out.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(EXIT_OK);
@@ -145,4 +155,31 @@ export function jsonlOutput(command: string, output: string | undefined): FlowSi
     process.exit(EXIT_FATAL);
   });
   return new JsonlSink(out);
+}
+
+/**
+ * `-o X` where X is also an input would truncate the input before it is read (and then report
+ * success on nothing): refused before anything is opened. Same file means same device and inode,
+ * so a second name (a hard link, a symlink, `./X`) is caught too.
+ */
+export function refuseOutputOverInput(output: string | undefined, inputs: string[]): void {
+  if (output === undefined || output === '-') return;
+  let out: { dev: number; ino: number };
+  try {
+    out = statSync(output);
+  } catch {
+    return; // the output does not exist yet: it cannot be an input
+  }
+  for (const input of inputs) {
+    if (input === '-') continue;
+    try {
+      const st = statSync(input);
+      if (st.dev === out.dev && st.ino === out.ino)
+        throw new UsageError(
+          `--output ${output} is the input ${input}: writing it would destroy it before it is read`,
+        );
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+    }
+  }
 }

@@ -57,7 +57,9 @@ export function parseSince(value: string, reference: number): number {
   const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(value);
   if (m) return reference - Number(m[1]) * UNITS[m[2]!]!;
   if (/^\d+$/.test(value)) return Number(value);
-  const t = Date.parse(value);
+  // A date-time without a zone is UTC, as the docs say (Date.parse would read it in local time).
+  const zoneless = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value);
+  const t = Date.parse(zoneless ? `${value.replace(' ', 'T')}Z` : value);
   if (Number.isNaN(t)) throw new Error(`not a time: '${value}' (use e.g. 7d, 12h, 2026-11-01, or epoch ms)`);
   return t;
 }

@@ -29,6 +29,8 @@ const AREAS = [
   'KUBE',
   'WATCH',
   'RECORDER',
+  'OUTPUT',
+  'INTERNAL',
 ];
 const DIRS = ['cli', 'collectors', 'processor', 'transport', 'lib', 'schema'];
 

@@ -73,7 +73,7 @@ export const collectConntrackCommand: Command = {
       throw new UsageError('--time applies to --input only');
 
     const opened = openFlowSink('collect conntrack', values, () =>
-      jsonlOutput('collect conntrack', values.output),
+      jsonlOutput('collect conntrack', values.output, values.input === undefined ? [] : [values.input]),
     );
     const sink = opened.sink;
     const issues: string[] = [];

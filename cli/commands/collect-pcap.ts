@@ -47,7 +47,9 @@ export const collectPcapCommand: Command = {
     if (values.bytes !== undefined && values.bytes !== 'ip' && values.bytes !== 'wire') {
       throw new UsageError(`--bytes must be 'ip' or 'wire', got '${values.bytes}'`);
     }
-    const opened = openFlowSink('collect pcap', values, () => jsonlOutput('collect pcap', values.output));
+    const opened = openFlowSink('collect pcap', values, () =>
+      jsonlOutput('collect pcap', values.output, positionals),
+    );
     const sink = opened.sink;
     const issues: string[] = [];
     const summary = await collectCaptureFiles(positionals, sink, {

@@ -29,6 +29,7 @@ export {
 export const CONNTRACK_NO_COUNTERS = 'CONNTRACK_NO_COUNTERS';
 export const CONNTRACK_NO_TIMESTAMP = 'CONNTRACK_NO_TIMESTAMP';
 export const CONNTRACK_IMPLAUSIBLE_TIME = 'CONNTRACK_IMPLAUSIBLE_TIME';
+export const CONNTRACK_TRUNCATED_LINE = 'CONNTRACK_TRUNCATED_LINE';
 
 export interface ConntrackFlowOptions {
   node?: string;
@@ -356,8 +357,24 @@ export class ConntrackCollector {
    * One line of conntrack output. `fallbackTimeMs` dates entries without a timestamp: the dump
    * time for `-L` lines, the receive time for a live `-E` without `-o timestamp`.
    */
-  async line(text: string, line: number, fallbackTimeMs: number): Promise<void> {
+  /**
+   * One line of conntrack output. `complete` is false for a last line that ended without a newline:
+   * a log cut while being written, whose last field may be cut too (an `id=` cut short would make a
+   * phantom second flow), so it is reported and makes no flow. conntrack ends every line it writes.
+   */
+  async line(text: string, line: number, fallbackTimeMs: number, complete = true): Promise<void> {
     this.summary.lines++;
+    if (!complete && text.trim() !== '') {
+      this.summary.malformed++;
+      this.report(
+        issue(
+          CONNTRACK_TRUNCATED_LINE,
+          'the input ends inside this line (no newline after it): the line may be cut short, so it makes no flow',
+          { source: this.opts.source, line },
+        ),
+      );
+      return;
+    }
     const parsed = parseConntrackLine(text, line, this.opts.source);
     if (parsed.kind === 'ignored') {
       this.summary.ignored++;

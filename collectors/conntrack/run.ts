@@ -39,7 +39,8 @@ export async function collectConntrackLog(
     file: opts.file ?? (path === '-' ? undefined : path),
   });
   try {
-    for await (const { line, text } of readLines(path)) await c.line(text, line, fallback);
+    for await (const { line, text, complete } of readLines(path))
+      await c.line(text, line, fallback, complete);
   } catch (err) {
     throw new AuditError('CONNTRACK_INPUT_UNREADABLE', `cannot read: ${(err as Error).message}`, { source });
   }

@@ -1,3 +1,4 @@
+import { type Stats, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AuditError, type InputIssue } from '../../lib/errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
@@ -190,21 +191,50 @@ export class AuditStore {
   }
 
   static open(path: string, opts: StoreOptions = {}): AuditStore {
-    const db = new Database(path, {
-      readonly: opts.readonly === true,
-      fileMustExist: opts.readonly === true,
-    });
-    if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
+    const readonly = opts.readonly === true;
+    let st: Stats | undefined;
+    try {
+      st = statSync(path);
+    } catch {
+      if (readonly)
+        throw new AuditError('STORE_NOT_FOUND', 'no such store (run audit or process first)', {
+          source: path,
+        });
     }
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    migrate(db, path, opts.readonly === true);
-    return new AuditStore(db, opts);
+    if (st?.isDirectory())
+      throw new AuditError('STORE_NOT_A_FILE', 'is a directory, not a store file', { source: path });
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { readonly, fileMustExist: readonly });
+      if (!readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+      }
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      refuseForeign(db, path);
+      migrate(db, path, readonly);
+      return new AuditStore(db, opts);
+    } catch (err) {
+      db?.close();
+      throw storeError(err, path, 'open');
+    }
   }
 
+  /**
+   * Closes the store. A writer leaves the file in rollback-journal mode, so that a reader who may
+   * read the file but not write its directory can still open it (WAL needs a -shm file beside it).
+   */
   close(): void {
+    if (!this.db.readonly && this.db.open) {
+      try {
+        this.db.pragma('busy_timeout = 0');
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // Another connection still has the file open in WAL mode: it stays WAL, nothing is lost.
+      }
+    }
     this.db.close();
   }
 
@@ -753,6 +783,47 @@ function aggParams(a: Agg) {
     dstNames: JSON.stringify([...a.dstNames]),
     evidence: JSON.stringify(a.evidence),
   };
+}
+
+/** Another application's SQLite file: tables but no netpol-audit schema. Never write into it. */
+function refuseForeign(db: Database.Database, path: string): void {
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    .all() as { name: string }[];
+  if (tables.length > 0 && !tables.some((t) => t.name === 'schema_migrations'))
+    throw new AuditError(
+      'STORE_FOREIGN_DATABASE',
+      `an SQLite database of another application (tables ${tables
+        .slice(0, 3)
+        .map((t) => JSON.stringify(t.name))
+        .join(', ')}${tables.length > 3 ? ', ...' : ''}), not a netpol-audit store`,
+      { source: path },
+    );
+}
+
+/**
+ * A store failure as an AuditError with a stable code and the path: what SQLite says, without a
+ * stack trace. Errors that already are AuditErrors pass through.
+ */
+export function storeError(err: unknown, path: string, doing: string): Error {
+  if (err instanceof AuditError) return err;
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const at = { source: path };
+  if (code === 'SQLITE_NOTADB') return new AuditError('STORE_NOT_A_DATABASE', 'not an SQLite database', at);
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE' || (err as { errno?: number }).errno === 13)
+    return new AuditError('STORE_FULL', `cannot ${doing} the store: the disk is full (${message})`, at);
+  if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')))
+    return new AuditError('STORE_LOCKED', `the store is locked by another writer (${message})`, at);
+  if (typeof code === 'string' && code.startsWith('SQLITE_READONLY'))
+    return new AuditError(
+      'STORE_READONLY',
+      `cannot ${doing} the store: no permission to write it (${message})`,
+      at,
+    );
+  if (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))
+    return new AuditError('STORE_CORRUPT', `the store is damaged (${message})`, at);
+  return new AuditError('STORE_FAILED', `cannot ${doing} the store: ${message}`, at);
 }
 
 function migrate(db: Database.Database, path: string, readonly: boolean): void {
