@@ -1,3 +1,5 @@
+import { escapeCsv, escapeTerminal } from './escape.js';
+
 /** Renders rows as an aligned text table, JSON (one array) or CSV (RFC 4180 quoting). */
 export type OutputFormat = 'table' | 'json' | 'csv';
 
@@ -20,17 +22,18 @@ export function render<T>(
 ): string {
   if (format === 'json') return `${JSON.stringify(rows.map(json), null, 2)}\n`;
   const cells = rows.map((r) => columns.map((c) => cellText(c.value(r))));
+  const shown = format === 'csv' ? cells : cells.map((r) => r.map(escapeTerminal));
   if (format === 'csv') {
     const lines = [columns.map((c) => csvQuote(c.header)), ...cells.map((r) => r.map(csvQuote))];
     return `${lines.map((l) => l.join(',')).join('\r\n')}\r\n`;
   }
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...shown.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     r
       .map((v, i) => v.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return `${[line(columns.map((c) => c.header.toUpperCase())), ...cells.map(line)].join('\n')}\n`;
+  return `${[line(columns.map((c) => c.header.toUpperCase())), ...shown.map(line)].join('\n')}\n`;
 }
 
 function cellText(v: string | number | null | undefined): string {
@@ -38,7 +41,8 @@ function cellText(v: string | number | null | undefined): string {
 }
 
 function csvQuote(v: string): string {
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+  // Numbers are ours (a negative one is not a formula); text may come from the cluster.
+  return /^-\d+(\.\d+)?$/.test(v) ? v : escapeCsv(v);
 }
 
 /** `2026-11-02T10:00:00.000Z` for epoch milliseconds. */

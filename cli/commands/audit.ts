@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
 import { AuditError, formatIssue, type InputIssue, issue } from '../../lib/errors.js';
+import { escapeTerminal } from '../../lib/escape.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
 import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
 import type { ClusterModel } from '../../processor/inventory/model.js';
@@ -278,6 +279,8 @@ function port(r: AggregateRow): string {
   return r.port < 0 ? r.proto : `${r.proto}/${r.port}`;
 }
 
+const t = escapeTerminal;
+
 function renderText(s: Summary): string {
   const out: string[] = [];
   const n = (x: number, word: string) =>
@@ -309,23 +312,23 @@ function renderText(s: Summary): string {
   out.push(`VIOLATIONS: denied by the policies, observed to flow (${s.violations.length})`);
   for (const v of s.violations)
     out.push(
-      `  ${v.srcWorkload} -> ${v.dstWorkload} ${port(v)}: ${n(v.flows, 'flow')}, ${v.bytes} bytes, ${isoTime(v.firstSeen)} .. ${isoTime(v.lastSeen)}`,
+      `  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}, ${v.bytes} bytes, ${isoTime(v.firstSeen)} .. ${isoTime(v.lastSeen)}`,
     );
   if (s.violations.length === 0) out.push('  none');
   out.push('');
   out.push(`DENIED ATTEMPTS: denied, and stopped (${s.deniedAttempts.length})`);
   for (const v of s.deniedAttempts)
-    out.push(`  ${v.srcWorkload} -> ${v.dstWorkload} ${port(v)}: ${n(v.flows, 'flow')}`);
+    out.push(`  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}`);
   if (s.deniedAttempts.length === 0) out.push('  none');
   out.push('');
   out.push(`UNUSED RULES: in force, used by no flow (${s.unusedRules.length})`);
   for (const r of s.unusedRules)
-    out.push(`  ${r.policy} ${r.direction}[${r.rule}]${r.summary ? `: ${r.summary}` : ''}`);
+    out.push(`  ${t(r.policy)} ${r.direction}[${r.rule}]${r.summary ? `: ${t(r.summary)}` : ''}`);
   if (s.unusedRules.length === 0) out.push('  none');
   if (s.issues.length > 0) {
     out.push('');
     out.push(`INPUT PROBLEMS (${s.issues.length})`);
-    for (const i of s.issues.slice(0, 50)) out.push(`  ${formatIssue(i)}`);
+    for (const i of s.issues.slice(0, 50)) out.push(`  ${t(formatIssue(i))}`);
     if (s.issues.length > 50) out.push(`  ... and ${s.issues.length - 50} more`);
   }
   out.push('');

@@ -1,4 +1,5 @@
 import { formatIssue, type InputIssue } from '../../lib/errors.js';
+import { escapeMarkdown } from '../../lib/escape.js';
 import { isoTime, parseSince } from '../../lib/format.js';
 import { type AggregateRow, AuditStore, type RuleRow } from '../../processor/store/index.js';
 import { asUsage, parse } from '../args.js';
@@ -115,6 +116,7 @@ export function buildReport(
   };
 }
 
+const md = escapeMarkdown;
 const port = (r: AggregateRow) => (r.port < 0 ? r.proto : `${r.proto}/${r.port}`);
 
 export function renderMarkdown(r: ComplianceReport): string {
@@ -148,7 +150,7 @@ export function renderMarkdown(r: ComplianceReport): string {
     );
     for (const v of rows)
       out.push(
-        `| ${v.srcWorkload} | ${v.dstWorkload} | ${port(v)} | ${v.flows} | ${v.bytes} | ${isoTime(v.firstSeen)} | ${isoTime(v.lastSeen)} |`,
+        `| ${md(v.srcWorkload)} | ${md(v.dstWorkload)} | ${md(port(v))} | ${v.flows} | ${v.bytes} | ${isoTime(v.firstSeen)} | ${isoTime(v.lastSeen)} |`,
       );
     out.push('');
   };
@@ -172,20 +174,20 @@ export function renderMarkdown(r: ComplianceReport): string {
     out.push('| policy | rule | what it allows |', '|---|---|---|');
     for (const u of r.rules.unused)
       out.push(
-        `| ${u.kind === 'NetworkPolicy' ? '' : `${u.kind} `}${u.policy} | ${u.direction}[${u.rule}] | ${u.summary} |`,
+        `| ${u.kind === 'NetworkPolicy' ? '' : `${md(u.kind)} `}${md(u.policy)} | ${u.direction}[${u.rule}] | ${md(u.summary)} |`,
       );
     out.push('');
   }
   out.push(`## Policy versions in force (${r.policyVersions.length})`, '');
   for (const p of r.policyVersions)
     out.push(
-      `- ${p.kind} ${p.policy} (${p.hash.slice(0, 12)}): ${isoTime(p.firstSeen)} to ${isoTime(p.lastSeen)}`,
+      `- ${md(p.kind)} ${md(p.policy)} (${p.hash.slice(0, 12)}): ${isoTime(p.firstSeen)} to ${isoTime(p.lastSeen)}`,
     );
   out.push('');
   if (r.inputProblems.length > 0) {
     out.push(`## Input problems (${r.inputProblems.length})`, '');
     out.push('Recorded by the audit runs whose data falls in the period.', '');
-    for (const i of r.inputProblems.slice(0, 100)) out.push(`- ${formatIssue(i)}`);
+    for (const i of r.inputProblems.slice(0, 100)) out.push(`- ${md(formatIssue(i))}`);
     if (r.inputProblems.length > 100) out.push(`- ... and ${r.inputProblems.length - 100} more`);
     out.push('');
   }
