@@ -46,6 +46,10 @@ export interface ProcessorStats {
   deniedButObserved: number;
   deniedAttempts: number;
   ambiguous: number;
+  /** Flows whose direction the collector did not see and the cluster's declared ports settled. */
+  directionFromCluster: number;
+  /** Flows whose direction stayed a guess (docs/check.md, "Direction"). */
+  directionGuessed: number;
   firstFlow?: number;
   lastFlow?: number;
 }
@@ -57,6 +61,8 @@ export class FlowProcessor implements FlowSink {
     deniedButObserved: 0,
     deniedAttempts: 0,
     ambiguous: 0,
+    directionFromCluster: 0,
+    directionGuessed: 0,
   };
 
   constructor(
@@ -79,6 +85,9 @@ export class FlowProcessor implements FlowSink {
     else if (judged.classification === 'denied-but-observed') s.deniedButObserved++;
     else if (judged.classification === 'denied-attempt') s.deniedAttempts++;
     else s.ambiguous++;
+    const direction = judged.record.verdict.direction;
+    if (direction?.basis === 'declared-port') s.directionFromCluster++;
+    else if (direction?.basis === 'guessed') s.directionGuessed++;
     s.firstFlow = s.firstFlow === undefined ? flow.start : Math.min(s.firstFlow, flow.start);
     s.lastFlow = s.lastFlow === undefined ? flow.end : Math.max(s.lastFlow, flow.end);
     return this.out.write(judged);
@@ -109,7 +118,8 @@ export function toStoredFlow(
   classification: Classification,
   inventory: Inventory,
 ): StoredFlow {
-  const rules: RuleRefValue[] = [...record.verdict.egress.rules, ...record.verdict.ingress.rules];
+  const v = record.verdict;
+  const rules: RuleRefValue[] = [...v.egress.rules, ...v.ingress.rules, ...(v.direction?.reverseRules ?? [])];
   const port = record.dst.port ?? -1;
   return {
     start: record.start,
@@ -126,6 +136,7 @@ export function toStoredFlow(
     classification,
     rules: dedupeRules(rules),
     evidence: record,
+    directionGuessed: v.direction?.basis === 'guessed',
   };
 }
 

@@ -136,7 +136,10 @@ export const FlowRecordSchema = Type.Object(
     tunnel: Type.Optional(Tunnel),
     vlan: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 4095 }))),
     continued: Type.Optional(
-      Type.Boolean({ description: 'The flow was already under way before the first packet observed.' }),
+      Type.Boolean({
+        description:
+          'The flow may have been under way before the first packet observed: TCP without its SYN, or a flow without handshake (UDP, SCTP) first seen within its idle timeout of the start of the observation.',
+      }),
     ),
   },
   { $id: 'https://netpol-audit.dev/schema/flow-record.json', title: 'FlowRecord' },

@@ -168,6 +168,22 @@ CREATE TABLE flow_identities (
 ALTER TABLE runs ADD COLUMN resumed_by INTEGER REFERENCES runs (id);
 `,
   },
+  {
+    version: 3,
+    name: 'guessed directions',
+    // A flow whose start was not observed has its direction settled by the cluster or guessed
+    // (docs/check.md, "Direction"); the report says which rows rest on a guess. Ambiguous flows get
+    // the evidence violations have, so an auditor can see why each could not be settled.
+    sql: `
+ALTER TABLE violations ADD COLUMN direction_guessed INTEGER NOT NULL DEFAULT 0;      -- flows of the row
+ALTER TABLE denied_attempts ADD COLUMN direction_guessed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ambiguous_flows ADD COLUMN direction_guessed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ambiguous_flows ADD COLUMN packets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ambiguous_flows ADD COLUMN src_names TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE ambiguous_flows ADD COLUMN dst_names TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE ambiguous_flows ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -58,18 +58,43 @@ export const BackendVerdict = Type.Object({
   allowed: Type.Boolean(),
 });
 
+/**
+ * How the initiating side was known, when the collector did not see it (docs/check.md, "Direction").
+ * Absent: the collector observed it (handshake, ICMP type, conntrack, a flow that began in view).
+ */
+export const DirectionBasis = Type.Object({
+  /** declared-port: the responder declares the port in the cluster; guessed: nothing settled it. */
+  basis: Type.Union([Type.Literal('declared-port'), Type.Literal('guessed')]),
+  /** The cluster showed the collector had it the wrong way round; sides and counters were swapped. */
+  swapped: Type.Optional(Type.Boolean()),
+  /** For a guessed direction: the result had the other side initiated. */
+  reverse: Type.Optional(
+    Type.Union([Type.Literal('allowed'), Type.Literal('denied'), Type.Literal('ambiguous')]),
+  ),
+  /**
+   * For a guessed direction: the rules that allow the other way round. Rule usage counts them too, so
+   * a rule the flow may have used is never reported unused on the strength of a guess.
+   */
+  reverseRules: Type.Optional(Type.Array(RuleRef)),
+});
+
 export const VerdictSchema = Type.Object({
   /** True only when the flow is allowed (for a Service: by every backend). */
   allowed: Type.Boolean(),
-  /** allowed, denied, or ambiguous (a Service whose backends disagree). */
+  /**
+   * allowed, denied, or ambiguous: a Service whose backends disagree, or a flow whose direction was
+   * guessed and whose result depends on it.
+   */
   result: Type.Union([Type.Literal('allowed'), Type.Literal('denied'), Type.Literal('ambiguous')]),
   egress: DirectionVerdict,
   ingress: DirectionVerdict,
   /** For a flow to a Service ClusterIP without NAT information: the verdict per backend pod. */
   backends: Type.Optional(Type.Array(BackendVerdict)),
+  direction: Type.Optional(DirectionBasis),
 });
 
 export type Verdict = Static<typeof VerdictSchema>;
+export type DirectionBasisValue = Static<typeof DirectionBasis>;
 export type DirectionVerdictValue = Static<typeof DirectionVerdict>;
 export type RuleRefValue = Static<typeof RuleRef>;
 export type PolicyKindName = Static<typeof PolicyKind>;

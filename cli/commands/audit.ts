@@ -34,6 +34,10 @@ interface Summary {
     deniedButObserved: number;
     deniedAttempts: number;
     ambiguous: number;
+    /** Direction not seen by the collector, settled by a port the cluster declares. */
+    directionFromCluster: number;
+    /** Direction not seen and not settled: judged both ways (docs/check.md, "Direction"). */
+    directionGuessed: number;
   };
   /** Flows the store had already counted (same capture again, rerun, overlap, second observer): not added. */
   alreadyStored: {
@@ -45,6 +49,8 @@ interface Summary {
   };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
+  /** Flows whose verdict could not be settled (Service backends disagree, or a guessed direction matters). */
+  ambiguous: AggregateRow[];
   unusedRules: RuleRow[];
   rules: number;
   policies: number;
@@ -164,10 +170,13 @@ export const auditCommand: Command = {
         deniedButObserved: stats.deniedButObserved,
         deniedAttempts: stats.deniedAttempts,
         ambiguous: stats.ambiguous,
+        directionFromCluster: stats.directionFromCluster,
+        directionGuessed: stats.directionGuessed,
       },
       alreadyStored: { flows: recorder.duplicates, largerHere: recorder.largerThanStored, resumedRuns: [] },
       violations: store.violations(range),
       deniedAttempts: store.deniedAttempts(range),
+      ambiguous: store.ambiguous(range),
       unusedRules: store
         .rules({ unusedSince: first })
         .filter((r) => rules.some((x) => x.policy === r.policy && x.kind === r.kind)),
@@ -296,6 +305,12 @@ function renderText(s: Summary): string {
     `${n(s.flows.total, 'flow')} judged: ${s.flows.allowed} allowed, ${s.flows.deniedButObserved} denied but observed (violations), ` +
       `${s.flows.deniedAttempts} denied attempts, ${s.flows.ambiguous} ambiguous`,
   );
+  if (s.flows.directionFromCluster + s.flows.directionGuessed > 0)
+    out.push(
+      `${n(s.flows.directionFromCluster + s.flows.directionGuessed, 'flow')} began before the capture did: ` +
+        `direction from the cluster's declared ports for ${s.flows.directionFromCluster}, guessed for ${s.flows.directionGuessed}` +
+        (s.flows.directionGuessed > 0 ? ' (judged both ways; ambiguous where the result depends on it)' : ''),
+    );
   if (s.alreadyStored.flows > 0)
     out.push(
       `${n(s.alreadyStored.flows, 'flow')} already in the store (same flow from another capture, run or observer): not counted again` +
@@ -309,17 +324,30 @@ function renderText(s: Summary): string {
     );
   out.push(`${n(s.policies, 'policy')}, ${n(s.rules, 'rule')}`);
   out.push('');
+  const guessed = (v: AggregateRow) =>
+    v.directionGuessed > 0 ? ` (direction guessed for ${v.directionGuessed}: denied either way)` : '';
   out.push(`VIOLATIONS: denied by the policies, observed to flow (${s.violations.length})`);
   for (const v of s.violations)
     out.push(
-      `  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}, ${v.bytes} bytes, ${isoTime(v.firstSeen)} .. ${isoTime(v.lastSeen)}`,
+      `  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}, ${v.bytes} bytes, ${isoTime(v.firstSeen)} .. ${isoTime(v.lastSeen)}${guessed(v)}`,
     );
   if (s.violations.length === 0) out.push('  none');
   out.push('');
   out.push(`DENIED ATTEMPTS: denied, and stopped (${s.deniedAttempts.length})`);
   for (const v of s.deniedAttempts)
-    out.push(`  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}`);
+    out.push(`  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}${guessed(v)}`);
   if (s.deniedAttempts.length === 0) out.push('  none');
+  if (s.ambiguous.length > 0) {
+    out.push('');
+    out.push(`UNSETTLED: the verdict depends on what was not observed (${s.ambiguous.length})`);
+    for (const v of s.ambiguous)
+      out.push(
+        `  ${t(v.srcWorkload)} -> ${t(v.dstWorkload)} ${port(v)}: ${n(v.flows, 'flow')}, ` +
+          (v.directionGuessed > 0
+            ? `direction not seen (began before the capture), allowed one way and denied the other${v.directionGuessed < v.flows ? '; or a Service whose backends disagree' : ''}`
+            : 'a Service whose backends disagree'),
+      );
+  }
   out.push('');
   out.push(`UNUSED RULES: in force, used by no flow (${s.unusedRules.length})`);
   for (const r of s.unusedRules)

@@ -12,9 +12,10 @@ The compliance report for a period (default: the 7 days up to the newest data in
 takes an ISO week, UTC): traffic judged, whether the NetworkPolicies held (violations: flows they
 deny that were observed to flow), denied attempts, rules unused in the period, and the policy
 versions in force. A period with no flow stored, or written to by an audit run that did not finish,
-is reported as "no data: cannot assess", never as compliant. With --fail-on-violation the exit
-status is 1 when the period has a violation and 4 when it cannot be assessed, for CI jobs and
-alerting.`;
+is reported as "no data: cannot assess", never as compliant; one with flows whose verdict depends on
+what was not observed (a direction the capture did not see) as "cannot fully assess". With
+--fail-on-violation the exit status is 1 when the period has a violation and 4 when it cannot be
+(fully) assessed, for CI jobs and alerting.`;
 
 const DAY = 86_400_000;
 
@@ -46,8 +47,11 @@ export interface ComplianceReport {
   period: { since: number; until: number; label: string };
   /** True only when the period has data, every run bearing on it finished, and no violation. */
   compliant: boolean;
-  /** 'compliant' | 'not-compliant' | 'no-data' (nothing stored) | 'incomplete' (an unfinished run). */
-  assessment: 'compliant' | 'not-compliant' | 'no-data' | 'incomplete';
+  /**
+   * 'compliant' | 'not-compliant' | 'no-data' (nothing stored) | 'incomplete' (an unfinished run) |
+   * 'unsettled' (no violation, but flows whose verdict depends on what was not observed).
+   */
+  assessment: 'compliant' | 'not-compliant' | 'no-data' | 'incomplete' | 'unsettled';
   /** Unfinished audit runs that may bear on the period. */
   unfinishedRuns: number;
   /** Input problems recorded by the audit runs whose data falls in the period. */
@@ -55,6 +59,11 @@ export interface ComplianceReport {
   traffic: { flows: number; packets: number; bytes: number; byResult: Record<string, number> };
   violations: AggregateRow[];
   deniedAttempts: AggregateRow[];
+  /**
+   * Flows whose verdict could not be settled: a Service whose backends disagree, or a flow that began
+   * before the capture whose direction the cluster did not settle and whose result depends on it.
+   */
+  unsettled: AggregateRow[];
   rules: { total: number; used: number; unused: RuleRow[] };
   policyVersions: { kind: string; policy: string; hash: string; firstSeen: number; lastSeen: number }[];
 }
@@ -92,12 +101,20 @@ export function buildReport(
   const all = Number.MAX_SAFE_INTEGER;
   const violations = overPeriod(store.violations(range, all).filter((r) => r.firstSeen < until));
   const deniedAttempts = overPeriod(store.deniedAttempts(range, all).filter((r) => r.firstSeen < until));
+  const unsettled = overPeriod(store.ambiguous(range, all).filter((r) => r.firstSeen < until));
   const rules = store.ruleUsage(range);
   const evidence = evidenceFor(store, since, until);
   // A violation is evidence whatever else is missing; its absence is only evidence when the period
   // has data and every run that wrote to it finished.
+  // Nor is it evidence while some flow's verdict hangs on what was not observed.
   const assessment =
-    violations.length > 0 ? 'not-compliant' : evidence.status === 'ok' ? 'compliant' : evidence.status;
+    violations.length > 0
+      ? 'not-compliant'
+      : evidence.status !== 'ok'
+        ? evidence.status
+        : unsettled.length > 0
+          ? 'unsettled'
+          : 'compliant';
   return {
     period: { since, until, label },
     compliant: assessment === 'compliant',
@@ -107,6 +124,7 @@ export function buildReport(
     traffic: store.totals(range),
     violations,
     deniedAttempts,
+    unsettled,
     rules: {
       total: rules.length,
       used: rules.filter((r) => r.hits > 0).length,
@@ -129,6 +147,7 @@ export function renderMarkdown(r: ComplianceReport): string {
     'no-data':
       '**No data: cannot assess.** The store holds no flow for this period; nothing can be said about compliance.',
     incomplete: `**No data: cannot assess.** ${r.unfinishedRuns} audit run(s) did not finish, so the data for this period is incomplete; re-run them.`,
+    unsettled: `**Cannot fully assess.** No flow the NetworkPolicies deny was observed to flow, but the verdict of ${r.unsettled.length} connection(s) (${r.unsettled.reduce((a, v) => a + v.flows, 0)} flows) depends on what was not observed; see "Unsettled verdicts".`,
   };
   out.push(verdicts[r.assessment], '');
   if (r.assessment === 'not-compliant' && r.unfinishedRuns > 0)
@@ -143,14 +162,14 @@ export function renderMarkdown(r: ComplianceReport): string {
     `| ${r.traffic.flows} | ${b.allowed ?? 0} | ${b.denied ?? 0} | ${b.ambiguous ?? 0} | ${r.traffic.packets} | ${r.traffic.bytes} |`,
     '',
   );
-  const table = (rows: AggregateRow[]) => {
+  const table = (rows: AggregateRow[], why?: (v: AggregateRow) => string) => {
     out.push(
-      '| source | destination | port | flows | bytes | first seen | last seen |',
-      '|---|---|---|---:|---:|---|---|',
+      `| source | destination | port | flows | bytes | first seen | last seen | ${why ? 'why' : 'direction'} |`,
+      '|---|---|---|---:|---:|---|---|---|',
     );
     for (const v of rows)
       out.push(
-        `| ${md(v.srcWorkload)} | ${md(v.dstWorkload)} | ${md(port(v))} | ${v.flows} | ${v.bytes} | ${isoTime(v.firstSeen)} | ${isoTime(v.lastSeen)} |`,
+        `| ${md(v.srcWorkload)} | ${md(v.dstWorkload)} | ${md(port(v))} | ${v.flows} | ${v.bytes} | ${isoTime(v.firstSeen)} | ${isoTime(v.lastSeen)} | ${why ? why(v) : v.directionGuessed > 0 ? `guessed for ${v.directionGuessed} flow(s): same result either way` : 'observed'} |`,
       );
     out.push('');
   };
@@ -165,6 +184,18 @@ export function renderMarkdown(r: ComplianceReport): string {
   else {
     out.push('Denied, and only attempted or rejected: enforcement held.', '');
     table(r.deniedAttempts);
+  }
+  if (r.unsettled.length > 0) {
+    out.push(`## Unsettled verdicts (${r.unsettled.length})`, '');
+    out.push(
+      'Neither a violation nor compliance can be claimed for these: the verdict depends on what was not observed.',
+      '',
+    );
+    table(r.unsettled, (v) =>
+      v.directionGuessed === 0
+        ? 'a Service whose backends disagree'
+        : `began before the capture; the cluster declares neither port, and it is allowed one way, denied the other (${v.directionGuessed} flow(s))`,
+    );
   }
   out.push(`## Rules (${r.rules.used} of ${r.rules.total} used)`, '');
   if (r.traffic.flows === 0) out.push('No data: cannot tell which rules were used.', '');
@@ -239,6 +270,10 @@ export const reportCommand: Command = {
       );
       if (report.assessment === 'no-data' || report.assessment === 'incomplete')
         process.stderr.write(`report: ${noDataMessage(evidenceFor(store, since, until), label)}\n`);
+      if (report.assessment === 'unsettled')
+        process.stderr.write(
+          `report: cannot fully assess ${label}: ${report.unsettled.length} connection(s) have a verdict that depends on what was not observed\n`,
+        );
       if (!values['fail-on-violation']) return EXIT_OK;
       if (report.assessment === 'not-compliant') return EXIT_INPUT_PROBLEMS;
       return report.assessment === 'compliant' ? EXIT_OK : EXIT_NO_DATA;

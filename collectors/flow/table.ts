@@ -406,6 +406,8 @@ export class FlowTable {
   private nextExpire = Number.NEGATIVE_INFINITY;
   private lastFlow = NONE;
   private now = 0;
+  /** Time of the first packet the table saw (the start of the observation), NaN before it. */
+  private inputStart = Number.NaN;
 
   constructor(opts: FlowTableOptions) {
     this.timeouts = classTimeouts(opts);
@@ -862,6 +864,7 @@ export class FlowTable {
     dKey: number,
   ): number {
     if (this.count >= this.maxFlows) this.evictOldest();
+    if (Number.isNaN(this.inputStart)) this.inputStart = p.ts;
     let srcInitiates = true;
     let basis = BASIS_FIRST_PACKET;
     let continued = false;
@@ -891,6 +894,10 @@ export class FlowTable {
     } else if (sport >= 0 && dport >= 0) {
       basis = this.byPorts(proto, p.src, sKey, sport, p.dst, dKey, dport);
       srcInitiates = this.byPortsSrcInitiates;
+      // Without a handshake, the first packet seen is the first packet sent only if the conversation
+      // could not have been going on before the observation began: it would have timed out since.
+      const timeout = this.timeouts[proto === UDP ? CLS_UDP : CLS_OTHER]!;
+      if (p.ts - this.inputStart < timeout) continued = true;
     }
     // A dotted quad's key needs no bookkeeping; other addresses are counted (and may have lost their
     // id if evictOldest ended the flow that held it).

@@ -4,10 +4,16 @@ import {
   type ProtocolValue,
   protocolNumber,
 } from '../../schema/flow-record.js';
-import type { DirectionVerdictValue, RuleRefValue, Verdict } from '../../schema/verdict.js';
+import type {
+  DirectionBasisValue,
+  DirectionVerdictValue,
+  RuleRefValue,
+  Verdict,
+} from '../../schema/verdict.js';
 import type { Inventory, Resolution } from '../inventory/index.js';
 import type { L4Protocol, PodModel, ServiceModel } from '../inventory/model.js';
 import type { Explanation, FlowEndpointRef, FlowQuery, PolicyIndexApi } from '../policy/types.js';
+import { type Oriented, observedDirection, orient, reversed } from './direction.js';
 
 /**
  * The judge turns an observed flow into the question the policy engine answers, and the engine's answer
@@ -351,12 +357,30 @@ function copyInto<T>(to: object, from: object): T {
  * between records of the same conversation: treat them as read-only.
  */
 export function judgeFlow(
-  flow: FlowRecord,
+  observed: FlowRecord,
   inventory: Inventory,
   index: PolicyIndexApi,
   options: JudgeOptions = {},
 ): CheckRecord {
   const cache = options.cache === false ? undefined : cacheFor(inventory, index);
+  const oriented = observedDirection(observed) ? undefined : orient(observed, inventory);
+  const flow = oriented ? oriented.flow : observed;
+  const judged = judgeOriented(flow, inventory, index, cache);
+  const out = copyInto<CheckRecord>({}, flow);
+  out.src = copyInto(copyInto({}, flow.src), judged.srcInfo);
+  out.dst = copyInto(copyInto({}, flow.dst), judged.dstInfo);
+  out.verdict = judged.verdict;
+  if (judged.note) out.note = judged.note;
+  if (oriented) out.verdict = withDirection(judged.verdict, oriented, inventory, index, cache);
+  return out;
+}
+
+function judgeOriented(
+  flow: FlowRecord,
+  inventory: Inventory,
+  index: PolicyIndexApi,
+  cache: Map<string, Judged> | undefined,
+): Judged {
   const key = cache ? judgedKey(flow) : '';
   let judged = cache?.get(key);
   if (!judged) {
@@ -368,11 +392,34 @@ export function judgeFlow(
       cache.set(key, judged);
     }
   }
-  const out = copyInto<CheckRecord>({}, flow);
-  out.src = copyInto(copyInto({}, flow.src), judged.srcInfo);
-  out.dst = copyInto(copyInto({}, flow.dst), judged.dstInfo);
-  out.verdict = judged.verdict;
-  if (judged.note) out.note = judged.note;
+  return judged;
+}
+
+/**
+ * The verdict of a flow whose direction the collector did not see. Settled by a declared port, it is
+ * the verdict of that direction. Still a guess, the flow is judged both ways: when the results agree
+ * the guess does not matter; when they differ the result is `ambiguous`, never a plain violation (nor
+ * a plain allow) resting on a guess.
+ */
+function withDirection(
+  verdict: Verdict,
+  oriented: Oriented,
+  inventory: Inventory,
+  index: PolicyIndexApi,
+  cache: Map<string, Judged> | undefined,
+): Verdict {
+  if (oriented.basis === 'declared-port')
+    return { ...verdict, direction: { basis: 'declared-port', swapped: oriented.swapped } };
+  const other = judgeOriented(reversed(oriented.flow), inventory, index, cache).verdict;
+  const reverse = other.result;
+  const direction: DirectionBasisValue = { basis: 'guessed', reverse };
+  const reverseRules = [...other.egress.rules, ...other.ingress.rules];
+  if (reverseRules.length > 0) direction.reverseRules = reverseRules;
+  const out: Verdict = { ...verdict, direction };
+  if (reverse !== verdict.result) {
+    out.allowed = false;
+    out.result = 'ambiguous';
+  }
   return out;
 }
 

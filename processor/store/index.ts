@@ -39,6 +39,8 @@ export interface StoredFlow {
   rules: RuleRefValue[];
   /** The judged record, kept as evidence for violations and denied attempts. */
   evidence: unknown;
+  /** The direction was guessed: the collector did not see who initiated and the cluster did not say. */
+  directionGuessed?: boolean;
   /**
    * Who the flow is (see identity.ts). A flow whose identity the store already holds, within the
    * start-time tolerance, is not counted again. Without one, the flow is always counted.
@@ -106,6 +108,8 @@ export interface AggregateRow {
   srcNames: string[];
   dstNames: string[];
   evidence: unknown[];
+  /** Flows of the row whose direction was guessed (docs/check.md, "Direction"). */
+  directionGuessed: number;
 }
 
 export interface RuleRow {
@@ -141,6 +145,7 @@ interface Agg {
   srcNames: Set<string>;
   dstNames: Set<string>;
   evidence: unknown[];
+  directionGuessed: number;
 }
 
 function ruleRow(r: Record<string, unknown>): RuleRow {
@@ -242,10 +247,11 @@ export class AuditStore {
     const db = this.db;
     const aggUpsert = (table: string) =>
       db.prepare(`INSERT INTO ${table} (window_start, src_workload, dst_workload, proto, port, flows, packets, bytes,
-          first_seen, last_seen, src_names, dst_names, evidence)
-        VALUES (@windowStart, @src, @dst, @proto, @port, @flows, @packets, @bytes, @first, @last, @srcNames, @dstNames, @evidence)
+          first_seen, last_seen, src_names, dst_names, evidence, direction_guessed)
+        VALUES (@windowStart, @src, @dst, @proto, @port, @flows, @packets, @bytes, @first, @last, @srcNames, @dstNames, @evidence, @directionGuessed)
         ON CONFLICT (window_start, src_workload, dst_workload, proto, port) DO UPDATE SET
           flows = flows + excluded.flows, packets = packets + excluded.packets, bytes = bytes + excluded.bytes,
+          direction_guessed = direction_guessed + excluded.direction_guessed,
           first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
           src_names = merge_capped(src_names, excluded.src_names, ${NAMES_CAP}),
           dst_names = merge_capped(dst_names, excluded.dst_names, ${NAMES_CAP}),
@@ -264,11 +270,7 @@ export class AuditStore {
     return {
       violation: aggUpsert('violations'),
       denied: aggUpsert('denied_attempts'),
-      ambiguous:
-        db.prepare(`INSERT INTO ambiguous_flows (window_start, src_workload, dst_workload, proto, port, flows, bytes, first_seen, last_seen)
-        VALUES (@windowStart, @src, @dst, @proto, @port, @flows, @bytes, @first, @last)
-        ON CONFLICT DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
-          first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`),
+      ambiguous: aggUpsert('ambiguous_flows'),
       edge: db.prepare(`INSERT INTO edges_hourly (hour, src_workload, dst_workload, proto, port, result, flows, packets, bytes)
         VALUES (@hour, @src, @dst, @proto, @port, @result, @flows, @packets, @bytes)
         ON CONFLICT DO UPDATE SET flows = flows + excluded.flows, packets = packets + excluded.packets, bytes = bytes + excluded.bytes`),
@@ -427,18 +429,7 @@ export class AuditStore {
     for (const e of edges.values()) s.edge.run(e);
     for (const a of violations.values()) s.violation.run(aggParams(a));
     for (const a of denied.values()) s.denied.run(aggParams(a));
-    for (const a of ambiguous.values())
-      s.ambiguous.run({
-        windowStart: a.windowStart,
-        src: a.src,
-        dst: a.dst,
-        proto: a.proto,
-        port: a.port,
-        flows: a.flows,
-        bytes: a.bytes,
-        first: a.first,
-        last: a.last,
-      });
+    for (const a of ambiguous.values()) s.ambiguous.run(aggParams(a));
     for (const h of hits.values()) {
       const key = {
         kind: h.ref.kind ?? 'NetworkPolicy',
@@ -486,10 +477,12 @@ export class AuditStore {
         srcNames: new Set(),
         dstNames: new Set(),
         evidence: [],
+        directionGuessed: 0,
       };
       map.set(key, a);
     }
     a.flows++;
+    if (f.directionGuessed) a.directionGuessed++;
     a.packets += f.packets;
     a.bytes += f.bytes;
     a.first = Math.min(a.first, f.start);
@@ -528,6 +521,14 @@ export class AuditStore {
     return this.aggregates('denied_attempts', range, limit);
   }
 
+  /**
+   * Flows whose verdict could not be settled: a Service whose backends disagree, or a guessed
+   * direction the result depends on (directionGuessed counts those).
+   */
+  ambiguous(range: TimeRange = {}, limit = 1000): AggregateRow[] {
+    return this.aggregates('ambiguous_flows', range, limit);
+  }
+
   private aggregates(table: string, range: TimeRange, limit: number): AggregateRow[] {
     const rows = this.db
       .prepare(
@@ -548,6 +549,7 @@ export class AuditStore {
       srcNames: JSON.parse(r.src_names as string) as string[],
       dstNames: JSON.parse(r.dst_names as string) as string[],
       evidence: JSON.parse(r.evidence as string) as unknown[],
+      directionGuessed: r.direction_guessed as number,
     }));
   }
 
@@ -782,6 +784,7 @@ function aggParams(a: Agg) {
     srcNames: JSON.stringify([...a.srcNames]),
     dstNames: JSON.stringify([...a.dstNames]),
     evidence: JSON.stringify(a.evidence),
+    directionGuessed: a.directionGuessed,
   };
 }
 

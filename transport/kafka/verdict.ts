@@ -3,7 +3,7 @@ import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
 
 /**
  * What a `--role judge` processor hands the recorder: the judged flow reduced to what the store
- * keeps (evidence only for violations and denied attempts, the only rows that keep it), and where
+ * keeps (evidence only for violations, denied attempts and ambiguous flows, the rows that keep it), and where
  * the flow came from. The recorder drops a verdict whose source offset is not above the highest one
  * it stored for that source partition, so a judge that re-judges after a crash or a rebalance
  * causes no double counting. Keyed by source partition: one source partition's verdicts stay in
@@ -28,7 +28,9 @@ export function verdictKey(source: { topic: string; partition: number }): string
 export function encodeVerdict(m: VerdictMessage): WireMessage {
   const flow = m.flow;
   const keepEvidence =
-    flow.classification === 'denied-but-observed' || flow.classification === 'denied-attempt';
+    flow.classification === 'denied-but-observed' ||
+    flow.classification === 'denied-attempt' ||
+    flow.classification === 'ambiguous';
   const compact: VerdictMessage = keepEvidence ? m : { ...m, flow: { ...flow, evidence: null } };
   return {
     key: verdictKey(m.source),

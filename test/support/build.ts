@@ -1,0 +1,18 @@
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { ROOT } from './cli.js';
+
+/**
+ * Vitest global setup: some tests run the built CLI (dist/), as an installed netpol-audit runs (for
+ * instance as another user, who may not run tsx). Building first means they never test a stale build.
+ */
+export default function setup(): void {
+  execFileSync(
+    process.execPath,
+    [resolve(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+}
