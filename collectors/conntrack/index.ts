@@ -6,7 +6,7 @@ import {
   type FlowStateName,
   protocolValue,
 } from '../../schema/flow-record.js';
-import { PlausibleTime } from '../flow/plausible-time.js';
+import { MAX_JUMP_MS, PlausibleTime, TimeOutliers } from '../flow/plausible-time.js';
 import type { FlowSink } from '../sink.js';
 import { type ConntrackEntry, type ConntrackTuple, parseConntrackLine } from './parse.js';
 
@@ -44,6 +44,11 @@ export interface ConntrackFlowOptions {
   onIssue?(issue: InputIssue): void;
   /** Wall clock for the plausible-time check of timestamped lines; undefined: no future check. */
   now?: number | (() => number);
+  /**
+   * Lines come from a running conntrack: a timestamp far in the past of the wall clock is out of
+   * line, and lines are never held back to compare with the ones after them.
+   */
+  live?: boolean;
 }
 
 export interface ConntrackSummary {
@@ -331,6 +336,12 @@ export class ConntrackFlows {
  * Parses conntrack text line by line into a sink. Shared by `collect conntrack --input` (a saved
  * log) and the live mode (the lines of a running `conntrack -E`).
  */
+interface HeldEntry {
+  entry: ConntrackEntry;
+  line: number;
+  fallbackTimeMs: number;
+}
+
 export class ConntrackCollector {
   readonly summary = emptyConntrackSummary();
   readonly flows: ConntrackFlows;
@@ -338,13 +349,25 @@ export class ConntrackCollector {
   private warnedNoTimestamp = false;
   private lastTime = 0;
   private readonly time: PlausibleTime;
+  /** Saved logs only: timestamped lines far from the lines around them (see TimeOutliers). */
+  private readonly outliers: TimeOutliers<HeldEntry> | undefined;
+  private readonly ready: HeldEntry[] = [];
 
   constructor(
     private readonly sink: FlowSink,
     private readonly opts: ConntrackFlowOptions = {},
   ) {
     this.flows = new ConntrackFlows(opts);
-    this.time = new PlausibleTime(opts.now);
+    this.time = new PlausibleTime(opts.now, opts.live === true);
+    if (!opts.live)
+      this.outliers = new TimeOutliers<HeldEntry>(
+        (h) => this.ready.push(h),
+        (h, ts) =>
+          this.implausible(
+            h.line,
+            `its timestamp ${ts} ms is more than ${MAX_JUMP_MS / 86_400_000} days from the lines around it, which agree with each other; line skipped`,
+          ),
+      );
   }
 
   private report(i: InputIssue): void {
@@ -391,20 +414,38 @@ export class ConntrackCollector {
     if (e.timeMs !== undefined) {
       const when = this.time.check(e.timeMs);
       if (when !== 'ok') {
-        this.summary.implausibleTime++;
-        this.report(
-          issue(
-            CONNTRACK_IMPLAUSIBLE_TIME,
-            when === 'future'
-              ? `its timestamp ${e.timeMs} ms lies in the future of the wall clock; line skipped`
+        this.implausible(
+          line,
+          when === 'future'
+            ? `its timestamp ${e.timeMs} ms lies in the future of the wall clock; line skipped`
+            : when === 'past'
+              ? `its timestamp ${e.timeMs} ms lies more than a day in the past of the wall clock, live; line skipped`
               : `its timestamp ${e.timeMs} ms is not a valid time; line skipped`,
-            { source: this.opts.source, line },
-            'warning',
-          ),
         );
         return;
       }
+      if (this.outliers) {
+        this.outliers.push(e.timeMs, { entry: e, line, fallbackTimeMs });
+        await this.drainReady();
+        return;
+      }
     }
+    await this.entry(e, line, fallbackTimeMs);
+  }
+
+  private implausible(line: number, message: string): void {
+    this.summary.implausibleTime++;
+    this.report(issue(CONNTRACK_IMPLAUSIBLE_TIME, message, { source: this.opts.source, line }, 'warning'));
+  }
+
+  private async drainReady(): Promise<void> {
+    while (this.ready.length > 0) {
+      const r = this.ready.shift()!;
+      await this.entry(r.entry, r.line, r.fallbackTimeMs);
+    }
+  }
+
+  private async entry(e: ConntrackEntry, line: number, fallbackTimeMs: number): Promise<void> {
     this.summary.entries++;
     if (e.event) this.summary.events[e.event]++;
     else this.summary.dumpEntries++;
@@ -443,6 +484,8 @@ export class ConntrackCollector {
 
   /** Ends every open flow with 'end-of-input'; their end is the last time seen (or `atMs`). */
   async end(atMs?: number): Promise<void> {
+    this.outliers?.end();
+    await this.drainReady();
     await this.write(this.flows.flushAll('end-of-input', atMs));
     this.summary.flows = this.flows.flowCount;
     this.summary.recordsWithoutCounters = this.flows.recordsWithoutCounters;

@@ -91,6 +91,7 @@ export async function collectConntrackLive(
   const c = new ConntrackCollector(sink, {
     ...opts,
     now: opts.now ?? Date.now,
+    live: true,
     source: opts.netns ? `conntrack@${opts.netns}` : 'conntrack',
   });
   const toolMessages: string[] = [];

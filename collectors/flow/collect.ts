@@ -6,7 +6,7 @@ import type { CaptureRecord } from '../capture/record.js';
 import { DecodeStatus, decodePacket } from '../decode/index.js';
 import { newDecodedPacket } from '../decode/packet.js';
 import type { FlowSink } from '../sink.js';
-import { PlausibleTime } from './plausible-time.js';
+import { MAX_JUMP_MS, PlausibleTime, TimeOutliers } from './plausible-time.js';
 import { FlowTable, type FlowTableOptions } from './table.js';
 
 /**
@@ -29,6 +29,11 @@ export interface CollectOptions {
   maxPacketIssues?: number;
   /** Wall clock (ms) for the plausible-time check; undefined: Date.now() as each packet is read. */
   now?: number;
+  /**
+   * The capture is happening now (tcpdump): a packet far in the past of the wall clock is out of
+   * line, and packets are never held back to compare with the ones after them.
+   */
+  live?: boolean;
 }
 
 export interface CollectSummary {
@@ -86,6 +91,8 @@ class Collection {
   private readonly maxPacketIssues: number;
   private readonly linktypesWarned = new Set<number>();
   private readonly time: PlausibleTime;
+  /** Files only: packets far from the data around them (see TimeOutliers). */
+  private readonly outliers: TimeOutliers<CaptureRecord> | undefined;
 
   constructor(
     private readonly source: string,
@@ -97,7 +104,20 @@ class Collection {
     private readonly summary: CollectSummary,
   ) {
     this.maxPacketIssues = opts.maxPacketIssues ?? DEFAULT_MAX_PACKET_ISSUES;
-    this.time = new PlausibleTime(opts.now ?? Date.now);
+    this.time = new PlausibleTime(opts.now ?? Date.now, opts.live === true);
+    if (!opts.live)
+      this.outliers = new TimeOutliers<CaptureRecord>(
+        (rec) => this.decode(rec),
+        (rec) => {
+          this.summary.implausibleTime++;
+          this.packetIssue(
+            rec,
+            'PACKET_IMPLAUSIBLE_TIME',
+            `its timestamp ${timeText(rec.ts)} is more than ${MAX_JUMP_MS / 86_400_000} days from the packets around it, which agree with each other`,
+          );
+        },
+        (rec) => ({ ...rec, data: rec.data.slice() }),
+      );
     this.parser = new CaptureParser(source, {
       onRecord: (rec) => this.onRecord(rec),
       onIssue: (i) => this.report(i),
@@ -151,10 +171,18 @@ class Collection {
         'PACKET_IMPLAUSIBLE_TIME',
         when === 'future'
           ? `its timestamp ${timeText(rec.ts)} lies in the future of the wall clock`
-          : `its timestamp ${timeText(rec.ts)} is not a valid time`,
+          : when === 'past'
+            ? `its timestamp ${timeText(rec.ts)} lies more than a day in the past of the wall clock, in a live capture`
+            : `its timestamp ${timeText(rec.ts)} is not a valid time`,
       );
       return;
     }
+    if (this.outliers) this.outliers.push(rec.ts, rec);
+    else this.decode(rec);
+  }
+
+  private decode(rec: CaptureRecord): void {
+    const s = this.summary;
     const status = decodePacket(rec, this.pkt);
     switch (status) {
       case DecodeStatus.OK:
@@ -244,6 +272,7 @@ class Collection {
     // that ended cleanly without a byte (a 0-byte file, empty standard input) is still judged: the
     // parser reports it as CAPTURE_UNKNOWN_FORMAT rather than letting "no packets" pass as "no traffic".
     if (this.started || !failed) this.parser.end();
+    this.outliers?.end();
     if (this.packetIssues > this.maxPacketIssues) {
       this.report(
         issue(

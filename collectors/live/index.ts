@@ -115,6 +115,7 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
       ...collect,
       iface,
       observerSource: 'live',
+      live: true,
     });
   } finally {
     opts.signal?.removeEventListener('abort', stop);

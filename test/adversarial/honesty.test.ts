@@ -285,6 +285,64 @@ describe('plausible time', () => {
   });
 });
 
+describe('plausible time: far from the data around it', () => {
+  for (const [where, index] of [
+    ['first', 0],
+    ['in the middle', 60],
+    ['last', 123],
+  ] as const)
+    it(`one packet stamped 1970 (${where}) is an issue, makes no flow, and does not stretch the data back`, async () => {
+      const db = path('past.db');
+      const r = await runCli([
+        'audit',
+        shopWithPacketTime(index, 5),
+        '--cluster',
+        SHOP_CLUSTER,
+        '--db',
+        db,
+        '--format',
+        'json',
+      ]);
+      const s = JSON.parse(r.stdout);
+      expect(s.input.implausibleTime).toBe(1);
+      const issue = s.issues.find((i: { code: string }) => i.code === 'PACKET_IMPLAUSIBLE_TIME');
+      expect(issue.message).toContain('1970-01-01T00:00:05');
+      expect(issue.message).toContain('from the packets around it');
+      expect(issue.record).toBe(index);
+      expect(s.data.first.startsWith('2026-11-23')).toBe(true);
+      const sql = new Database(db, { readonly: true });
+      const oldest = sql.prepare('SELECT min(hour) AS h FROM edges_hourly').get() as { h: number };
+      sql.close();
+      expect(new Date(oldest.h).getUTCFullYear()).toBe(2026);
+    });
+
+  it('a capture merged from two days a year apart keeps every packet of both', async () => {
+    // The shop capture, then the same packets a year earlier: each part is long, so both hold.
+    const d = readFileSync(SHOP_PCAP);
+    const early = Buffer.from(d);
+    let off = 24;
+    while (off < early.length) {
+      early.writeUInt32LE(early.readUInt32LE(off) - 365 * 86_400, off);
+      off += 16 + early.readUInt32LE(off + 8);
+    }
+    const merged = file('merged.pcap', Buffer.concat([early, d.subarray(24)]));
+    const r = await runCli([
+      'audit',
+      merged,
+      '--cluster',
+      SHOP_CLUSTER,
+      '--db',
+      path('merged.db'),
+      '--format',
+      'json',
+    ]);
+    const s = JSON.parse(r.stdout);
+    expect(s.input.implausibleTime).toBe(0);
+    expect(s.data.first.startsWith('2025-11-23')).toBe(true);
+    expect(s.data.last.startsWith('2026-11-23')).toBe(true);
+  });
+});
+
 describe('plausible time in conntrack logs', () => {
   it('a conntrack line stamped in 2100 is CONNTRACK_IMPLAUSIBLE_TIME and makes no flow', async () => {
     const log = readFileSync(join(ROOT, 'collectors/conntrack/fixtures/events-pod-traffic.log'), 'utf8');
@@ -300,6 +358,39 @@ describe('plausible time in conntrack logs', () => {
     expect(records.length).toBeGreaterThan(0);
     expect(records.some((x) => x.src.ip === '10.240.1.9')).toBe(false);
     expect(Math.max(...records.map((x) => x.start))).toBeLessThan(Date.UTC(2100, 0, 1));
+  });
+});
+
+describe('plausible time in conntrack logs: far from the lines around it', () => {
+  it('a line stamped 1970 amid lines of 2026 is CONNTRACK_IMPLAUSIBLE_TIME and makes no flow', async () => {
+    const lines = readFileSync(join(ROOT, 'collectors/conntrack/fixtures/events-pod-traffic.log'), 'utf8')
+      .trimEnd()
+      .split('\n');
+    const bogus =
+      '[5.000001]\t    [NEW] ipv4     2 tcp      6 120 SYN_SENT src=10.240.1.9 dst=10.240.2.9 sport=41111 dport=8080 [UNREPLIED] src=10.240.2.9 dst=10.240.1.9 sport=8080 dport=41111 id=77';
+    const log = [...lines.slice(0, 10), bogus, ...lines.slice(10)].join('\n');
+    const out = path('ct-past.jsonl');
+    const r = await runCli(['collect', 'conntrack', '--input', file('ct-past.log', `${log}\n`), '-o', out]);
+    expect(r.stderr).toContain('CONNTRACK_IMPLAUSIBLE_TIME');
+    expect(r.stderr).toContain('line 11');
+    const records = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { start: number; src: { ip: string } });
+    expect(records.some((x) => x.src.ip === '10.240.1.9')).toBe(false);
+    expect(Math.min(...records.map((x) => x.start))).toBeGreaterThan(Date.UTC(2026, 0, 1));
+    // Every other line still makes its flows: the same records as the log without the bogus line.
+    const plain = path('ct-plain.jsonl');
+    await runCli([
+      'collect',
+      'conntrack',
+      '--input',
+      file('ct-plain.log', `${lines.join('\n')}\n`),
+      '-o',
+      plain,
+    ]);
+    const count = (f: string) => readFileSync(f, 'utf8').trim().split('\n').length;
+    expect(count(out)).toBe(count(plain));
   });
 });
 
