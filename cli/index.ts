@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { AuditError } from '../lib/errors.js';
+import { packageVersion } from '../lib/version.js';
 import { type Command, EXIT_FATAL, EXIT_USAGE, UsageError } from './command.js';
 import { commands } from './commands/index.js';
 
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     return argv.length === 0 ? EXIT_USAGE : 0;
   }
   if (argv[0] === '--version') {
-    process.stdout.write('netpol-audit 0.1.0\n');
+    process.stdout.write(`netpol-audit ${packageVersion()}\n`);
     return 0;
   }
   const found = find(argv);

@@ -2,9 +2,9 @@ import type { FlowSink } from '../collectors/sink.js';
 import type { FlowRecord } from '../schema/flow-record.js';
 import type { RuleRefValue } from '../schema/verdict.js';
 import { type Classification, classify } from './classify.js';
+import type { ClusterView } from './cluster-view.js';
 import type { Inventory } from './inventory/index.js';
 import { type CheckRecord, judgeFlow } from './judge/index.js';
-import type { PolicyIndexApi } from './policy/types.js';
 import type { StoredFlow } from './store/index.js';
 import { workloadOf } from './workload.js';
 
@@ -13,6 +13,8 @@ import { workloadOf } from './workload.js';
  * FlowSink, so a collector can feed it directly (embedded mode) or a Kafka consumer can (scale-out);
  * what it produces goes to a JudgedSink: the store's recorder, or a Kafka verdict topic.
  */
+
+export { type ClusterView, StaticClusterView } from './cluster-view.js';
 
 export interface JudgedFlow {
   record: CheckRecord;
@@ -23,21 +25,6 @@ export interface JudgedFlow {
 export interface JudgedSink {
   write(judged: JudgedFlow): void | Promise<void>;
   flush(): Promise<void>;
-}
-
-/** The cluster state a flow is judged against; time-aware sources answer per flow time. */
-export interface ClusterView {
-  at(ms: number): { inventory: Inventory; index: PolicyIndexApi };
-}
-
-export class StaticClusterView implements ClusterView {
-  constructor(
-    private readonly inventory: Inventory,
-    private readonly index: PolicyIndexApi,
-  ) {}
-  at(): { inventory: Inventory; index: PolicyIndexApi } {
-    return { inventory: this.inventory, index: this.index };
-  }
 }
 
 export interface ProcessorStats {

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { type InputIssue, issue } from '../../lib/errors.js';
 import { isJsonObject, type JsonObject } from '../../lib/json.js';
+import type { ClusterView } from '../cluster-view.js';
 import { PolicyCompiler } from '../policy/index.js';
 import type { PolicyIndexApi, PolicyOptions } from '../policy/types.js';
-import type { ClusterView } from '../processor.js';
 import type { PolicyVersion } from '../store/index.js';
 import type { ClusterChangeSink, WatchedKind } from './events.js';
-import { Inventory, type InventoryOptions, isTerminal, normalizeIp } from './index.js';
+import { Inventory, type InventoryOptions, isTerminal, normalizeIp } from './inventory.js';
 import { type ClusterModel, emptyCluster, type NamespaceModel, type PodModel } from './model.js';
 import {
   ClusterModelBuilder,

@@ -1,0 +1,21 @@
+import type { Inventory } from './inventory/inventory.js';
+import type { PolicyIndexApi } from './policy/types.js';
+
+/**
+ * The cluster state a flow is judged against: a snapshot (StaticClusterView) or the API server's
+ * state over time (ClusterTimeline), answered per flow time. A leaf: the inventory's timeline
+ * implements it without importing the processor.
+ */
+export interface ClusterView {
+  at(ms: number): { inventory: Inventory; index: PolicyIndexApi };
+}
+
+export class StaticClusterView implements ClusterView {
+  constructor(
+    private readonly inventory: Inventory,
+    private readonly index: PolicyIndexApi,
+  ) {}
+  at(): { inventory: Inventory; index: PolicyIndexApi } {
+    return { inventory: this.inventory, index: this.index };
+  }
+}
