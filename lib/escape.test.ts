@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { renderTable as render } from '../report/table.js';
 import { escapeCsv, escapeMarkdown, escapeTerminal } from './escape.js';
-import { render } from './format.js';
 
 describe('escaping untrusted names for every output', () => {
   it('terminal: escape sequences and newlines become visible text', () => {
@@ -34,7 +34,7 @@ describe('escaping untrusted names for every output', () => {
     ];
     const csv = render(rows, cols, 'csv', (r) => r);
     expect(csv.split('\r\n')[1]).toBe(`"'=cmd|""/c calc""!A1",-1,x\u001b[31mred`);
-    const table = render(rows, cols, 'table', (r) => r);
+    const table = render(rows, cols, 'text', (r) => r);
     expect(table).not.toContain('\u001b');
     expect(table).toContain('\\u001b[31mred');
   });

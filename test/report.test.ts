@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isoWeekOf, isoWeekStart } from '../cli/commands/report.js';
+import { isoWeekOf, isoWeekStart } from '../report/index.js';
 import { ROOT, runCli } from './support/cli.js';
 
 const capture = join(ROOT, 'examples/shop/capture.pcap');
@@ -89,5 +89,26 @@ describe('netpol-audit report', () => {
     const r = await runCli(['report', '--db', db, '--week', 'last']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--week must look like 2026-W47, got 'last'");
+  });
+
+  it('renders one model in every format: the same violations in text, Markdown, JSON and CSV', async () => {
+    const out: Record<string, string> = {};
+    for (const f of ['text', 'markdown', 'json', 'csv']) {
+      const r = await runCli(['report', '--db', db, '--week', '2026-W48', '--format', f]);
+      expect(r.code).toBe(0);
+      out[f] = r.stdout;
+    }
+    const model = JSON.parse(out.json!) as { violations: { srcWorkload: string; dstWorkload: string }[] };
+    expect(model.violations).toHaveLength(2);
+    for (const v of model.violations) {
+      expect(out.text).toContain(`${v.srcWorkload} -> ${v.dstWorkload}`);
+      expect(out.markdown).toContain(`| ${v.srcWorkload} | ${v.dstWorkload} |`);
+      expect(out.csv).toContain(`not-compliant,violation,${v.srcWorkload},${v.dstWorkload},`);
+    }
+    expect(out.text).toMatch(/^NOT COMPLIANT/m);
+    expect(out.csv!.split('\r\n').filter((l) => l.includes(',unused-rule,'))).toHaveLength(1);
+    const bad = await runCli(['report', '--db', db, '--format', 'xml']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--format must be text, markdown, json, csv');
   });
 });

@@ -1,10 +1,10 @@
-import { type Column, isoTime, parseFormat, parseSince, render } from '../../lib/format.js';
+import { isoTime, parseSince } from '../../lib/format.js';
 import { AuditStore, type RuleRow } from '../../processor/store/index.js';
+import { type Column, evidenceFor, noDataMessage, parseFormat, renderTable } from '../../report/index.js';
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_NO_DATA, UsageError } from '../command.js';
-import { evidenceFor, noDataMessage } from './evidence.js';
 
-const USAGE = `usage: netpol-audit rules --db FILE [--unused] [--since 7d|DATE] [--format table|json|csv]
+const USAGE = `usage: netpol-audit rules --db FILE [--unused] [--since 7d|DATE] [--format text|json|csv]
 
 Lists every rule of every policy seen, with hits, bytes, first and last hit. With --unused, only
 the rules in force since --since (default 7d) that no flow used since then. Relative times count
@@ -36,23 +36,25 @@ export const rulesCommand: Command = {
       format: { type: 'string' },
     });
     if (!values.db) throw new UsageError('--db is required');
-    const format = asUsage(() => parseFormat(values.format));
+    const format = asUsage(
+      () => parseFormat(values.format, ['text', 'json', 'csv'], 'text') as 'text' | 'json' | 'csv',
+    );
     const store = AuditStore.open(values.db, { readonly: true });
     try {
       const ref = store.latestDataTime() ?? 0;
       if (!values.unused) {
-        process.stdout.write(render(store.rules(), columns, format, (r) => r));
+        process.stdout.write(renderTable(store.rules(), columns, format, (r) => r));
         return 0;
       }
       const since = asUsage(() => parseSince(values.since ?? '7d', ref));
       const evidence = evidenceFor(store, since, Number.MAX_SAFE_INTEGER);
       if (evidence.status !== 'ok') {
         // With no traffic every rule is "unused": listing them would claim what no data shows.
-        process.stdout.write(render([], columns, format, (r) => r));
+        process.stdout.write(renderTable([], columns, format, (r) => r));
         process.stderr.write(`rules: ${noDataMessage(evidence, 'which rules are unused')}\n`);
         return EXIT_NO_DATA;
       }
-      process.stdout.write(render(store.rules({ unusedSince: since }), columns, format, (r) => r));
+      process.stdout.write(renderTable(store.rules({ unusedSince: since }), columns, format, (r) => r));
       return 0;
     } finally {
       store.close();

@@ -1,10 +1,10 @@
-import { type Column, isoTime, parseFormat, parseSince, render } from '../../lib/format.js';
+import { isoTime, parseSince } from '../../lib/format.js';
 import { type AggregateRow, AuditStore } from '../../processor/store/index.js';
+import { type Column, evidenceFor, noDataMessage, parseFormat, renderTable } from '../../report/index.js';
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_NO_DATA, UsageError } from '../command.js';
-import { evidenceFor, noDataMessage } from './evidence.js';
 
-const USAGE = `usage: netpol-audit violations --db FILE [--since 7d|DATE] [--until DATE] [--attempts] [--limit N] [--format table|json|csv]
+const USAGE = `usage: netpol-audit violations --db FILE [--since 7d|DATE] [--until DATE] [--attempts] [--limit N] [--format text|json|csv]
 
 Lists violations: flows the NetworkPolicies deny that were observed to flow (established or
 closed), deduplicated by window, source workload, destination, protocol and port. With --attempts,
@@ -39,7 +39,9 @@ export const violationsCommand: Command = {
       format: { type: 'string' },
     });
     if (!values.db) throw new UsageError('--db is required');
-    const format = asUsage(() => parseFormat(values.format));
+    const format = asUsage(
+      () => parseFormat(values.format, ['text', 'json', 'csv'], 'text') as 'text' | 'json' | 'csv',
+    );
     const store = AuditStore.open(values.db, { readonly: true });
     try {
       const ref = store.latestDataTime() ?? 0;
@@ -50,7 +52,7 @@ export const violationsCommand: Command = {
       const limit = values.limit ? Number(values.limit) : 1000;
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
       const rows = values.attempts ? store.deniedAttempts(range, limit) : store.violations(range, limit);
-      process.stdout.write(render(rows, columns, format, (r) => r));
+      process.stdout.write(renderTable(rows, columns, format, (r) => r));
       // Rows found are evidence on their own; an empty answer is only one when the period had data.
       if (rows.length > 0) return 0;
       const evidence = evidenceFor(store, range.since ?? 0, range.until ?? Number.MAX_SAFE_INTEGER);

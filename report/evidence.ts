@@ -1,5 +1,5 @@
-import type { InputIssue } from '../../lib/errors.js';
-import type { AuditStore, RunRow } from '../../processor/store/index.js';
+import type { InputIssue } from '../lib/errors.js';
+import type { AuditStore, RunRow } from '../processor/store/index.js';
 
 /**
  * What the store can say about a period before anything is concluded from it. An empty period is

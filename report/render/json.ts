@@ -1,0 +1,6 @@
+import type { ComplianceReport } from '../model.js';
+
+/** The report model as JSON: for machines (dashboards, CI), the same fields as every renderer sees. */
+export function renderJson(r: ComplianceReport): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
+}
