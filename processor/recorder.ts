@@ -20,6 +20,8 @@ export class StoreRecorder implements JudgedSink {
   constructor(
     private readonly store: AuditStore,
     private readonly batchSize = 5000,
+    /** Called inside each batch's transaction with the flows counted for the first time (alerts). */
+    private readonly onCounted?: (fresh: readonly JudgedFlow['stored'][]) => void,
   ) {}
 
   write(judged: JudgedFlow): void {
@@ -42,7 +44,7 @@ export class StoreRecorder implements JudgedSink {
 
   commit(): void {
     if (this.batch.length === 0 && this.pendingOffsets.size === 0) return;
-    const result = this.store.applyBatch(this.batch, [...this.pendingOffsets.values()]);
+    const result = this.store.applyBatch(this.batch, [...this.pendingOffsets.values()], this.onCounted);
     this.written += result.stored;
     this.duplicates += result.duplicates;
     this.largerThanStored += result.largerThanStored;

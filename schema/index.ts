@@ -1,2 +1,3 @@
+export * from './alert.js';
 export * from './flow-record.js';
 export * from './verdict.js';

@@ -1,3 +1,4 @@
+import { AlertPayloadSchema } from './alert.js';
 import { FlowRecordSchema } from './flow-record.js';
 import { VerdictSchema } from './verdict.js';
 
@@ -6,6 +7,7 @@ import { VerdictSchema } from './verdict.js';
  * JSON Schema; symbols such as [Kind] do not survive JSON.stringify).
  */
 export const PUBLISHED_SCHEMAS: Record<string, unknown> = {
+  'alert.schema.json': { $schema: 'https://json-schema.org/draft/2020-12/schema', ...AlertPayloadSchema },
   'flow-record.schema.json': { $schema: 'https://json-schema.org/draft/2020-12/schema', ...FlowRecordSchema },
   'verdict.schema.json': {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -184,6 +184,39 @@ ALTER TABLE ambiguous_flows ADD COLUMN dst_names TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE ambiguous_flows ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';
 `,
   },
+  {
+    version: 4,
+    name: 'alerts',
+    // Alerts are written in the same transaction as the flows that raised them, so the store's
+    // exactly-once extends to them; a dispatcher delivers from the outbox (docs/alerts.md).
+    sql: `
+-- Alerts firing, between runs: the engine's state (JSON), so a rerun or a restart neither fires
+-- again nor forgets to resolve.
+CREATE TABLE alerts (
+  id TEXT PRIMARY KEY,                -- kind|source|destination|protocol|port, or scan|source
+  state TEXT NOT NULL                 -- JSON AlertState
+) WITHOUT ROWID;
+
+-- One row per notification per receiver.
+CREATE TABLE alert_outbox (
+  id INTEGER PRIMARY KEY,
+  receiver TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,      -- alert id + notification number: the same on every retry
+  alert_id TEXT NOT NULL,
+  event TEXT NOT NULL CHECK (event IN ('firing', 'repeat', 'resolved')),
+  payload TEXT NOT NULL,              -- JSON AlertPayload (schema/alert.ts)
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_wall REAL NOT NULL,
+  next_attempt_wall REAL NOT NULL,
+  last_attempt_wall REAL,
+  last_status INTEGER,                -- HTTP status of the last attempt, if any
+  last_error TEXT,                    -- the receiver's answer or the network error (capped)
+  UNIQUE (receiver, idempotency_key)
+);
+CREATE INDEX alert_outbox_due ON alert_outbox (state, next_attempt_wall);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -79,4 +79,6 @@ if $tests; then
   # The Kubernetes integration tests run a real etcd (Debian etcd-server) and kube-apiserver (built from
   # the Kubernetes source through the Go module proxy; needs Go); build once (slow: see docs/kube.md).
   bash test/k8s/apiserver.sh fetch
+  # The alerting tests run a real Alertmanager, built from its Go module (needs Go); build once.
+  bash test/alerting/tools.sh fetch
 fi

@@ -31,6 +31,7 @@ const AREAS = [
   'RECORDER',
   'OUTPUT',
   'INTERNAL',
+  'ALERTS',
 ];
 const DIRS = ['cli', 'collectors', 'processor', 'transport', 'lib', 'schema'];
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AlertDispatcher, AlertStage, loadAlertsConfig, makeReceivers } from '../../alerts/index.js';
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
 import { AuditError, formatIssue, type InputIssue, issue } from '../../lib/errors.js';
 import { escapeTerminal } from '../../lib/escape.js';
@@ -16,11 +17,18 @@ import { type Command, EXIT_INPUT_PROBLEMS, UsageError } from '../command.js';
 const USAGE = `usage: netpol-audit audit CAPTURE... --cluster SNAPSHOT [--cluster MORE] [--db FILE]
                          [--window 1h] [--node NAME] [--cluster-domain D]
                          [--ipblock-matches-pods true|false] [--host-network node|pod] [--format text|json]
+                         [--alerts FILE [--alerts-drain 30s]]
 
 Runs the whole audit in one process, without Kafka: reads the captures (pcap or pcapng; - for
 standard input), turns packets into flows, judges every flow against the NetworkPolicies of the
 cluster snapshot, stores violations, denied attempts and per-rule usage in SQLite (--db, default
-netpol-audit.db), and prints a summary. Exit code 1 when input problems were found.`;
+netpol-audit.db), and prints a summary. Exit code 1 when input problems were found.
+
+With --alerts, violations (and, as configured, denied attempts and scans) become alerts: written
+to the store's outbox with the flows that raised them, resolved once the data shows them quiet for
+the resolve timeout, and delivered to the configured receivers (Alertmanager, signed webhook,
+Slack) for up to --alerts-drain; what is not delivered by then stays pending in the store for the
+next run or \`netpol-audit alerts\` (docs/alerts.md).`;
 
 interface Summary {
   captures: string[];
@@ -52,6 +60,17 @@ interface Summary {
   /** Flows whose verdict could not be settled (Service backends disagree, or a guessed direction matters). */
   ambiguous: AggregateRow[];
   unusedRules: RuleRow[];
+  /** With --alerts: what the run raised and what was delivered (docs/alerts.md). */
+  alerts?: {
+    raised: number;
+    repeated: number;
+    resolved: number;
+    firing: number;
+    notifications: number;
+    sent: number;
+    failed: number;
+    pending: number;
+  };
   rules: number;
   policies: number;
   issues: InputIssue[];
@@ -73,6 +92,8 @@ export const auditCommand: Command = {
         'ipblock-matches-pods': { type: 'string' },
         'host-network': { type: 'string' },
         format: { type: 'string' },
+        alerts: { type: 'string' },
+        'alerts-drain': { type: 'string' },
       },
       true,
     );
@@ -93,6 +114,10 @@ export const auditCommand: Command = {
       options.hostNetwork = values['host-network'];
     }
     const dbPath = values.db ?? 'netpol-audit.db';
+    const drainMs = values['alerts-drain'] ? asUsage(() => parseDuration(values['alerts-drain']!)) : 30_000;
+    if (values['alerts-drain'] && !values.alerts) throw new UsageError('--alerts-drain needs --alerts');
+    // Read before anything else is opened: a broken alerts file stops the run with nothing stored.
+    const alertsConfig = values.alerts ? loadAlertsConfig(values.alerts) : undefined;
 
     const issues: InputIssue[] = [];
     const snapshot = await loadSnapshotFiles(values.cluster);
@@ -107,7 +132,12 @@ export const auditCommand: Command = {
 
     const store = AuditStore.open(dbPath, { windowMs });
     const runId = store.beginRun('embedded', [...positionals, ...values.cluster], Date.now());
-    const recorder = new StoreRecorder(store);
+    const alerts = alertsConfig ? new AlertStage(alertsConfig, store.outbox) : undefined;
+    const recorder = new StoreRecorder(
+      store,
+      undefined,
+      alerts ? (fresh) => alerts.counted(fresh) : undefined,
+    );
     // Counts the flows with at least one endpoint the snapshot knows (a pod, service or node): none at
     // all means the snapshot is of another cluster or another time, and every verdict is about nothing.
     let placed = 0;
@@ -201,6 +231,22 @@ export const auditCommand: Command = {
     );
     // Ingestion identity (docs/store.md): this run completed what interrupted runs of the same inputs committed.
     summary.alreadyStored.resumedRuns = store.markResumed(runId);
+    if (alerts && alertsConfig) {
+      // Data time: alerts quiet for the resolve timeout before the newest data resolve (docs/alerts.md).
+      if (stats.lastFlow !== undefined) alerts.tick(stats.lastFlow, (fn) => store.transaction(fn));
+      const dispatcher = new AlertDispatcher(store.outbox, makeReceivers(alertsConfig.receivers));
+      const pending = await dispatcher.drain(Date.now() + drainMs);
+      summary.alerts = {
+        raised: alerts.counts.firing,
+        repeated: alerts.counts.repeat,
+        resolved: alerts.counts.resolved,
+        firing: alerts.firing.length,
+        notifications: alerts.counts.notifications,
+        sent: dispatcher.stats.sent,
+        failed: dispatcher.stats.failed,
+        pending,
+      };
+    }
     store.close();
 
     process.stdout.write(format === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderText(summary));
@@ -358,6 +404,15 @@ function renderText(s: Summary): string {
     out.push(`INPUT PROBLEMS (${s.issues.length})`);
     for (const i of s.issues.slice(0, 50)) out.push(`  ${t(formatIssue(i))}`);
     if (s.issues.length > 50) out.push(`  ... and ${s.issues.length - 50} more`);
+  }
+  if (s.alerts) {
+    const a = s.alerts;
+    out.push('');
+    out.push(
+      `ALERTS: ${a.raised} raised, ${a.repeated} repeated, ${a.resolved} resolved, ${a.firing} firing; ` +
+        `${a.notifications} notifications: ${a.sent} sent, ${a.failed} failed, ${a.pending} pending` +
+        (a.pending > 0 ? ` (delivered later: netpol-audit alerts --db ${s.db})` : ''),
+    );
   }
   out.push('');
   out.push(`store: ${s.db} (netpol-audit violations --db ${s.db}; netpol-audit rules --unused --db ${s.db})`);

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { alertsCommand } from './alerts.js';
 import { auditCommand } from './audit.js';
 import { checkCommand } from './check.js';
 import { collectConntrackCommand } from './collect-conntrack.js';
@@ -23,5 +24,6 @@ export const commands: Command[] = [
   violationsCommand,
   rulesCommand,
   reportCommand,
+  alertsCommand,
   snapshotCommand,
 ];

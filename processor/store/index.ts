@@ -5,6 +5,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import type { Classification } from '../classify.js';
 import { DEFAULT_DEDUPE_TOLERANCE_MS, type FlowIdentity } from './identity.js';
+import { AlertOutbox } from './outbox.js';
 
 /**
  * The audit store: one SQLite file (WAL), one writer. Everything a batch produced, and the Kafka
@@ -318,15 +319,34 @@ export class AuditStore {
    * identities are written in the same transaction as the aggregates they fed, so a crash leaves
    * both or neither, and a rerun skips exactly what was committed.
    */
-  applyBatch(flows: readonly StoredFlow[], offsets: readonly OffsetPosition[] = []): BatchResult {
+  applyBatch(
+    flows: readonly StoredFlow[],
+    offsets: readonly OffsetPosition[] = [],
+    onCounted?: (fresh: readonly StoredFlow[]) => void,
+  ): BatchResult {
     let result: BatchResult = { stored: 0, duplicates: 0, largerThanStored: 0 };
     this.db.transaction(() => {
       const { fresh, larger } = this.unseen(flows);
       result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
       this.writeAggregates(fresh);
       for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
+      // What the flows counted for the first time cause (alerts into the outbox), in this transaction.
+      onCounted?.(fresh);
     })();
     return result;
+  }
+
+  private outboxCache: AlertOutbox | undefined;
+
+  /** The alert outbox and alert state kept in this store (see outbox.ts). */
+  get outbox(): AlertOutbox {
+    this.outboxCache ??= new AlertOutbox(this.db);
+    return this.outboxCache;
+  }
+
+  /** Runs `fn` in one transaction (alert resolutions, outbox bookkeeping). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   /** The flows of a batch not counted yet, their identities recorded (inside the caller's transaction). */

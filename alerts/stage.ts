@@ -1,0 +1,100 @@
+import type { StoredFlow } from '../processor/store/index.js';
+import type { AlertOutbox } from '../processor/store/outbox.js';
+import { type AlertsConfig, routeAlert } from './config.js';
+import { AlertEngine, type AlertEvent, type AlertFlow, type AlertState } from './engine.js';
+import { idempotencyKey, toPayload } from './payload.js';
+import { deliveryNames } from './receivers/index.js';
+
+/**
+ * The alert stage: between the store and the outbox. The recorder calls `counted` inside each
+ * batch's transaction with the flows counted for the first time, so an alert is written exactly
+ * when the flows that raised it are (the same data twice alerts once). Resolution (`tick`) runs in
+ * its own transaction, with data time after a capture and wall time in a live pipeline.
+ */
+export class AlertStage {
+  private readonly engine: AlertEngine;
+  readonly counts = { firing: 0, repeat: 0, resolved: 0, notifications: 0 };
+
+  constructor(
+    private readonly config: AlertsConfig,
+    private readonly outbox: AlertOutbox,
+    private readonly wall: () => number = Date.now,
+  ) {
+    this.engine = new AlertEngine(config.engine, outbox.alerts<AlertState>());
+  }
+
+  /** Inside the store's transaction: the flows just counted. */
+  counted(fresh: readonly StoredFlow[]): void {
+    const touched = new Set<string>();
+    for (const f of fresh) {
+      if (f.classification !== 'denied-but-observed' && f.classification !== 'denied-attempt') continue;
+      for (const e of this.engine.observe(toAlertFlow(f))) {
+        this.enqueue(e);
+        touched.add(e.alert.id);
+      }
+    }
+    this.persist(touched);
+  }
+
+  /** Resolves alerts quiet since `now - resolveTimeout`; in a transaction of its own. */
+  tick(now: number, transaction: <T>(fn: () => T) => T): number {
+    return transaction(() => {
+      const events = this.engine.tick(now);
+      for (const e of events) this.enqueue(e);
+      this.persist(new Set(events.map((e) => e.alert.id)));
+      return events.length;
+    });
+  }
+
+  get firing(): AlertState[] {
+    return this.engine.firing;
+  }
+
+  private enqueue(e: AlertEvent): void {
+    this.counts[e.type]++;
+    const key = idempotencyKey(e);
+    const receivers = new Map(this.config.receivers.map((r) => [r.name, r]));
+    for (const { receiver, severity } of routeAlert(this.config, e.alert)) {
+      const payload = JSON.stringify(toPayload(e, severity, this.wall(), this.config.externalUrl));
+      for (const name of deliveryNames(receivers.get(receiver)!)) {
+        if (
+          this.outbox.enqueue(
+            { receiver: name, idempotencyKey: key, alertId: e.alert.id, event: e.type, payload },
+            this.wall(),
+          )
+        )
+          this.counts.notifications++;
+      }
+    }
+  }
+
+  private persist(ids: Set<string>): void {
+    const firing = new Map(this.engine.firing.map((a) => [a.id, a]));
+    for (const id of ids) {
+      const a = firing.get(id);
+      if (a) this.outbox.saveAlert(id, a);
+      else this.outbox.deleteAlert(id);
+    }
+  }
+}
+
+function toAlertFlow(f: StoredFlow): AlertFlow {
+  const ev = f.evidence as {
+    verdict?: { egress?: { isolatedBy?: string[] }; ingress?: { isolatedBy?: string[] } };
+  };
+  const policies = [...(ev?.verdict?.ingress?.isolatedBy ?? []), ...(ev?.verdict?.egress?.isolatedBy ?? [])];
+  return {
+    start: f.start,
+    end: f.end,
+    proto: f.proto,
+    port: f.port,
+    srcWorkload: f.srcWorkload,
+    dstWorkload: f.dstWorkload,
+    srcName: f.srcName,
+    dstName: f.dstName,
+    packets: f.packets,
+    bytes: f.bytes,
+    classification: f.classification,
+    policies,
+  };
+}

@@ -1,0 +1,278 @@
+/**
+ * Alerts through a signed webhook (issue #12), end to end: the real CLI audits the shop capture with
+ * --alerts, a receiver in this test (a real HTTP server on loopback) verifies every signature and
+ * answers as scripted: 500 then 200 (retried with the same idempotency key), 429 with Retry-After
+ * (honoured), a hang (timed out, retried), 400 (kept as failed, visible in `netpol-audit alerts`).
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AlertPayload } from '../../schema/alert.js';
+import { ROOT, runCli } from '../support/cli.js';
+
+const SECRET = 'test-secret-9f2c';
+const dir = mkdtempSync(join(tmpdir(), 'netpol-webhook-'));
+const CAPTURE = join(ROOT, 'examples/shop/capture.pcap');
+const CLUSTER = join(ROOT, 'examples/shop/cluster.yaml');
+
+interface Received {
+  path: string;
+  key: string;
+  payload: AlertPayload;
+  at: number;
+}
+
+/** A webhook receiver: verifies signatures, then answers per path with the script given. */
+class Receiver {
+  server!: Server;
+  received: Received[] = [];
+  badSignatures = 0;
+  /** Per path: the answers to give in turn (the last one repeats). */
+  script = new Map<string, ((res: ServerResponse) => void)[]>();
+  private seen = new Map<string, number>();
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const sig = String(req.headers['x-netpol-audit-signature'] ?? '');
+      const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(sig);
+      const expected = m ? createHmac('sha256', SECRET).update(`${m[1]}.${body}`).digest() : undefined;
+      if (
+        !m ||
+        !expected ||
+        !timingSafeEqual(expected, Buffer.from(m[2]!, 'hex')) ||
+        Math.abs(Date.now() / 1000 - Number(m[1])) > 300
+      ) {
+        this.badSignatures++;
+        res.writeHead(401).end('bad signature');
+        return;
+      }
+      const path = req.url ?? '/';
+      this.received.push({
+        path,
+        key: String(req.headers['idempotency-key']),
+        payload: JSON.parse(body),
+        at: Date.now(),
+      });
+      const answers = this.script.get(path) ?? [];
+      const n = this.seen.get(path) ?? 0;
+      this.seen.set(path, n + 1);
+      const answer = answers[Math.min(n, answers.length - 1)];
+      if (answer) answer(res);
+      else res.writeHead(200).end('ok');
+    });
+  }
+
+  stop(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+const receiver = new Receiver();
+let base: string;
+beforeAll(async () => {
+  base = await receiver.start();
+});
+afterAll(async () => {
+  await receiver.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function config(name: string, path: string, extra = ''): string {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `receivers:\n  - name: hook\n    type: webhook\n    url: ${base}${path}\n    secret: {env: HOOK_SECRET}\n    timeout: 1s\n${extra}`,
+  );
+  return file;
+}
+
+const env = { HOOK_SECRET: SECRET };
+
+describe('alerts to a signed webhook', () => {
+  it('each violation of the shop capture arrives once, signed, with the payload schema', async () => {
+    const db = join(dir, 'ok.db');
+    const r = await runCli(
+      ['audit', CAPTURE, '--cluster', CLUSTER, '--db', db, '--alerts', config('ok', '/ok')],
+      { env },
+    );
+    expect(r.stderr).not.toContain('    at ');
+    expect(r.stdout).toMatch(
+      /ALERTS: 2 raised, 0 repeated, 0 resolved, 2 firing; 2 notifications: 2 sent, 0 failed, 0 pending/,
+    );
+    const got = receiver.received.filter((x) => x.path === '/ok');
+    expect(
+      got
+        .map(
+          (x) => `${x.payload.key.src} -> ${x.payload.key.dst} ${x.payload.key.proto}/${x.payload.key.port}`,
+        )
+        .sort(),
+    ).toEqual(['dev/debug-shell -> shop/cart TCP/8080', 'dev/debug-shell -> shop/payments TCP/9000']);
+    for (const x of got) {
+      expect(x.payload).toMatchObject({ v: 1, kind: 'violation', status: 'firing', severity: 'critical' });
+      expect(x.key).toBe(x.payload.id);
+      expect(x.payload.policies).toContain('shop/default-deny-ingress');
+      expect(x.payload.names.src).toEqual(['10-244-2-40.dev.pod.cluster.local']);
+    }
+    expect(receiver.badSignatures).toBe(0);
+    // The same capture again: counted once, so alerted once.
+    const again = await runCli(
+      ['audit', CAPTURE, '--cluster', CLUSTER, '--db', db, '--alerts', config('ok', '/ok')],
+      { env },
+    );
+    expect(again.stdout).toMatch(/ALERTS: 0 raised/);
+    expect(receiver.received.filter((x) => x.path === '/ok')).toHaveLength(2);
+  });
+
+  it('500 then 200: retried with the same idempotency key; 429 Retry-After honoured', async () => {
+    receiver.script.set('/flaky', [
+      (res) => res.writeHead(500).end('boom'),
+      (res) => res.writeHead(200).end(),
+    ]);
+    receiver.script.set('/busy', [
+      (res) => res.writeHead(429, { 'retry-after': '2' }).end('slow down'),
+      (res) => res.writeHead(200).end(),
+    ]);
+    const db = join(dir, 'retry.db');
+    const both = `  - name: busy\n    type: webhook\n    url: ${base}/busy\n    secret: {env: HOOK_SECRET}\n`;
+    const r = await runCli(
+      [
+        'audit',
+        CAPTURE,
+        '--cluster',
+        CLUSTER,
+        '--db',
+        db,
+        '--alerts',
+        config('retry', '/flaky', both),
+        '--alerts-drain',
+        '20s',
+      ],
+      { env },
+    );
+    expect(r.stdout).toMatch(/4 notifications: 4 sent, 0 failed, 0 pending/);
+    const flaky = receiver.received.filter((x) => x.path === '/flaky');
+    // Two alerts, the first attempt of each answered 500... only the first request overall was.
+    expect(flaky.length).toBe(3);
+    const byKey = new Map<string, number>();
+    for (const x of flaky) byKey.set(x.key, (byKey.get(x.key) ?? 0) + 1);
+    expect([...byKey.values()].sort()).toEqual([1, 2]);
+    const busy = receiver.received.filter((x) => x.path === '/busy');
+    expect(busy.length).toBe(3);
+    const retried = busy.find((x, i) => busy.findIndex((y) => y.key === x.key) !== i)!;
+    const firstTry = busy.find((x) => x.key === retried.key)!;
+    expect(retried.at - firstTry.at).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('a receiver that hangs is timed out and retried; one that answers 400 is kept as failed and listed', async () => {
+    receiver.script.set('/hang', [() => {}, (res) => res.writeHead(200).end()]);
+    receiver.script.set('/reject', [(res) => res.writeHead(400).end('unknown field')]);
+    const reject = `  - name: reject\n    type: webhook\n    url: ${base}/reject\n    secret: {env: HOOK_SECRET}\n`;
+    const db = join(dir, 'hang.db');
+    const r = await runCli(
+      [
+        'audit',
+        CAPTURE,
+        '--cluster',
+        CLUSTER,
+        '--db',
+        db,
+        '--alerts',
+        config('hang', '/hang', reject),
+        '--alerts-drain',
+        '20s',
+      ],
+      { env },
+    );
+    expect(r.stdout).toMatch(/4 notifications: 2 sent, 2 failed, 0 pending/);
+    expect(receiver.received.filter((x) => x.path === '/hang').length).toBe(3);
+    const list = await runCli(['alerts', '--db', db, '--state', 'failed', '--format', 'json']);
+    expect(list.code).toBe(1);
+    const failed = JSON.parse(list.stdout) as {
+      receiver: string;
+      lastStatus: number;
+      lastError: string;
+      attempts: number;
+    }[];
+    expect(failed).toHaveLength(2);
+    for (const f of failed)
+      expect(f).toMatchObject({
+        receiver: 'reject',
+        lastStatus: 400,
+        attempts: 1,
+        lastError: 'HTTP 400: unknown field',
+      });
+    const hang = JSON.parse((await runCli(['alerts', '--db', db, '--format', 'json'])).stdout) as {
+      receiver: string;
+      attempts: number;
+      state: string;
+    }[];
+    expect(hang.filter((x) => x.receiver === 'hook').map((x) => x.state)).toEqual(['sent', 'sent']);
+  });
+
+  it('a secret never appears in output, and a bad config names the file and the key', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      `receivers:\n  - name: hook\n    type: webhook\n    url: ${base}/x\n    secret: {env: NOT_SET_ANYWHERE}\n`,
+    );
+    const r = await runCli([
+      'audit',
+      CAPTURE,
+      '--cluster',
+      CLUSTER,
+      '--db',
+      join(dir, 'bad.db'),
+      '--alerts',
+      bad,
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('ALERTS_CONFIG_INVALID');
+    expect(r.stderr).toContain(bad);
+    expect(r.stderr).toContain('receivers[0].secret.env');
+    const typo = join(dir, 'typo.yaml');
+    writeFileSync(typo, `receivers:\n  - name: hook\n    type: webhok\n    url: ${base}/x\n`);
+    const t = await runCli([
+      'audit',
+      CAPTURE,
+      '--cluster',
+      CLUSTER,
+      '--db',
+      join(dir, 'typo.db'),
+      '--alerts',
+      typo,
+    ]);
+    expect(t.stderr).toMatch(
+      /receivers\[0\]\.type: expected one of alertmanager, webhook, slack, got "webhok"/,
+    );
+    const ok = await runCli(
+      [
+        'audit',
+        CAPTURE,
+        '--cluster',
+        CLUSTER,
+        '--db',
+        join(dir, 's.db'),
+        '--alerts',
+        config('s', '/s'),
+        '--format',
+        'json',
+      ],
+      { env },
+    );
+    expect(ok.stdout + ok.stderr).not.toContain(SECRET);
+  });
+});
