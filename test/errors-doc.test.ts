@@ -33,7 +33,7 @@ const AREAS = [
   'INTERNAL',
   'ALERTS',
 ];
-const DIRS = ['cli', 'collectors', 'processor', 'transport', 'lib', 'schema'];
+const DIRS = ['cli', 'collectors', 'processor', 'transport', 'lib', 'schema', 'alerts', 'report'];
 
 function sources(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
