@@ -21,6 +21,8 @@ const SOURCE_DIRS = [
   'processor',
   'schema',
   'transport',
+  'alerts',
+  'report',
   'deploy',
   'bench',
   'scripts',
