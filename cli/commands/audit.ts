@@ -4,6 +4,7 @@ import { collectCaptureFiles } from '../../collectors/flow/collect.js';
 import { AuditError, formatIssue, type InputIssue, issue } from '../../lib/errors.js';
 import { escapeTerminal } from '../../lib/escape.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
+import { stopOnSignals } from '../../lib/signals.js';
 import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
 import type { ClusterModel } from '../../processor/inventory/model.js';
 import { compilePolicyIndex } from '../../processor/policy/index.js';
@@ -149,11 +150,15 @@ export const auditCommand: Command = {
       flush: () => recorder.flush(),
     };
     const processor = new FlowProcessor(new StaticClusterView(inventory, compiled.index), counting);
+    // SIGINT/SIGTERM: stop reading, judge and store what was read, finish the run, summarise.
+    const stop = stopOnSignals();
     const collected = await collectCaptureFiles(positionals, processor, {
+      signal: stop.signal,
       node: values.node,
       onIssue: (i: InputIssue) => issues.push(i),
     });
     await processor.close();
+    stop.dispose();
     if (processor.stats.flows > 0 && placed === 0)
       issues.push(
         issue(
@@ -226,6 +231,7 @@ export const auditCommand: Command = {
         issues: issues.length,
         errors: issues.filter((i) => i.severity === 'error').length,
         issueList: issues.slice(0, RUN_ISSUES_KEPT),
+        ...(stop.by ? { stoppedBy: stop.by } : {}),
       },
       Date.now(),
     );
@@ -344,6 +350,8 @@ function renderText(s: Summary): string {
   if (s.data.first) out.push(`data from ${s.data.first} to ${s.data.last}`);
   const input = s.input as { packets?: number; flows?: number };
   if (input.packets !== undefined) out.push(`${n(input.packets, 'packet')} read`);
+  if ((s.input as { stopped?: boolean }).stopped)
+    out.push('stopped by a signal: what was read until then was judged and stored');
   const implausible = (s.input as { implausibleTime?: number }).implausibleTime ?? 0;
   if (implausible > 0)
     out.push(`${n(implausible, 'packet')} with an implausible timestamp, kept out of flows and periods`);

@@ -1,5 +1,6 @@
 import { collectCaptureFiles } from '../../collectors/flow/collect.js';
 import { formatIssue } from '../../lib/errors.js';
+import { stopOnSignals } from '../../lib/signals.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
@@ -18,6 +19,7 @@ options:
       --bytes ip|wire      count IP packet bytes (default) or whole frames as captured on the wire
 ${KAFKA_SINK_USAGE}
 
+SIGINT or SIGTERM stops reading: the flows read so far are written (a second signal exits at once).
 A summary goes to standard error. Exit status: 0 ok, 1 input problems were found (records were
 still written for everything readable, or records were dropped because the Kafka spool was
 full), 2 usage error.`;
@@ -52,7 +54,10 @@ export const collectPcapCommand: Command = {
     );
     const sink = opened.sink;
     const issues: string[] = [];
+    // SIGINT/SIGTERM (the end of a piped live capture): stop reading, flush every flow, summarise.
+    const stop = stopOnSignals();
     const summary = await collectCaptureFiles(positionals, sink, {
+      signal: stop.signal,
       node: values.node,
       idleTimeoutMs: secondsAsMs(idle),
       activeTimeoutMs: secondsAsMs(active),
@@ -64,6 +69,7 @@ export const collectPcapCommand: Command = {
     });
     await sink.flush();
     await sink.close();
+    stop.dispose();
     const skipped = summary.packets - summary.flowPackets;
     const truncatedInFlows = summary.flowPackets - summary.decoded;
     const lines = [
@@ -76,6 +82,7 @@ export const collectPcapCommand: Command = {
       ...opened.report(),
       ...issues,
     ];
+    if (stop.by) lines.push(`collect pcap: stopped by ${stop.by}: every flow read until then was written`);
     process.stderr.write(`${lines.join('\n')}\n`);
     // Input problems: the reader found damage, or packets could not be placed in any flow.
     const lost = summary.malformed + summary.truncated - truncatedInFlows;

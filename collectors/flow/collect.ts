@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { type InputIssue, issue } from '../../lib/errors.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { CaptureParser, READ_CHUNK } from '../capture/index.js';
@@ -34,6 +35,11 @@ export interface CollectOptions {
    * line, and packets are never held back to compare with the ones after them.
    */
   live?: boolean;
+  /**
+   * Stops reading (SIGINT/SIGTERM): what was read is finished as if the input had ended there, the
+   * inputs not started are not read, and a record cut by the stop is a warning, not damage.
+   */
+  signal?: AbortSignal;
 }
 
 export interface CollectSummary {
@@ -57,6 +63,8 @@ export interface CollectSummary {
   issues: number;
   /** Issues of severity error (the CLI exits 1 when this is not 0). */
   errors: number;
+  /** Reading was stopped by `signal` before the inputs ended. */
+  stopped?: boolean;
 }
 
 export function emptySummary(): CollectSummary {
@@ -154,7 +162,12 @@ class Collection {
     return this.table;
   }
 
+  /** Set when reading was stopped by a signal: the end of what was read is not the input's end. */
+  stopped = false;
+
   report(i: InputIssue): void {
+    if (this.stopped && i.severity === 'error' && CUT_BY_STOP.has(i.code))
+      i = { ...i, severity: 'warning', message: `${i.message} (reading was stopped by a signal here)` };
     this.summary.issues++;
     if (i.severity === 'error') this.summary.errors++;
     this.opts.onIssue?.(i);
@@ -288,6 +301,13 @@ class Collection {
   }
 }
 
+/** What a stop in the middle of a record looks like to the parser. */
+const CUT_BY_STOP = new Set([
+  'PCAP_TRUNCATED_RECORD',
+  'PCAPNG_TRUNCATED_BLOCK',
+  'CAPTURE_TRUNCATED_FILE_HEADER',
+]);
+
 function timeText(ts: number): string {
   const d = new Date(ts);
   return Number.isNaN(d.getTime()) ? String(ts) : d.toISOString();
@@ -304,6 +324,10 @@ export async function collectCaptureFiles(
 ): Promise<CollectSummary> {
   const summary = emptySummary();
   for (const file of files) {
+    if (opts.signal?.aborted) {
+      summary.stopped = true;
+      break;
+    }
     if (file === '-') await collectInto(process.stdin, '<stdin>', undefined, undefined, sink, opts, summary);
     else
       await collectInto(
@@ -343,12 +367,20 @@ async function collectInto(
   summary.inputs++;
   const c = new Collection(source, observerSource, file, sink, opts, summary);
   let error: unknown;
+  const signal = opts.signal;
+  if (signal) addAbortSignal(signal, stream as Readable);
   try {
     for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
       await c.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
     }
   } catch (err) {
     error = err;
+  }
+  if (signal?.aborted) {
+    // Not a read failure: the user stopped it. What was read is finished like a whole input.
+    summary.stopped = true;
+    c.stopped = true;
+    error = undefined;
   }
   if (error !== undefined) failed(source, error, opts, summary);
   await c.end(error !== undefined);
