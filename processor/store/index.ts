@@ -178,14 +178,17 @@ export interface RunRow {
 
 export class AuditStore {
   readonly db: Database.Database;
+  /** The store's file, named in every error. */
+  readonly path: string;
   readonly windowMs: number;
   readonly dedupeToleranceMs: number;
   /** The run that flow identities written from now on are credited to (beginRun sets it). */
   runId: number | null;
   private readonly stmts: ReturnType<AuditStore['prepare']>;
 
-  private constructor(db: Database.Database, opts: StoreOptions) {
+  private constructor(db: Database.Database, path: string, opts: StoreOptions) {
     this.db = db;
+    this.path = path;
     this.windowMs = opts.windowMs ?? HOUR;
     // A lookup searches the start's bucket and its neighbours: complete while tolerance <= bucket width.
     this.dedupeToleranceMs = Math.min(
@@ -220,7 +223,7 @@ export class AuditStore {
       db.pragma('busy_timeout = 5000');
       refuseForeign(db, path);
       migrate(db, path, readonly);
-      return new AuditStore(db, opts);
+      return new AuditStore(db, path, opts);
     } catch (err) {
       db?.close();
       throw storeError(err, path, 'open');
@@ -304,6 +307,10 @@ export class AuditStore {
 
   /** Records the policies and rules in force at data time `atMs` (every rule, used or not). */
   recordPolicies(policies: PolicyVersion[], rules: RuleDefinition[], atMs: number): void {
+    this.guard('write to', () => this.recordPoliciesUnguarded(policies, rules, atMs));
+  }
+
+  private recordPoliciesUnguarded(policies: PolicyVersion[], rules: RuleDefinition[], atMs: number): void {
     this.db.transaction(() => {
       for (const p of policies)
         this.stmts.policyVersion.run({ ...p, spec: JSON.stringify(p.spec), at: atMs });
@@ -325,14 +332,16 @@ export class AuditStore {
     onCounted?: (fresh: readonly StoredFlow[]) => void,
   ): BatchResult {
     let result: BatchResult = { stored: 0, duplicates: 0, largerThanStored: 0 };
-    this.db.transaction(() => {
-      const { fresh, larger } = this.unseen(flows);
-      result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
-      this.writeAggregates(fresh);
-      for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
-      // What the flows counted for the first time cause (alerts into the outbox), in this transaction.
-      onCounted?.(fresh);
-    })();
+    this.guard('write to', () =>
+      this.db.transaction(() => {
+        const { fresh, larger } = this.unseen(flows);
+        result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
+        this.writeAggregates(fresh);
+        for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
+        // What the flows counted for the first time cause (alerts into the outbox), in this transaction.
+        onCounted?.(fresh);
+      })(),
+    );
     return result;
   }
 
@@ -346,7 +355,16 @@ export class AuditStore {
 
   /** Runs `fn` in one transaction (alert resolutions, outbox bookkeeping). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.guard('write to', () => this.db.transaction(fn)());
+  }
+
+  /** A failure of SQLite while `doing` becomes the store error with its code and the path. */
+  private guard<T>(doing: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw storeError(err, this.path, doing);
+    }
   }
 
   /** The flows of a batch not counted yet, their identities recorded (inside the caller's transaction). */
@@ -685,6 +703,10 @@ export class AuditStore {
   }
 
   beginRun(mode: string, inputs: unknown[], wallMs: number): number {
+    return this.guard('write to', () => this.beginRunUnguarded(mode, inputs, wallMs));
+  }
+
+  private beginRunUnguarded(mode: string, inputs: unknown[], wallMs: number): number {
     const id = Number(
       this.db
         .prepare('INSERT INTO runs (mode, started_wall, inputs) VALUES (?, ?, ?)')
@@ -695,6 +717,10 @@ export class AuditStore {
   }
 
   finishRun(id: number, stats: unknown, wallMs: number): void {
+    this.guard('write to', () => this.finishRunUnguarded(id, stats, wallMs));
+  }
+
+  private finishRunUnguarded(id: number, stats: unknown, wallMs: number): void {
     this.db
       .prepare('UPDATE runs SET finished_wall = ?, stats = ? WHERE id = ?')
       .run(wallMs, JSON.stringify(stats), id);
@@ -707,6 +733,10 @@ export class AuditStore {
    * input are never matched (a stream read again is not the same data). Returns the runs marked.
    */
   markResumed(id: number): number[] {
+    return this.guard('write to', () => this.markResumedUnguarded(id));
+  }
+
+  private markResumedUnguarded(id: number): number[] {
     const run = this.db.prepare('SELECT inputs, finished_wall FROM runs WHERE id = ?').get(id) as
       | { inputs: string; finished_wall: number | null }
       | undefined;
@@ -770,6 +800,10 @@ export class AuditStore {
 
   /** Deletes aggregated data older than `beforeMs` (data time). Rule definitions stay; their daily usage goes. */
   prune(beforeMs: number): { deleted: number } {
+    return this.guard('write to', () => this.pruneUnguarded(beforeMs));
+  }
+
+  private pruneUnguarded(beforeMs: number): { deleted: number } {
     let deleted = 0;
     this.db.transaction(() => {
       deleted += this.db.prepare('DELETE FROM violations WHERE last_seen < ?').run(beforeMs).changes;

@@ -55,16 +55,18 @@ function row(r: Record<string, unknown>): OutboxRow {
 export class AlertOutbox {
   private readonly stmts;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     this.stmts = {
-      enqueue: db.prepare(`INSERT INTO alert_outbox (receiver, idempotency_key, alert_id, event, payload, created_wall, next_attempt_wall)
+      enqueue:
+        db.prepare(`INSERT INTO alert_outbox (receiver, idempotency_key, alert_id, event, payload, created_wall, next_attempt_wall)
         VALUES (@receiver, @idempotencyKey, @alertId, @event, @payload, @now, @now)
         ON CONFLICT (receiver, idempotency_key) DO NOTHING`),
       due: db.prepare(
         "SELECT * FROM alert_outbox WHERE state = 'pending' AND next_attempt_wall <= ? ORDER BY id LIMIT ?",
       ),
       nextDue: db.prepare("SELECT min(next_attempt_wall) AS t FROM alert_outbox WHERE state = 'pending'"),
-      attempt: db.prepare(`UPDATE alert_outbox SET state = @state, attempts = attempts + 1, last_attempt_wall = @now,
+      attempt:
+        db.prepare(`UPDATE alert_outbox SET state = @state, attempts = attempts + 1, last_attempt_wall = @now,
         next_attempt_wall = @next, last_status = @status, last_error = @error WHERE id = @id`),
       saveAlert: db.prepare(
         'INSERT INTO alerts (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state',

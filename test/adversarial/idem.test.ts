@@ -213,7 +213,11 @@ describe('idempotent ingestion (CLI)', () => {
     const db = join(mnt, 'full.db');
     try {
       const r = cli(['audit', big, '--cluster', CLUSTER, '--db', db]);
-      expect(r.code).not.toBe(0);
+      // A full disk is a fatal store failure: its code, the path, exit 3, no stack trace.
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain('STORE_FULL');
+      expect(r.stderr).toContain(db);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
       // Some batches committed before the disk filled: the case a rerun must not count twice.
       expect(edgeTotals(db).flows).toBeGreaterThan(0);
     } finally {
