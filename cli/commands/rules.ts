@@ -36,6 +36,8 @@ export const rulesCommand: Command = {
       format: { type: 'string' },
     });
     if (!values.db) throw new UsageError('--db is required');
+    if (values.since !== undefined && !values.unused)
+      throw new UsageError('--since applies to --unused (rules not used since then)');
     const format = asUsage(
       () => parseFormat(values.format, ['text', 'json', 'csv'], 'text') as 'text' | 'json' | 'csv',
     );
