@@ -19,4 +19,4 @@ export const EXIT_USAGE = 2;
 export const EXIT_FATAL = 3;
 export const EXIT_NO_DATA = 4;
 
-export class UsageError extends Error {}
+export { UsageError } from '../lib/errors.js';

@@ -25,6 +25,9 @@ export interface InputIssue extends InputLocation {
   severity: 'error' | 'warning';
 }
 
+/** The caller asked for something impossible (a bad option, a missing argument): exit 2, with the usage. */
+export class UsageError extends Error {}
+
 export class AuditError extends Error {
   readonly code: string;
   readonly location: InputLocation;

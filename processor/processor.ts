@@ -1,6 +1,7 @@
 import type { FlowSink } from '../collectors/sink.js';
 import type { FlowRecord } from '../schema/flow-record.js';
 import type { RuleRefValue } from '../schema/verdict.js';
+import type { JudgedFlow, JudgedSink } from '../sinks/types.js';
 import { type Classification, classify } from './classify.js';
 import type { ClusterView } from './cluster-view.js';
 import type { Inventory } from './inventory/index.js';
@@ -14,18 +15,8 @@ import { workloadOf } from './workload.js';
  * what it produces goes to a JudgedSink: the store's recorder, or a Kafka verdict topic.
  */
 
+export type { JudgedFlow, JudgedSink } from '../sinks/types.js';
 export { type ClusterView, StaticClusterView } from './cluster-view.js';
-
-export interface JudgedFlow {
-  record: CheckRecord;
-  classification: Classification;
-  stored: StoredFlow;
-}
-
-export interface JudgedSink {
-  write(judged: JudgedFlow): void | Promise<void>;
-  flush(): Promise<void>;
-}
 
 export interface ProcessorStats {
   flows: number;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AuditError } from '../../lib/errors.js';
+import { assertSnapshotUsable } from '../../pipeline/cluster.js';
 import { emptyCluster } from '../../processor/inventory/model.js';
-import { assertSnapshotUsable, canonicalJson, policyVersions } from './audit.js';
+import { canonicalJson, policyVersions } from '../../processor/policy/versions.js';
 
 describe('canonicalJson', () => {
   it('sorts keys at every level and keeps array order', () => {

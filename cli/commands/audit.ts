@@ -1,16 +1,10 @@
-import { createHash } from 'node:crypto';
 import { AlertDispatcher, AlertStage, loadAlertsConfig, makeReceivers } from '../../alerts/index.js';
-import { collectCaptureFiles } from '../../collectors/flow/collect.js';
-import { AuditError, formatIssue, type InputIssue, issue } from '../../lib/errors.js';
+import { formatIssue, type InputIssue, issue } from '../../lib/errors.js';
 import { escapeTerminal } from '../../lib/escape.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
 import { stopOnSignals } from '../../lib/signals.js';
-import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
-import type { ClusterModel } from '../../processor/inventory/model.js';
-import { compilePolicyIndex } from '../../processor/policy/index.js';
-import { DEFAULT_POLICY_OPTIONS, type PolicyOptions } from '../../processor/policy/types.js';
-import { FlowProcessor, type JudgedSink, StaticClusterView } from '../../processor/processor.js';
-import { StoreRecorder } from '../../processor/recorder.js';
+import { CLUSTER_OPTIONS, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
+import { runEmbedded } from '../../pipeline/embedded.js';
 import { type AggregateRow, AuditStore, type RuleRow } from '../../processor/store/index.js';
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, UsageError } from '../command.js';
@@ -85,13 +79,10 @@ export const auditCommand: Command = {
     const { values, positionals } = parse(
       argv,
       {
-        cluster: { type: 'string', multiple: true },
+        ...CLUSTER_OPTIONS,
         db: { type: 'string' },
         window: { type: 'string' },
         node: { type: 'string' },
-        'cluster-domain': { type: 'string' },
-        'ipblock-matches-pods': { type: 'string' },
-        'host-network': { type: 'string' },
         format: { type: 'string' },
         alerts: { type: 'string' },
         'alerts-drain': { type: 'string' },
@@ -99,21 +90,10 @@ export const auditCommand: Command = {
       true,
     );
     if (positionals.length === 0) throw new UsageError('give at least one capture file');
-    if (!values.cluster?.length) throw new UsageError('--cluster is required');
+    const clusterOptions = clusterOptionsFrom(values, false);
     const format = values.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError('--format must be text or json');
     const windowMs = values.window ? asUsage(() => parseDuration(values.window!)) : 3_600_000;
-    const options: PolicyOptions = { ...DEFAULT_POLICY_OPTIONS };
-    if (values['ipblock-matches-pods'] !== undefined) {
-      if (!['true', 'false'].includes(values['ipblock-matches-pods']))
-        throw new UsageError('--ipblock-matches-pods must be true or false');
-      options.ipBlockMatchesPods = values['ipblock-matches-pods'] === 'true';
-    }
-    if (values['host-network'] !== undefined) {
-      if (values['host-network'] !== 'node' && values['host-network'] !== 'pod')
-        throw new UsageError('--host-network must be node or pod');
-      options.hostNetwork = values['host-network'];
-    }
     const dbPath = values.db ?? 'netpol-audit.db';
     const drainMs = values['alerts-drain'] ? asUsage(() => parseDuration(values['alerts-drain']!)) : 30_000;
     if (values['alerts-drain'] && !values.alerts) throw new UsageError('--alerts-drain needs --alerts');
@@ -121,50 +101,31 @@ export const auditCommand: Command = {
     const alertsConfig = values.alerts ? loadAlertsConfig(values.alerts) : undefined;
 
     const issues: InputIssue[] = [];
-    const snapshot = await loadSnapshotFiles(values.cluster);
-    // Checked before the store is opened: a snapshot that could not be read whole stops the run
-    // with nothing stored (docs/trust.md).
-    assertSnapshotUsable(values.cluster, snapshot.issues, snapshot.cluster);
-    issues.push(...snapshot.issues);
-    const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
-    issues.push(...inventory.issues);
-    const compiled = compilePolicyIndex(snapshot.cluster, options);
-    issues.push(...compiled.issues);
+    // A snapshot that cannot be used stops the run before the store is opened (docs/trust.md).
+    const cluster = await openCluster(clusterOptions, (i) => issues.push(i));
+    const clusterFiles = clusterOptions.snapshots;
 
     const store = AuditStore.open(dbPath, { windowMs });
-    const runId = store.beginRun('embedded', [...positionals, ...values.cluster], Date.now());
+    const runId = store.beginRun('embedded', [...positionals, ...clusterFiles], Date.now());
     const alerts = alertsConfig ? new AlertStage(alertsConfig, store.outbox) : undefined;
-    const recorder = new StoreRecorder(
-      store,
-      undefined,
-      alerts ? (fresh) => alerts.counted(fresh) : undefined,
-    );
-    // Counts the flows with at least one endpoint the snapshot knows (a pod, service or node): none at
-    // all means the snapshot is of another cluster or another time, and every verdict is about nothing.
-    let placed = 0;
-    const counting: JudgedSink = {
-      write(judged) {
-        if (judged.record.src.kind !== 'external' || judged.record.dst.kind !== 'external') placed++;
-        return recorder.write(judged);
-      },
-      flush: () => recorder.flush(),
-    };
-    const processor = new FlowProcessor(new StaticClusterView(inventory, compiled.index), counting);
     // SIGINT/SIGTERM: stop reading, judge and store what was read, finish the run, summarise.
     const stop = stopOnSignals();
-    const collected = await collectCaptureFiles(positionals, processor, {
-      signal: stop.signal,
-      node: values.node,
-      onIssue: (i: InputIssue) => issues.push(i),
+    const { processor, recorder, collected, placed } = await runEmbedded({
+      captures: positionals,
+      cluster: cluster.view,
+      store,
+      ...(alerts ? { onCounted: (fresh) => alerts.counted(fresh) } : {}),
+      collect: { signal: stop.signal, node: values.node, onIssue: (i: InputIssue) => issues.push(i) },
     });
-    await processor.close();
     stop.dispose();
+    // None of the flows placed: the snapshot is of another cluster or another time, and every
+    // verdict is about nothing.
     if (processor.stats.flows > 0 && placed === 0)
       issues.push(
         issue(
           'AUDIT_SNAPSHOT_MATCHES_NO_FLOW',
           `none of the ${processor.stats.flows} flows has an address the cluster snapshot knows (pod, service or node): the snapshot is probably of another cluster or another time, and the verdicts rest on no inventory`,
-          { source: values.cluster.join(', ') },
+          { source: clusterFiles.join(', ') },
           'warning',
         ),
       );
@@ -174,15 +135,7 @@ export const auditCommand: Command = {
     const stats = processor.stats;
     const first = stats.firstFlow ?? 0;
     const last = stats.lastFlow ?? 0;
-    const rules = compiled.index.rules();
-    const policies = policyVersionsInForce(snapshot.cluster, compiled.issues);
-    const ruleDefs = rules.map((r) => ({
-      kind: r.kind,
-      policy: r.policy,
-      direction: r.direction,
-      rule: r.rule,
-      summary: r.summary,
-    }));
+    const { rules: ruleDefs, policies } = cluster.policiesAt(first);
     // Without a flow there is no data time: recording the policies at 0 would claim them "in force
     // since 1970" and make every rule look unused over any period.
     if (stats.firstFlow !== undefined) {
@@ -192,7 +145,7 @@ export const auditCommand: Command = {
     const range = { since: first, until: last };
     const summary: Summary = {
       captures: positionals,
-      cluster: values.cluster,
+      cluster: clusterFiles,
       db: dbPath,
       data: {
         first: stats.firstFlow === undefined ? undefined : isoTime(first),
@@ -214,8 +167,8 @@ export const auditCommand: Command = {
       ambiguous: store.ambiguous(range),
       unusedRules: store
         .rules({ unusedSince: first })
-        .filter((r) => rules.some((x) => x.policy === r.policy && x.kind === r.kind)),
-      rules: rules.length,
+        .filter((r) => ruleDefs.some((x) => x.policy === r.policy && x.kind === r.kind)),
+      rules: ruleDefs.length,
       policies: policies.length,
       issues,
     };
@@ -262,79 +215,6 @@ export const auditCommand: Command = {
 
 /** How many of a run's input problems its record in the store keeps. */
 const RUN_ISSUES_KEPT = 200;
-
-/**
- * A snapshot that is missing, unreadable, not YAML/JSON, or holds no Kubernetes object at all would
- * judge every flow against an empty cluster (no policy: everything allowed). That is a fatal input
- * problem, not a finding: the run stops before anything is stored.
- */
-export function assertSnapshotUsable(paths: string[], found: InputIssue[], cluster: ClusterModel): void {
-  const fatal = found.filter(
-    (i) => i.severity === 'error' && (i.code === 'SNAPSHOT_UNREADABLE' || i.code === 'SNAPSHOT_SYNTAX'),
-  );
-  if (fatal.length > 0)
-    throw new AuditError(
-      'AUDIT_SNAPSHOT_UNUSABLE',
-      `the cluster snapshot cannot be used, nothing was stored: ${fatal.map(formatIssue).join('; ')}`,
-      { source: fatal[0]!.source },
-    );
-  const objects =
-    cluster.namespaces.length +
-    cluster.pods.length +
-    cluster.nodes.length +
-    cluster.services.length +
-    cluster.endpointSlices.length +
-    cluster.networkPolicies.length +
-    (cluster.clusterNetworkPolicies?.length ?? 0);
-  if (objects === 0)
-    throw new AuditError(
-      'AUDIT_SNAPSHOT_EMPTY',
-      'the cluster snapshot holds no Kubernetes object (an empty file, or a failed kubectl get?): nothing to judge against, nothing was stored',
-      { source: paths.join(', ') },
-    );
-}
-
-/** JSON with object keys sorted at every level: the same policy hashes the same whatever its key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-
-/** The versions of the policies the engine enforces: a policy the validator rejected is not "in force". */
-export function policyVersionsInForce(cluster: ClusterModel, compileIssues: InputIssue[]) {
-  const rejected = new Set(
-    compileIssues.filter((i) => i.severity === 'error' && i.object !== undefined).map((i) => i.object!),
-  );
-  return policyVersions([...cluster.networkPolicies, ...(cluster.clusterNetworkPolicies ?? [])]).filter(
-    (p) => !rejected.has(p.policy),
-  );
-}
-
-export function policyVersions(
-  raw: unknown[],
-): { kind: string; policy: string; hash: string; spec: unknown }[] {
-  const out: { kind: string; policy: string; hash: string; spec: unknown }[] = [];
-  for (const p of raw) {
-    const meta = (p as { metadata?: { namespace?: string; name?: string } }).metadata;
-    if (!meta?.name) continue;
-    const kind = (p as { kind?: unknown }).kind;
-    const spec = (p as { spec?: unknown }).spec ?? {};
-    const hash = createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
-    // Cluster-scoped kinds (AdminNetworkPolicy & co.) are named without a namespace, as the engine names them.
-    if (typeof kind === 'string' && kind !== 'NetworkPolicy')
-      out.push({ kind, policy: meta.name, hash, spec });
-    else
-      out.push({ kind: 'NetworkPolicy', policy: `${meta.namespace ?? 'default'}/${meta.name}`, hash, spec });
-  }
-  return out;
-}
 
 function port(r: AggregateRow): string {
   return r.port < 0 ? r.proto : `${r.proto}/${r.port}`;

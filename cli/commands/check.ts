@@ -1,14 +1,11 @@
 import type { Writable } from 'node:stream';
 import { AuditError, formatIssue, type InputIssue, issue } from '../../lib/errors.js';
 import { readLines } from '../../lib/jsonl.js';
-import { loadJudgeContext } from '../../processor/judge/context.js';
+import { CLUSTER_OPTIONS, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
 import { judgeFlow } from '../../processor/judge/index.js';
-import type { PolicyOptions } from '../../processor/policy/types.js';
-import { type ClusterView, StaticClusterView } from '../../processor/processor.js';
 import { FLOW_RECORD_VERSION, validateFlowRecord } from '../../schema/flow-record.js';
 import { parse } from '../args.js';
-import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
-import { LIVE_OPTIONS, type LiveCluster, openLiveCluster } from '../live-cluster.js';
+import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK } from '../command.js';
 
 /** Stable codes of the error records `check` writes for input lines it cannot judge. */
 export const CHECK_ERROR = {
@@ -39,33 +36,6 @@ JSON line per flow: the flow, its ends named (pod, DNS name, kind) and the verdi
 
 Malformed input lines produce {"error": {...}} records and a message on standard error; the run goes
 on. Exit status: 0 clean, 1 input problems (flows, snapshot or policies), 2 usage, 3 fatal.`;
-
-export function policyOptionsFrom(values: {
-  'ipblock-matches-pods'?: string | undefined;
-  'host-network'?: string | undefined;
-}): Partial<PolicyOptions> {
-  const out: Partial<PolicyOptions> = {};
-  const ib = values['ipblock-matches-pods'];
-  if (ib !== undefined) {
-    if (ib !== 'true' && ib !== 'false')
-      throw new UsageError(`--ipblock-matches-pods must be true or false, not '${ib}'`);
-    out.ipBlockMatchesPods = ib === 'true';
-  }
-  const hn = values['host-network'];
-  if (hn !== undefined) {
-    if (hn !== 'node' && hn !== 'pod')
-      throw new UsageError(`--host-network must be node or pod, not '${hn}'`);
-    out.hostNetwork = hn;
-  }
-  return out;
-}
-
-export const CLUSTER_OPTIONS = {
-  cluster: { type: 'string', multiple: true },
-  'cluster-domain': { type: 'string' },
-  'ipblock-matches-pods': { type: 'string' },
-  'host-network': { type: 'string' },
-} as const;
 
 /** Writes snapshot/policy issues to standard error, one line each; returns whether any is an error. */
 export function reportIssues(command: string, issues: InputIssue[]): boolean {
@@ -136,41 +106,12 @@ export const checkCommand: Command = {
   summary: 'judge FlowRecords against the NetworkPolicies of a cluster snapshot',
   usage: USAGE,
   async run(argv) {
-    const { values } = parse(argv, { ...CLUSTER_OPTIONS, ...LIVE_OPTIONS, flows: { type: 'string' } });
-    const clusters = values.cluster ?? [];
-    const liveWanted = values.kubeconfig !== undefined || values.context !== undefined;
-    if (clusters.length === 0 && !liveWanted) throw new UsageError('--cluster or --kubeconfig is required');
-    if (clusters.length > 0 && liveWanted)
-      throw new UsageError('--cluster excludes --kubeconfig and --context');
-    const policy = policyOptionsFrom(values);
+    const { values } = parse(argv, { ...CLUSTER_OPTIONS, flows: { type: 'string' } });
     let problems = false;
-    let live: LiveCluster | undefined;
-    let view: ClusterView;
-    let clusterSummary: () => string;
-    if (liveWanted) {
-      live = await openLiveCluster({
-        kubeconfig: values.kubeconfig,
-        context: values.context,
-        historyHours: values['history-hours'],
-        clusterDomain: values['cluster-domain'],
-        policy,
-        onIssue: (i) => {
-          problems = reportIssues('check', [i]) || problems;
-        },
-      });
-      const timeline = live.timeline;
-      view = timeline;
-      clusterSummary = () => {
-        const st = timeline.stats();
-        return `live cluster: ${st.versions} version(s), ${st.changes} change(s)`;
-      };
-    } else {
-      const ctx = await loadJudgeContext(clusters, { clusterDomain: values['cluster-domain'], policy });
-      problems = reportIssues('check', ctx.issues);
-      view = new StaticClusterView(ctx.inventory, ctx.index);
-      clusterSummary = () =>
-        `cluster: ${ctx.counts.pods} pods, ${ctx.counts.services} services, ${ctx.counts.policies} policies (${ctx.counts.rejectedPolicies} rejected)`;
-    }
+    const cluster = await openCluster(clusterOptionsFrom(values), (i) => {
+      problems = reportIssues('check', [i]) || problems;
+    });
+    const view = cluster.view;
     const source = values.flows === undefined || values.flows === '-' ? '<stdin>' : values.flows;
     const out = new BatchedLines(process.stdout);
     const tally = { flows: 0, allowed: 0, denied: 0, ambiguous: 0, errors: 0 };
@@ -209,7 +150,7 @@ export const checkCommand: Command = {
       await out.end();
     } catch (err) {
       await out.end();
-      await live?.close();
+      await cluster.close();
       if (err instanceof AuditError) throw err;
       throw new AuditError(CHECK_ERROR.unreadable, `cannot read flows: ${(err as Error).message}`, {
         source,
@@ -217,9 +158,9 @@ export const checkCommand: Command = {
     }
     process.stderr.write(
       `netpol-audit check: ${tally.flows} flows judged (${tally.allowed} allowed, ${tally.denied} denied, ` +
-        `${tally.ambiguous} ambiguous), ${tally.errors} bad input lines; ${clusterSummary()}\n`,
+        `${tally.ambiguous} ambiguous), ${tally.errors} bad input lines; ${cluster.describe()}\n`,
     );
-    await live?.close();
+    await cluster.close();
     return problems ? EXIT_INPUT_PROBLEMS : EXIT_OK;
   },
 };

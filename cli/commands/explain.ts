@@ -1,12 +1,12 @@
+import { CLUSTER_OPTIONS, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
 import { ipFamily, normalizeIp } from '../../processor/inventory/index.js';
 import type { PodModel, ServiceModel } from '../../processor/inventory/model.js';
-import { loadJudgeContext } from '../../processor/judge/context.js';
 import { explainFlow, type FlowExplanation } from '../../processor/judge/index.js';
 import type { SideExplanation } from '../../processor/policy/types.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
-import { CLUSTER_OPTIONS, policyOptionsFrom, reportIssues } from './check.js';
+import { reportIssues } from './check.js';
 
 const USAGE = `usage: netpol-audit explain --cluster SNAPSHOT --from WHO --to WHO [--port N] [--protocol P] [--json]
 
@@ -59,8 +59,7 @@ export const explainCommand: Command = {
       protocol: { type: 'string' },
       json: { type: 'boolean' },
     });
-    const clusters = values.cluster ?? [];
-    if (clusters.length === 0) throw new UsageError('--cluster is required');
+    const options = clusterOptionsFrom(values, false);
     if (!values.from) throw new UsageError('--from is required');
     if (!values.to) throw new UsageError('--to is required');
     const protocol = (values.protocol ?? 'TCP') as ProtocolArg;
@@ -73,11 +72,9 @@ export const explainCommand: Command = {
     } else if (protocol === 'TCP' || protocol === 'UDP' || protocol === 'SCTP') {
       throw new UsageError(`--port is required for ${protocol}`);
     }
-    const ctx = await loadJudgeContext(clusters, {
-      clusterDomain: values['cluster-domain'],
-      policy: policyOptionsFrom(values),
-    });
-    const problems = reportIssues('explain', ctx.issues);
+    const cluster = await openCluster(options);
+    const problems = reportIssues('explain', cluster.issues);
+    const ctx = cluster.snapshot!;
     const inv = ctx.inventory;
 
     const party = (who: string, allowService: boolean): Party => {

@@ -1,20 +1,11 @@
 import { formatIssue, type InputIssue } from '../../lib/errors.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
-import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
-import { compilePolicyIndex } from '../../processor/policy/index.js';
-import { type ClusterView, StaticClusterView } from '../../processor/processor.js';
+import { CLUSTER_OPTIONS, CLUSTER_USAGE, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
+import { type Role, runPipeline } from '../../pipeline/kafka.js';
 import { AuditStore } from '../../processor/store/index.js';
-import {
-  kafkaSettings,
-  parseBrokers,
-  type Role,
-  runPipeline,
-  topicNames,
-} from '../../transport/kafka/index.js';
+import { kafkaSettings, parseBrokers, topicNames } from '../../transport/kafka/index.js';
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
-import { LIVE_OPTIONS, type LiveCluster, openLiveCluster } from '../live-cluster.js';
-import { assertSnapshotUsable, type policyVersions, policyVersionsInForce } from './audit.js';
 
 const USAGE = `usage: netpol-audit process (--cluster SNAPSHOT | --kubeconfig FILE) --brokers HOST:PORT [--db FILE] [options]
 
@@ -23,11 +14,7 @@ publish (collect ... --kafka), judges them against the cluster snapshot and stor
 exactly once, until SIGTERM/SIGINT (then it finishes the batch in hand and commits it).
 
 options:
-      --cluster FILE       cluster snapshot (repeatable); the recorder uses it for the rule list
-      --kubeconfig FILE    instead of a snapshot, follow the live cluster (list + watch, docs/kube.md):
-                           each flow is judged against the pods and policies of its own time
-      --context NAME       kubeconfig context (default: the current one)
-      --history-hours H    cluster history kept for late flows and consumer lag (default 6)
+${CLUSTER_USAGE}
       --db FILE            the SQLite store (default netpol-audit.db); roles all and record
       --brokers LIST       Kafka bootstrap servers, host:port[,host:port]
       --role R             all (default): consume, judge and record in this process;
@@ -38,7 +25,6 @@ options:
       --topic NAME         flows topic, if the collectors were given --topic
       --partitions N       partitions of the flows and verdicts topics when this creates them (default 6)
       --window D           violations are grouped in windows of D (default 1h)
-      --cluster-domain D   cluster DNS domain (default cluster.local)
       --exit-when-idle MS  stop once caught up and nothing arrived for MS milliseconds
       --format text|json   the summary printed at exit
 
@@ -50,8 +36,7 @@ export const processCommand: Command = {
   usage: USAGE,
   async run(argv) {
     const { values } = parse(argv, {
-      cluster: { type: 'string', multiple: true },
-      ...LIVE_OPTIONS,
+      ...CLUSTER_OPTIONS,
       db: { type: 'string' },
       brokers: { type: 'string' },
       role: { type: 'string' },
@@ -60,14 +45,11 @@ export const processCommand: Command = {
       topic: { type: 'string' },
       partitions: { type: 'string' },
       window: { type: 'string' },
-      'cluster-domain': { type: 'string' },
       'exit-when-idle': { type: 'string' },
       format: { type: 'string' },
     });
-    const liveWanted = values.kubeconfig !== undefined || values.context !== undefined;
-    if (!values.cluster?.length && !liveWanted) throw new UsageError('--cluster or --kubeconfig is required');
-    if (values.cluster?.length && liveWanted)
-      throw new UsageError('--cluster excludes --kubeconfig and --context');
+    // The same cluster options as audit and check (--ipblock-matches-pods, --host-network included).
+    const clusterOptions = clusterOptionsFrom(values);
     if (values.brokers === undefined) throw new UsageError('--brokers is required');
     const brokers = asUsage(() => parseBrokers(values.brokers!));
     const role = (values.role ?? 'all') as Role;
@@ -105,57 +87,7 @@ export const processCommand: Command = {
       issues.push(i);
       process.stderr.write(`netpol-audit process: ${formatIssue(i)}\n`);
     };
-    let view: ClusterView;
-    let live: LiveCluster | undefined;
-    /** The rules and policy versions in force at a moment, for the store's rule list. */
-    let policiesAt: (ms: number) => {
-      rules: {
-        kind: string;
-        policy: string;
-        direction: 'ingress' | 'egress';
-        rule: number;
-        summary: string;
-      }[];
-      policies: ReturnType<typeof policyVersions>;
-    };
-    let versionTimes: () => number[] = () => [];
-    const rulesOf = (index: ReturnType<typeof compilePolicyIndex>['index']) =>
-      index.rules().map((r) => ({
-        kind: r.kind,
-        policy: r.policy,
-        direction: r.direction,
-        rule: r.rule,
-        summary: r.summary,
-      }));
-    if (liveWanted) {
-      live = await openLiveCluster({
-        kubeconfig: values.kubeconfig,
-        context: values.context,
-        historyHours: values['history-hours'],
-        clusterDomain: values['cluster-domain'],
-        onIssue: report,
-      });
-      const timeline = live.timeline;
-      view = timeline;
-      policiesAt = (ms) => ({ rules: rulesOf(timeline.at(ms).index), policies: timeline.policiesAt(ms) });
-      versionTimes = () => timeline.versionTimes();
-    } else {
-      const snapshot = await loadSnapshotFiles(values.cluster!);
-      // As in `audit`: a snapshot that cannot be read whole stops the run before the store is opened.
-      assertSnapshotUsable(values.cluster!, snapshot.issues, snapshot.cluster);
-      for (const i of snapshot.issues) report(i);
-      const inventory = new Inventory(snapshot.cluster, { clusterDomain: values['cluster-domain'] });
-      for (const i of inventory.issues) report(i);
-      const compiled = compilePolicyIndex(snapshot.cluster);
-      for (const i of compiled.issues) report(i);
-      view = new StaticClusterView(inventory, compiled.index);
-      const fixed = {
-        rules: rulesOf(compiled.index),
-        policies: policyVersionsInForce(snapshot.cluster, compiled.issues),
-      };
-      policiesAt = () => fixed;
-    }
-
+    const cluster = await openCluster(clusterOptions, report);
     const dbPath = values.db ?? 'netpol-audit.db';
     const store = role === 'judge' ? undefined : AuditStore.open(dbPath, { windowMs });
     const runId = store?.beginRun(
@@ -172,7 +104,7 @@ export const processCommand: Command = {
       stats = await runPipeline({
         role,
         settings,
-        cluster: role === 'record' ? undefined : view,
+        cluster: role === 'record' ? undefined : cluster.view,
         store,
         exitWhenIdleMs: idle,
         signal: ac.signal,
@@ -180,16 +112,16 @@ export const processCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await live?.close();
+      await cluster.close();
     }
     if (store) {
       // As in `audit`: the policies (of each cluster version) were in force over the data this run stored.
       if (stats.firstFlow !== undefined && stats.lastFlow !== undefined) {
         const first = stats.firstFlow;
         const last = stats.lastFlow;
-        const times = [first, ...versionTimes().filter((t) => t > first && t < last), last];
+        const times = [first, ...cluster.versionTimes().filter((t) => t > first && t < last), last];
         for (const t of times) {
-          const { rules, policies } = policiesAt(t);
+          const { rules, policies } = cluster.policiesAt(t);
           store.recordPolicies(policies, rules, t);
         }
       }

@@ -16,6 +16,5 @@ export {
   DEFAULT_INITIAL_SYNC_MS,
   type IpClaim,
   type PolicyVersionSpan,
-  policySpecHash,
   TIMELINE_ISSUE,
 } from './timeline.js';

@@ -8,12 +8,13 @@ import { flowAt } from '../judge/fixtures.js';
 import { judgeFlow } from '../judge/index.js';
 import { compilePolicyIndex } from '../policy/index.js';
 import type { PolicyIndexApi } from '../policy/types.js';
+import { policySpecHash } from '../policy/versions.js';
 import { FlowProcessor, type JudgedFlow } from '../processor.js';
 import type { WatchedKind } from './events.js';
 import { Inventory } from './index.js';
 import type { PodModel } from './model.js';
 import { ClusterModelBuilder, loadSnapshotFiles, parseSnapshot } from './snapshot.js';
-import { ClusterTimeline, policySpecHash } from './timeline.js';
+import { ClusterTimeline } from './timeline.js';
 
 /** Raw objects as the API server returns them (list items: no kind/apiVersion on pods, as from a watch). */
 function namespace(name: string, labels: Record<string, string> = {}) {

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { type InputIssue, issue } from '../../lib/errors.js';
 import { isJsonObject, type JsonObject } from '../../lib/json.js';
 import type { ClusterView } from '../cluster-view.js';
 import { PolicyCompiler } from '../policy/index.js';
 import type { PolicyIndexApi, PolicyOptions } from '../policy/types.js';
-import type { PolicyVersion } from '../store/index.js';
+import { type PolicyVersion, policySpecHash } from '../policy/versions.js';
 import type { ClusterChangeSink, WatchedKind } from './events.js';
 import { Inventory, type InventoryOptions, isTerminal, normalizeIp } from './inventory.js';
 import { type ClusterModel, emptyCluster, type NamespaceModel, type PodModel } from './model.js';
@@ -192,13 +191,6 @@ const isPolicyKind = (k: WatchedKind) =>
   k === 'ClusterNetworkPolicy';
 
 /** The hash audit.ts and the store use for a policy version: sha256 of the spec's JSON, 16 hex digits. */
-export function policySpecHash(spec: unknown): string {
-  return createHash('sha256')
-    .update(JSON.stringify(spec ?? {}))
-    .digest('hex')
-    .slice(0, 16);
-}
-
 const MAX_REPORTED_KEYS = 100_000;
 
 export class ClusterTimeline implements ClusterChangeSink, ClusterView {

@@ -4,6 +4,7 @@ import { AuditError, type InputIssue } from '../../lib/errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import type { Classification } from '../classify.js';
+import type { PolicyVersion } from '../policy/versions.js';
 import { DEFAULT_DEDUPE_TOLERANCE_MS, type FlowIdentity } from './identity.js';
 import { AlertOutbox } from './outbox.js';
 
@@ -62,12 +63,7 @@ export interface BatchResult {
   largerThanStored: number;
 }
 
-export interface PolicyVersion {
-  kind: string;
-  policy: string;
-  hash: string;
-  spec: unknown;
-}
+export type { PolicyVersion } from '../policy/versions.js';
 
 export interface RuleDefinition {
   kind: string;

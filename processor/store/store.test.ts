@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
-import { StoreRecorder } from '../recorder.js';
+import { StoreRecorder } from '../../sinks/store.js';
 import type { FlowIdentity } from './identity.js';
 import { AuditStore, type StoredFlow } from './index.js';
 

@@ -3,13 +3,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { policyVersions } from '../../cli/commands/audit.js';
 import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
 import { compilePolicyIndex } from '../../processor/policy/index.js';
+import { policyVersions } from '../../processor/policy/versions.js';
 import { FlowProcessor, type ProcessorStats, StaticClusterView } from '../../processor/processor.js';
-import { StoreRecorder } from '../../processor/recorder.js';
 import { AuditStore } from '../../processor/store/index.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
+import { StoreRecorder } from '../../sinks/store.js';
 import { type CliResult, ROOT } from '../support/cli.js';
 
 export const SHOP_CLUSTER = resolve(ROOT, 'examples/shop/cluster.yaml');

@@ -1,9 +1,8 @@
 /**
  * The Kafka wiring of the pipeline: collectors publish FlowRecords through KafkaFlowSink; processors
- * consume them in one of three roles (PipelineRunner). docs/pipeline.md explains the design,
+ * consume them in one of three roles (pipeline/kafka.ts, where the stages are wired). docs/pipeline.md explains the design,
  * docs/kafka.md the client and broker findings.
  */
-export { PipelineRunner, type Role, type RunnerOptions, type RunnerStats, runPipeline } from './runner.js';
 export {
   createKafka,
   DEFAULT_TOPIC_PREFIX,

@@ -1,7 +1,7 @@
 // Pure parts of the Kafka wiring (no broker): settings, broker lists, the judged-record codec.
 import { describe, expect, it } from 'vitest';
+import { isTransient } from '../../pipeline/kafka.js';
 import type { StoredFlow } from '../../processor/store/index.js';
-import { isTransient } from './runner.js';
 import { kafkaSettings, parseBrokers, topicNames } from './settings.js';
 import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
 

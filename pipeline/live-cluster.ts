@@ -1,9 +1,9 @@
 import type { InputIssue } from '../lib/errors.js';
+import { UsageError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { ClusterTimeline } from '../processor/inventory/index.js';
 import type { KubeInventorySource } from '../processor/inventory/kube/index.js';
 import type { PolicyOptions } from '../processor/policy/types.js';
-import { UsageError } from './command.js';
 
 /**
  * The live wiring of the cluster for commands that judge flows: the API watcher feeds a time-versioned

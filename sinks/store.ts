@@ -1,6 +1,6 @@
-import type { JudgedFlow, JudgedSink } from './processor.js';
-import { identityOf } from './store/identity.js';
-import type { AuditStore, OffsetPosition } from './store/index.js';
+import type { JudgedFlow, JudgedSink } from '../processor/processor.js';
+import { identityOf } from '../processor/store/identity.js';
+import type { AuditStore, OffsetPosition } from '../processor/store/index.js';
 
 /**
  * Writes judged flows to the store in batches. The store is the only writer of its SQLite file; in

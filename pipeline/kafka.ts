@@ -7,16 +7,11 @@ import {
   type KafkaMessage,
   type Producer,
 } from 'kafkajs';
-import { type Logger, log } from '../../lib/log.js';
-import type { Classification } from '../../processor/classify.js';
-import {
-  type ClusterView,
-  FlowProcessor,
-  type JudgedFlow,
-  type JudgedSink,
-} from '../../processor/processor.js';
-import { StoreRecorder } from '../../processor/recorder.js';
-import type { AuditStore } from '../../processor/store/index.js';
+import { type Logger, log } from '../lib/log.js';
+import type { Classification } from '../processor/classify.js';
+import { type ClusterView, FlowProcessor, type JudgedFlow, type JudgedSink } from '../processor/processor.js';
+import type { AuditStore } from '../processor/store/index.js';
+import { StoreRecorder } from '../sinks/store.js';
 import {
   deadLetter,
   decodeFlow,
@@ -24,11 +19,11 @@ import {
   HEADER_SCHEMA,
   HEADER_VERSION,
   type WireMessage,
-} from '../codec.js';
-import { createKafka, type KafkaSettings } from './settings.js';
-import { HEADER_ORIGIN, HEADER_SEQ } from './sink.js';
-import { ensureTopics, sleep } from './topics.js';
-import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
+} from '../transport/codec.js';
+import { createKafka, type KafkaSettings } from '../transport/kafka/settings.js';
+import { HEADER_ORIGIN, HEADER_SEQ } from '../transport/kafka/sink.js';
+import { ensureTopics, sleep } from '../transport/kafka/topics.js';
+import { decodeVerdict, encodeVerdict, type VerdictMessage } from '../transport/kafka/verdict.js';
 
 /**
  * The consuming side of the pipeline, in three roles (docs/pipeline.md):
