@@ -242,6 +242,47 @@ describe('empty means unknown, not compliant', () => {
   });
 });
 
+describe('one error policy for the cluster: an unusable snapshot stops every judging command', () => {
+  const empty = () => file('empty-for-all.yaml', '');
+  const broken = () => file('broken-for-all.yaml', 'items: [\n  - kind: Pod\n');
+  for (const [what, make, code] of [
+    ['0 bytes', empty, 'AUDIT_SNAPSHOT_EMPTY'],
+    ['invalid YAML', broken, 'AUDIT_SNAPSHOT_UNUSABLE'],
+  ] as const) {
+    it(`check, ${what}: ${code}, exit 3, no verdict written`, async () => {
+      const r = await runCli(['check', '--cluster', make()], {
+        input:
+          '{"v":1,"start":1,"end":2,"proto":"TCP","src":{"ip":"10.0.0.1","port":1},"dst":{"ip":"10.0.0.2","port":2},"packets":{"fwd":1,"rev":1},"bytes":{"fwd":1,"rev":1},"state":"established","observer":{"source":"pcap"}}\n',
+      });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(code);
+      expect(r.stdout).toBe('');
+    });
+    it(`explain, ${what}: ${code}, exit 3`, async () => {
+      const r = await runCli([
+        'explain',
+        '--cluster',
+        make(),
+        '--from',
+        '10.0.0.1',
+        '--to',
+        '10.0.0.2',
+        '--port',
+        '80',
+      ]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(code);
+    });
+    it(`process, ${what}: ${code}, exit 3, before any broker is contacted`, async () => {
+      const db = path('process.db');
+      const r = await runCli(['process', '--brokers', '127.0.0.1:1', '--cluster', make(), '--db', db]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(code);
+      expect(existsSync(db)).toBe(false);
+    });
+  }
+});
+
 describe('plausible time', () => {
   it('one packet stamped in 2106 is an issue, makes no flow, and does not move the default period', async () => {
     const db = path('future.db');

@@ -83,6 +83,21 @@ const CASES: [string, string[], RegExp][] = [
     ['process', '--brokers', '127.0.0.1:1', '--cluster', CLUSTER, '--format', 'xml'],
     /--format must be text or json/,
   ],
+  [
+    'process --ipblock-matches-pods maybe (the same cluster options as audit and check)',
+    ['process', '--brokers', '127.0.0.1:1', '--cluster', CLUSTER, '--ipblock-matches-pods', 'maybe'],
+    /--ipblock-matches-pods must be true or false/,
+  ],
+  [
+    'process --host-network both',
+    ['process', '--brokers', '127.0.0.1:1', '--cluster', CLUSTER, '--host-network', 'both'],
+    /--host-network must be node or pod/,
+  ],
+  [
+    'explain --kubeconfig (snapshots only)',
+    ['explain', '--kubeconfig', '/dev/null', '--from', 'a/b', '--to', 'c/d', '--port', '80'],
+    /--kubeconfig is not available here/,
+  ],
 ];
 
 describe('mistyped options are usage errors that say what is expected', () => {
