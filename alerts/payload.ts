@@ -16,7 +16,7 @@ export function idempotencyKey(e: Pick<AlertEvent, 'alert' | 'seq' | 'type'>): s
     .slice(0, 32);
 }
 
-export function alertKey(e: Pick<AlertEvent, 'alert'>): string {
+function alertKey(e: Pick<AlertEvent, 'alert'>): string {
   return createHash('sha256').update(`${e.alert.id}\u0000${e.alert.startsAt}`).digest('hex').slice(0, 32);
 }
 
@@ -25,7 +25,7 @@ function portText(proto?: string, port?: number): string {
   return port === undefined || port < 0 ? proto : `${proto}/${port}`;
 }
 
-export function summaryOf(e: AlertEvent): string {
+function summaryOf(e: AlertEvent): string {
   const a = e.alert;
   const what =
     a.kind === 'scan'

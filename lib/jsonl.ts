@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
 /**
@@ -27,10 +27,4 @@ export async function* readLines(
   }
   rest += decoder.end();
   if (rest.length > 0) yield { line: line + 1, text: text(rest), complete: false };
-}
-
-/** Writes with back-pressure: resolves once the stream can take more. */
-export function writeLine(out: Writable, text: string): Promise<void> | undefined {
-  if (out.write(`${text}\n`)) return undefined;
-  return new Promise((resolve) => out.once('drain', resolve));
 }

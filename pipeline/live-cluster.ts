@@ -16,12 +16,6 @@ export interface LiveCluster {
   close(): Promise<void>;
 }
 
-export const LIVE_OPTIONS = {
-  kubeconfig: { type: 'string' },
-  context: { type: 'string' },
-  'history-hours': { type: 'string' },
-} as const;
-
 export async function openLiveCluster(opts: {
   kubeconfig?: string;
   context?: string;

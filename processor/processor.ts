@@ -91,7 +91,7 @@ function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: numbe
   return e.ip;
 }
 
-export function toStoredFlow(
+function toStoredFlow(
   record: CheckRecord,
   classification: Classification,
   inventory: Inventory,

@@ -9,7 +9,7 @@ import { FLOW_RECORD_VERSION, type FlowRecord, validateFlowRecord } from '../sch
 
 export const HEADER_SCHEMA = 'netpol-audit-schema';
 export const HEADER_VERSION = 'netpol-audit-schema-version';
-export const FLOW_SCHEMA_NAME = 'flow-record';
+const FLOW_SCHEMA_NAME = 'flow-record';
 
 export interface WireMessage {
   key: Buffer | string | null;

@@ -23,7 +23,7 @@ const ALERT_NAMES: Record<AlertPayload['kind'], string> = {
   scan: 'NetworkPolicyScan',
 };
 
-export function alertmanagerAlert(p: AlertPayload): Record<string, unknown> {
+function alertmanagerAlert(p: AlertPayload): Record<string, unknown> {
   const src = split(p.key.src);
   const labels: Record<string, string> = {
     alertname: ALERT_NAMES[p.kind],

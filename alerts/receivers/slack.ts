@@ -8,7 +8,7 @@ import type { AlertReceiver } from './index.js';
  * the cluster, so Slack's control characters (& < >) are escaped: no link or mention can be forged.
  */
 
-export function escapeSlack(s: string): string {
+function escapeSlack(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -17,7 +17,7 @@ const ICON: Record<AlertPayload['status'], string> = {
   resolved: ':white_check_mark:',
 };
 
-export function slackMessage(p: AlertPayload): Record<string, unknown> {
+function slackMessage(p: AlertPayload): Record<string, unknown> {
   const title =
     p.kind === 'scan'
       ? `Scan from ${p.key.src}`

@@ -8,7 +8,7 @@ import { parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK } from '../command.js';
 
 /** Stable codes of the error records `check` writes for input lines it cannot judge. */
-export const CHECK_ERROR = {
+const CHECK_ERROR = {
   /** The line is not JSON. */
   jsonSyntax: 'FLOW_JSON_SYNTAX',
   /** The record's `v` is not a FlowRecord version this build reads. */

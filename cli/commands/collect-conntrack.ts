@@ -38,7 +38,7 @@ function parseTime(v: string | undefined): number | undefined {
   return n;
 }
 
-export function conntrackSummaryLines(s: ConntrackSummary): string[] {
+function conntrackSummaryLines(s: ConntrackSummary): string[] {
   return [
     `collect conntrack: ${s.lines} lines: ${s.dumpEntries} dump entries, ${s.events.NEW} NEW, ${s.events.UPDATE} UPDATE, ` +
       `${s.events.DESTROY} DESTROY, ${s.malformed} malformed, ${s.ignored} ignored`,

@@ -174,7 +174,7 @@ function renderSide(title: string, side: SideExplanation, lines: string[]): void
   lines.push(`    => ${side.allowed ? 'allowed' : 'DENIED'} (${side.reason})`);
 }
 
-export function renderExplanation(x: FlowExplanation, protocol: string): string {
+function renderExplanation(x: FlowExplanation, protocol: string): string {
   const lines: string[] = [];
   const port = x.dst.port !== undefined ? `:${x.dst.port}` : '';
   lines.push(`${protocol} ${who(x.src)} -> ${who(x.dst)}${port}`);

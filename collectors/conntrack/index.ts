@@ -27,7 +27,7 @@ export {
  */
 
 export const CONNTRACK_NO_COUNTERS = 'CONNTRACK_NO_COUNTERS';
-export const CONNTRACK_NO_TIMESTAMP = 'CONNTRACK_NO_TIMESTAMP';
+const CONNTRACK_NO_TIMESTAMP = 'CONNTRACK_NO_TIMESTAMP';
 export const CONNTRACK_IMPLAUSIBLE_TIME = 'CONNTRACK_IMPLAUSIBLE_TIME';
 export const CONNTRACK_TRUNCATED_LINE = 'CONNTRACK_TRUNCATED_LINE';
 
@@ -68,7 +68,7 @@ export interface ConntrackSummary {
   errors: number;
 }
 
-export function emptyConntrackSummary(): ConntrackSummary {
+function emptyConntrackSummary(): ConntrackSummary {
   return {
     lines: 0,
     entries: 0,
@@ -136,7 +136,7 @@ function endpoint(ip: string, port: number | undefined): FlowEndpoint {
  * sends: its source is the real destination (DNAT, e.g. ClusterIP → pod), its destination the
  * address the initiator was translated to (SNAT / masquerade).
  */
-export function natOf(orig: ConntrackTuple, reply: ConntrackTuple): FlowRecord['nat'] | undefined {
+function natOf(orig: ConntrackTuple, reply: ConntrackTuple): FlowRecord['nat'] | undefined {
   const nat: NonNullable<FlowRecord['nat']> = {};
   if (reply.src !== orig.dst || reply.sport !== orig.dport) nat.dst = endpoint(reply.src, reply.sport);
   if (reply.dst !== orig.src || reply.dport !== orig.sport) nat.src = endpoint(reply.dst, reply.dport);
@@ -147,7 +147,7 @@ export function natOf(orig: ConntrackTuple, reply: ConntrackTuple): FlowRecord['
  * The FlowRecord state conntrack's view supports. `final` is true for the record written at
  * DESTROY (conntrack forgot the connection).
  */
-export function stateOf(
+function stateOf(
   f: Pick<OpenFlow, 'proto' | 'replied' | 'assured' | 'connected' | 'state' | 'counters'>,
   final: boolean,
 ): FlowStateName {

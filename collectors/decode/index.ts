@@ -31,10 +31,10 @@ export const DecodeStatusName: Record<DecodeStatus, string> = {
 export const MAX_TUNNEL_DEPTH = 4;
 const MAX_VLAN_TAGS = 8;
 
-export const UDP_PORT_VXLAN = 4789;
+const UDP_PORT_VXLAN = 4789;
 /** Linux kernel's pre-IANA VXLAN port, used by Flannel and Cilium. */
-export const UDP_PORT_VXLAN_LINUX = 8472;
-export const UDP_PORT_GENEVE = 6081;
+const UDP_PORT_VXLAN_LINUX = 8472;
+const UDP_PORT_GENEVE = 6081;
 
 const OK = 0;
 const NOT_IP = 1;
@@ -160,7 +160,7 @@ function short(end: number): number {
   return end >= capLen ? TRUNCATED : MALFORMED;
 }
 
-export function ipv4ToString(d: Uint8Array, i: number): string {
+function ipv4ToString(d: Uint8Array, i: number): string {
   return ipv4Text(u32(d, i));
 }
 

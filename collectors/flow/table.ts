@@ -45,7 +45,7 @@ export const DEFAULT_IDLE_TIMEOUTS: Readonly<IdleTimeouts> = Object.freeze({
 export const DEFAULT_ACTIVE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_FLOWS = 1_000_000;
 /** How long a first fragment's flow is remembered for its later fragments (RFC 791 reassembly bound). */
-export const FRAGMENT_TIMEOUT_MS = 30_000;
+const FRAGMENT_TIMEOUT_MS = 30_000;
 const MAX_FRAGMENT_ENTRIES = 65_536;
 const MAX_LISTENERS = 262_144;
 /** Expiry runs at most once per this much capture time. */

@@ -262,7 +262,7 @@ function protocolOf(obj: JsonObject, field: string): L4Protocol {
 }
 
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /**
  * Accumulates Kubernetes objects into a ClusterModel. Exposed so that other readers (a live watcher,

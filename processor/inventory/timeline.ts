@@ -35,7 +35,7 @@ export const TIMELINE_ISSUE = {
 } as const;
 
 export const DEFAULT_HORIZON_MS = 6 * 3_600_000;
-export const DEFAULT_CACHED_VERSIONS = 4;
+const DEFAULT_CACHED_VERSIONS = 4;
 export const DEFAULT_INITIAL_SYNC_MS = 5 * 60_000;
 
 export interface ClusterTimelineOptions {

@@ -239,7 +239,7 @@ function resultOf(allowed: boolean): Verdict['result'] {
 }
 
 /** The verdict for one target, egress judged for the original source and ingress for the translated one. */
-export function judgeTarget(plan: FlowPlan, target: JudgeTarget, index: PolicyIndexApi): Verdict {
+function judgeTarget(plan: FlowPlan, target: JudgeTarget, index: PolicyIndexApi): Verdict {
   const v = index.evaluate(query(plan, target, plan.src));
   if (plan.ingressSrc === plan.src) return v;
   const seen = index.evaluate(query(plan, target, plan.ingressSrc));
@@ -280,7 +280,7 @@ function mergeDirections(list: DirectionVerdictValue[]): DirectionVerdictValue {
 }
 
 /** The verdict for a plan: a single target's, or the combination over a Service's backends. */
-export function judgePlan(plan: FlowPlan, index: PolicyIndexApi): Verdict {
+function judgePlan(plan: FlowPlan, index: PolicyIndexApi): Verdict {
   if (!plan.service) return judgeTarget(plan, plan.targets[0]!, index);
   if (plan.note) {
     // No backend: the verdict is the source side's alone, and says so with an empty backend list.

@@ -38,7 +38,7 @@ export function parseIpv4(text: string): bigint | undefined {
   return v;
 }
 
-export function parseIpv6(text: string): bigint | undefined {
+function parseIpv6(text: string): bigint | undefined {
   if (text.length === 0 || text.includes('%')) return undefined;
   let head = text;
   let tailV4: bigint | undefined;
@@ -83,7 +83,7 @@ export function parseIp(text: string): ParsedIp | undefined {
   return v === undefined ? undefined : { family: 4, value: v };
 }
 
-export function widthOf(family: IpFamily): number {
+function widthOf(family: IpFamily): number {
   return family === 4 ? 32 : 128;
 }
 

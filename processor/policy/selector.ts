@@ -30,7 +30,7 @@ const NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** A qualified name as label keys must be: `[prefix/]name`, name <= 63 chars, prefix a DNS subdomain. */
-export function labelKeyProblem(key: string): string | undefined {
+function labelKeyProblem(key: string): string | undefined {
   const slash = key.indexOf('/');
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
@@ -46,7 +46,7 @@ export function labelKeyProblem(key: string): string | undefined {
   return undefined;
 }
 
-export function labelValueProblem(value: string): string | undefined {
+function labelValueProblem(value: string): string | undefined {
   if (value.length > 63) return 'must be at most 63 characters';
   if (value.length > 0 && !NAME_PART.test(value))
     return `'${value}' must be empty or alphanumeric, '-', '_' or '.', starting and ending with an alphanumeric`;
@@ -172,7 +172,7 @@ function requirementText(r: Requirement): string {
   }
 }
 
-export function makeSelector(reqs: Requirement[]): Selector {
+function makeSelector(reqs: Requirement[]): Selector {
   const texts = [...new Set(reqs.map(requirementText))].sort();
   return { requirements: reqs, text: `{${texts.join(',')}}` };
 }

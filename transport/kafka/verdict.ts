@@ -9,8 +9,8 @@ import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
  * causes no double counting. Keyed by source partition: one source partition's verdicts stay in
  * one verdicts partition, in order.
  */
-export const VERDICT_SCHEMA_NAME = 'judged-flow';
-export const VERDICT_VERSION = 1;
+const VERDICT_SCHEMA_NAME = 'judged-flow';
+const VERDICT_VERSION = 1;
 
 export interface VerdictMessage {
   v: 1;
@@ -21,7 +21,7 @@ export interface VerdictMessage {
   flow: StoredFlow;
 }
 
-export function verdictKey(source: { topic: string; partition: number }): string {
+function verdictKey(source: { topic: string; partition: number }): string {
   return `${source.topic}/${source.partition}`;
 }
 
