@@ -55,6 +55,8 @@ interface Summary {
   /** Flows whose verdict could not be settled (Service backends disagree, or a guessed direction matters). */
   ambiguous: AggregateRow[];
   unusedRules: RuleRow[];
+  /** Inputs a signal stopped before their end: the run is left unfinished. */
+  interrupted?: string[];
   /** With --alerts: what the run raised and what was delivered (docs/alerts.md). */
   alerts?: {
     raised: number;
@@ -173,23 +175,29 @@ export const auditCommand: Command = {
       issues,
     };
     // The run's record keeps its input problems (capped), so a report over the period can show them.
-    store.finishRun(
-      runId,
-      {
-        flows: summary.flows,
-        input: summary.input,
-        // The data span this run stored (data time), so a report knows which runs bear on its period.
-        dataFirst: stats.firstFlow,
-        dataLast: stats.lastFlow,
-        issues: issues.length,
-        errors: issues.filter((i) => i.severity === 'error').length,
-        issueList: issues.slice(0, RUN_ISSUES_KEPT),
-        ...(stop.by ? { stoppedBy: stop.by } : {}),
-      },
-      Date.now(),
-    );
-    // Ingestion identity (docs/store.md): this run completed what interrupted runs of the same inputs committed.
-    summary.alreadyStored.resumedRuns = store.markResumed(runId);
+    const runStats = {
+      flows: summary.flows,
+      input: summary.input,
+      // The data span this run stored (data time), so a report knows which runs bear on its period.
+      dataFirst: stats.firstFlow,
+      dataLast: stats.lastFlow,
+      issues: issues.length,
+      errors: issues.filter((i) => i.severity === 'error').length,
+      issueList: issues.slice(0, RUN_ISSUES_KEPT),
+      ...(stop.by ? { stoppedBy: stop.by } : {}),
+    };
+    // A file the signal cut was not read whole: the run stays unfinished, and a report says its
+    // period is incomplete until the same inputs are audited again (nothing is counted twice). A
+    // stopped standard input is a stream that ended when the user said so: the run is whole.
+    const cutFiles = (collected.cutInputs ?? []).filter((f) => f !== '<stdin>' && f !== '-');
+    if (cutFiles.length > 0) {
+      store.leaveRunUnfinished(runId, { ...runStats, interrupted: true, cutInputs: cutFiles });
+      summary.interrupted = cutFiles;
+    } else {
+      store.finishRun(runId, runStats, Date.now());
+      // Ingestion identity (docs/store.md): this run completed what interrupted runs of the same inputs committed.
+      summary.alreadyStored.resumedRuns = store.markResumed(runId);
+    }
     if (alerts && alertsConfig) {
       // Data time: alerts quiet for the resolve timeout before the newest data resolve (docs/alerts.md).
       if (stats.lastFlow !== undefined) alerts.tick(stats.lastFlow, (fn) => store.transaction(fn));
@@ -230,7 +238,12 @@ function renderText(s: Summary): string {
   if (s.data.first) out.push(`data from ${s.data.first} to ${s.data.last}`);
   const input = s.input as { packets?: number; flows?: number };
   if (input.packets !== undefined) out.push(`${n(input.packets, 'packet')} read`);
-  if ((s.input as { stopped?: boolean }).stopped)
+  if (s.interrupted)
+    out.push(
+      `stopped by a signal before the end of ${s.interrupted.map(t).join(', ')}: what was read was judged and stored, ` +
+        'and the run stays unfinished (audit the same inputs again to complete it; nothing is counted twice)',
+    );
+  else if ((s.input as { stopped?: boolean }).stopped)
     out.push('stopped by a signal: what was read until then was judged and stored');
   const implausible = (s.input as { implausibleTime?: number }).implausibleTime ?? 0;
   if (implausible > 0)

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { addAbortSignal, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { type InputIssue, issue } from '../../lib/errors.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { CaptureParser, READ_CHUNK } from '../capture/index.js';
@@ -65,6 +65,8 @@ export interface CollectSummary {
   errors: number;
   /** Reading was stopped by `signal` before the inputs ended. */
   stopped?: boolean;
+  /** Inputs not read to their end because of `signal` (cut, or not started). */
+  cutInputs?: string[];
 }
 
 export function emptySummary(): CollectSummary {
@@ -301,6 +303,9 @@ class Collection {
   }
 }
 
+/** How long a stopped standard input is read on, for its writer's last flush. */
+const STDIN_GRACE_MS = 2000;
+
 /** What a stop in the middle of a record looks like to the parser. */
 const CUT_BY_STOP = new Set([
   'PCAP_TRUNCATED_RECORD',
@@ -326,7 +331,8 @@ export async function collectCaptureFiles(
   for (const file of files) {
     if (opts.signal?.aborted) {
       summary.stopped = true;
-      break;
+      (summary.cutInputs ??= []).push(file);
+      continue;
     }
     if (file === '-') await collectInto(process.stdin, '<stdin>', undefined, undefined, sink, opts, summary);
     else
@@ -368,17 +374,36 @@ async function collectInto(
   const c = new Collection(source, observerSource, file, sink, opts, summary);
   let error: unknown;
   const signal = opts.signal;
-  if (signal) addAbortSignal(signal, stream as Readable);
+  let cut = false;
+  let grace: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    const stop = () => {
+      cut = true;
+      (stream as Readable).destroy();
+    };
+    // A pipe's writer (tcpdump -w -, in the same process group) got the same Ctrl-C and is flushing
+    // its last packets: read on until it closes the pipe, STDIN_GRACE_MS at most. A file stops now.
+    if (file === undefined) grace = setTimeout(stop, STDIN_GRACE_MS);
+    else stop();
+  };
+  if (signal) {
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
   try {
     for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
       await c.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
     }
   } catch (err) {
     error = err;
+  } finally {
+    clearTimeout(grace);
+    signal?.removeEventListener('abort', onAbort);
   }
-  if (signal?.aborted) {
+  if (cut) {
     // Not a read failure: the user stopped it. What was read is finished like a whole input.
     summary.stopped = true;
+    (summary.cutInputs ??= []).push(source);
     c.stopped = true;
     error = undefined;
   }

@@ -723,6 +723,17 @@ export class AuditStore {
   }
 
   /**
+   * Records a run's stats but leaves it unfinished: it stopped before reading its inputs whole (a
+   * signal in the middle of a file), so its data is incomplete until a run of the same inputs
+   * completes it (markResumed). Reports say so meanwhile.
+   */
+  leaveRunUnfinished(id: number, stats: unknown): void {
+    this.guard('write to', () =>
+      this.db.prepare('UPDATE runs SET stats = ? WHERE id = ?').run(JSON.stringify(stats), id),
+    );
+  }
+
+  /**
    * Marks earlier unfinished runs (interrupted: Ctrl-C, SIGKILL, full disk) with exactly the inputs
    * of run `id`, which has just finished, as resumed by it: ingestion identity made the rerun skip
    * what they had committed and add the rest, so their data is complete. Runs that read standard

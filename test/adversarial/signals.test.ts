@@ -120,4 +120,52 @@ describe('audit - stopped by a signal', () => {
     expect(run.finished_wall).not.toBeNull();
     expect(JSON.parse(run.stats).stoppedBy).toBe('SIGINT');
   });
+
+  it('a file cut by the signal: what was read is stored, the run stays unfinished: violations stand, unused rules cannot be assessed', async () => {
+    // A capture file that is a named pipe: the audit reads what is written and waits for more.
+    const fifo = join(dir, 'capture-fifo.pcap');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const db = join(dir, 'cut-file.db');
+    const child = spawn(process.execPath, [CLI, 'audit', fifo, '--cluster', CLUSTER, '--db', db], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const { createWriteStream } = await import('node:fs');
+    const writer = createWriteStream(fifo);
+    writer.write(capture);
+    let last = -1;
+    let stable = 0;
+    for (let i = 0; i < 600 && stable < 5; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const n = bytesRead(child.pid!);
+      stable = n === last && n >= capture.length ? stable + 1 : 0;
+      last = n;
+    }
+    child.kill('SIGINT');
+    // A read from a pipe blocks a thread until data or the end comes (a regular file never does):
+    // once the signal has cut the input, let the pending read return.
+    await new Promise((r) => setTimeout(r, 300));
+    writer.end();
+    const code = await exited;
+    expect(code).toBe(0);
+    expect(stdout).toContain('stopped by a signal before the end of');
+    expect(stdout).toContain('the run stays unfinished');
+    const Database = (await import('better-sqlite3')).default;
+    const sql = new Database(db, { readonly: true });
+    const run = sql.prepare('SELECT finished_wall, stats FROM runs').get() as {
+      finished_wall: number | null;
+      stats: string;
+    };
+    const flows = (sql.prepare('SELECT sum(flows) AS n FROM edges_hourly').get() as { n: number }).n;
+    sql.close();
+    expect(run.finished_wall).toBeNull();
+    expect(JSON.parse(run.stats)).toMatchObject({ interrupted: true, stoppedBy: 'SIGINT' });
+    expect(flows).toBeGreaterThan(10);
+    const rep = fromFile(['report', '--db', db, '--format', 'json']);
+    expect(JSON.parse(rep.stdout).assessment).toBe('not-compliant');
+    const none = fromFile(['rules', '--db', db, '--unused', '--since', '7d']);
+    expect(none.code).toBe(4);
+  });
 });
