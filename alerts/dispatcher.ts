@@ -117,6 +117,24 @@ export class AlertDispatcher {
   }
 }
 
+/**
+ * A long-running process (process): delivers as rows fall due until `signal` aborts, polling every
+ * `pollMs` for rows other transactions added.
+ */
+export async function dispatchUntil(
+  dispatcher: AlertDispatcher,
+  outbox: AlertOutbox,
+  signal: AbortSignal,
+  pollMs = 1000,
+): Promise<void> {
+  while (!signal.aborted) {
+    await dispatcher.runOnce();
+    const next = outbox.nextDue();
+    const wait = next === undefined ? pollMs : Math.min(pollMs, Math.max(0, next - Date.now()));
+    await sleep(wait, signal);
+  }
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(done, ms);

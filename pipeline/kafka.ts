@@ -10,7 +10,7 @@ import {
 import { type Logger, log } from '../lib/log.js';
 import type { Classification } from '../processor/classify.js';
 import { type ClusterView, FlowProcessor, type JudgedFlow, type JudgedSink } from '../processor/processor.js';
-import type { AuditStore } from '../processor/store/index.js';
+import type { AuditStore, StoredFlow } from '../processor/store/index.js';
 import { StoreRecorder } from '../sinks/store.js';
 import {
   deadLetter,
@@ -46,6 +46,8 @@ export interface RunnerOptions {
   cluster?: ClusterView;
   /** Required for `all` and `record`. */
   store?: AuditStore;
+  /** Called in each store transaction with the flows counted for the first time (the alert stage). */
+  onCounted?: (fresh: readonly StoredFlow[]) => void;
   /** Stop once caught up with the topic and nothing arrived for this long (tests, benchmarks). */
   exitWhenIdleMs?: number;
   signal?: AbortSignal;
@@ -154,7 +156,9 @@ export class PipelineRunner {
     this.group = role === 'all' ? settings.group : `${settings.group}-${role}`;
     this.topic = role === 'record' ? settings.topics.verdicts : settings.topics.flows;
     // The batch is committed explicitly per Kafka batch, after its side outputs are published.
-    this.recorder = opts.store ? new StoreRecorder(opts.store, Number.MAX_SAFE_INTEGER) : undefined;
+    this.recorder = opts.store
+      ? new StoreRecorder(opts.store, Number.MAX_SAFE_INTEGER, opts.onCounted)
+      : undefined;
     if (opts.cluster) this.processor = new FlowProcessor(opts.cluster, this.tally);
     const store = role === 'judge' ? undefined : opts.store;
     this.positions = new Marks(this.group, store);

@@ -1,7 +1,18 @@
+import {
+  AlertDispatcher,
+  AlertStage,
+  dispatchUntil,
+  loadAlertsConfig,
+  makeReceivers,
+} from '../../alerts/index.js';
 import { formatIssue, type InputIssue } from '../../lib/errors.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
 import { CLUSTER_OPTIONS, CLUSTER_USAGE, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
 import { type Role, runPipeline } from '../../pipeline/kafka.js';
+
+/** How often a live pipeline resolves alerts quiet for their resolve timeout (wall time). */
+const ALERT_TICK_MS = 30_000;
+
 import { AuditStore } from '../../processor/store/index.js';
 import { kafkaSettings, parseBrokers, topicNames } from '../../transport/kafka/index.js';
 import { asUsage, parse } from '../args.js';
@@ -25,6 +36,9 @@ ${CLUSTER_USAGE}
       --topic NAME         flows topic, if the collectors were given --topic
       --partitions N       partitions of the flows and verdicts topics when this creates them (default 6)
       --window D           violations are grouped in windows of D (default 1h)
+      --alerts FILE        alert on violations (docs/alerts.md): raised with the flows that cause them,
+                           resolved on wall time, delivered while running; roles all and record
+      --alerts-drain D     at exit, how long to keep delivering pending alerts (default 10s)
       --exit-when-idle MS  stop once caught up and nothing arrived for MS milliseconds
       --format text|json   the summary printed at exit
 
@@ -45,6 +59,8 @@ export const processCommand: Command = {
       topic: { type: 'string' },
       partitions: { type: 'string' },
       window: { type: 'string' },
+      alerts: { type: 'string' },
+      'alerts-drain': { type: 'string' },
       'exit-when-idle': { type: 'string' },
       format: { type: 'string' },
     });
@@ -87,8 +103,14 @@ export const processCommand: Command = {
       issues.push(i);
       process.stderr.write(`netpol-audit process: ${formatIssue(i)}\n`);
     };
+    // Read before the cluster or the store is opened: a broken alerts file stops the process first.
+    const alertsConfig = values.alerts ? loadAlertsConfig(values.alerts) : undefined;
     const cluster = await openCluster(clusterOptions, report);
     const dbPath = values.db ?? 'netpol-audit.db';
+    if (values.alerts && role === 'judge')
+      throw new UsageError('--alerts goes to the process that writes the store (roles all and record)');
+    if (values['alerts-drain'] && !values.alerts) throw new UsageError('--alerts-drain needs --alerts');
+    const drainMs = values['alerts-drain'] ? asUsage(() => parseDuration(values['alerts-drain']!)) : 10_000;
     const store = role === 'judge' ? undefined : AuditStore.open(dbPath, { windowMs });
     const runId = store?.beginRun(
       `pipeline-${role}`,
@@ -99,6 +121,20 @@ export const processCommand: Command = {
     const onSignal = () => ac.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // Alerts (docs/alerts.md): raised in the store's transactions, resolved on wall time (a live
+    // pipeline), delivered while the pipeline runs and for --alerts-drain after it stops.
+    const alerts = alertsConfig && store ? new AlertStage(alertsConfig, store.outbox) : undefined;
+    const dispatcher =
+      alertsConfig && store
+        ? new AlertDispatcher(store.outbox, makeReceivers(alertsConfig.receivers))
+        : undefined;
+    const alertsStop = new AbortController();
+    const delivering =
+      dispatcher && store ? dispatchUntil(dispatcher, store.outbox, alertsStop.signal) : undefined;
+    const resolving =
+      alerts && store
+        ? setInterval(() => alerts.tick(Date.now(), (fn) => store.transaction(fn)), ALERT_TICK_MS)
+        : undefined;
     let stats: Awaited<ReturnType<typeof runPipeline>>;
     try {
       stats = await runPipeline({
@@ -106,13 +142,31 @@ export const processCommand: Command = {
         settings,
         cluster: role === 'record' ? undefined : cluster.view,
         store,
+        ...(alerts ? { onCounted: (fresh) => alerts.counted(fresh) } : {}),
         exitWhenIdleMs: idle,
         signal: ac.signal,
       });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      clearInterval(resolving);
+      alertsStop.abort();
+      await delivering;
       await cluster.close();
+    }
+    let alertSummary: Record<string, number> | undefined;
+    if (alerts && dispatcher && store) {
+      alerts.tick(Date.now(), (fn) => store.transaction(fn));
+      const pending = await dispatcher.drain(Date.now() + drainMs);
+      alertSummary = {
+        raised: alerts.counts.firing,
+        repeated: alerts.counts.repeat,
+        resolved: alerts.counts.resolved,
+        firing: alerts.firing.length,
+        sent: dispatcher.stats.sent,
+        failed: dispatcher.stats.failed,
+        pending,
+      };
     }
     if (store) {
       // As in `audit`: the policies (of each cluster version) were in force over the data this run stored.
@@ -129,7 +183,9 @@ export const processCommand: Command = {
       store.close();
     }
     if (format === 'json')
-      process.stdout.write(`${JSON.stringify({ ...stats, db: store ? dbPath : undefined })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ...stats, db: store ? dbPath : undefined, ...(alertSummary ? { alerts: alertSummary } : {}) })}\n`,
+      );
     else {
       const lines = [
         `process (${role}): ${stats.consumed} messages consumed (${stats.redelivered} already stored), ` +
@@ -139,6 +195,13 @@ export const processCommand: Command = {
       ];
       if (stats.firstFlow !== undefined)
         lines.push(`process (${role}): data from ${isoTime(stats.firstFlow)} to ${isoTime(stats.lastFlow!)}`);
+      if (alertSummary) {
+        const a = alertSummary;
+        lines.push(
+          `process (${role}): alerts: ${a.raised} raised, ${a.repeated} repeated, ${a.resolved} resolved, ${a.firing} firing; ` +
+            `${a.sent} sent, ${a.failed} failed, ${a.pending} pending`,
+        );
+      }
       process.stdout.write(`${lines.join('\n')}\n`);
     }
     return stats.deadLetters > 0 || issues.some((i) => i.severity === 'error')

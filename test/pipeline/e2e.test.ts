@@ -1,7 +1,9 @@
 // The Kafka pipeline end to end against a real broker: collectors publish with `collect ... --kafka`
 // (or KafkaFlowSink), `netpol-audit process` consumes, and the SQLite store must hold exactly what the
 // embedded wiring (`audit`, no Kafka) stores for the same flows.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
@@ -102,6 +104,49 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(stats.deadLetters).toBe(0);
     expect(stats.violationsPublished).toBe(2);
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'shop-audit.db')));
+
+    // The same topics again into a fresh store, with alerts to a real HTTP receiver: the Kafka
+    // wiring raises the same two violation alerts as the embedded one.
+    const got: { kind: string; src: string; dst: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const p = JSON.parse(body);
+        got.push({ kind: `${p.kind} ${p.status}`, src: p.key.src, dst: p.key.dst });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const alerts = join(dir, 'alerts.yaml');
+    writeFileSync(
+      alerts,
+      `receivers:\n  - name: hook\n    type: webhook\n    url: ${url}\n    secret: s3cret\n`,
+    );
+    const withAlerts = await processAll('shopalerts.', join(dir, 'shop-alerts.db'), [
+      '--topic',
+      topicNames('shop.').flows,
+      '--alerts',
+      alerts,
+    ]);
+    server.close();
+    // A live pipeline resolves on wall time: this capture is days old, so at exit both alerts have
+    // been quiet for longer than the resolve timeout and resolve (docs/alerts.md, "Time").
+    expect(withAlerts.stats.alerts).toMatchObject({
+      raised: 2,
+      resolved: 2,
+      firing: 0,
+      sent: 4,
+      failed: 0,
+      pending: 0,
+    });
+    expect(got.map((x) => `${x.kind} ${x.src} -> ${x.dst}`).sort()).toEqual([
+      'violation firing dev/debug-shell -> shop/cart',
+      'violation firing dev/debug-shell -> shop/payments',
+      'violation resolved dev/debug-shell -> shop/cart',
+      'violation resolved dev/debug-shell -> shop/payments',
+    ]);
 
     // The query commands read the pipeline's store as they read the embedded one.
     const pairs = (rows: { srcWorkload: string; dstWorkload: string; proto: string; port: number }[]) =>
