@@ -141,8 +141,23 @@ describe('alerts into a real Alertmanager', () => {
       '--alerts-drain',
       '60s',
     ]);
-    // b comes back while the audit waits to retry.
-    await new Promise((r) => setTimeout(r, 1500));
+    // b comes back once the audit has tried it and failed (read from the outbox as it runs).
+    const Database = (await import('better-sqlite3')).default;
+    for (let i = 0; i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        const sql = new Database(db2, { readonly: true, fileMustExist: true });
+        const tried = sql
+          .prepare(
+            "SELECT count(*) AS n FROM alert_outbox WHERE receiver = 'am[1]' AND attempts >= 1 AND state = 'pending'",
+          )
+          .get() as { n: number };
+        sql.close();
+        if (tried.n > 0) break;
+      } catch {
+        // The store or its outbox is not there yet.
+      }
+    }
     await b.start();
     const r = await run;
     expect(r.stdout).toMatch(/4 notifications: 4 sent, 0 failed, 0 pending/);
