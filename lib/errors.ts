@@ -1,3 +1,7 @@
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 /**
  * Errors and input problems with stable codes. A code never changes meaning once released;
  * docs/errors.md lists them. `InputIssue` is the non-throwing form: decoders and parsers report
@@ -29,14 +33,24 @@ export interface InputIssue extends InputLocation {
 export class UsageError extends Error {}
 
 export class AuditError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly location: InputLocation;
 
-  constructor(code: string, message: string, location: InputLocation = {}) {
+  constructor(code: ErrorCode, message: string, location: InputLocation = {}) {
     super(`${formatLocation(location)}${message}`);
     this.name = 'AuditError';
     this.code = code;
     this.location = location;
+  }
+
+  /** The command stops (exit 3). */
+  get fatal(): boolean {
+    return ERROR_CODES[this.code].fatal;
+  }
+
+  /** Trying again may succeed (a lock released, a disk freed, a peer back). */
+  get retriable(): boolean {
+    return ERROR_CODES[this.code].retriable;
   }
 
   toIssue(severity: InputIssue['severity'] = 'error'): InputIssue {
@@ -45,7 +59,7 @@ export class AuditError extends Error {
 }
 
 export function issue(
-  code: string,
+  code: ErrorCode,
   message: string,
   location: InputLocation = {},
   severity: InputIssue['severity'] = 'error',

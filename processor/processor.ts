@@ -91,11 +91,7 @@ function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: numbe
   return e.ip;
 }
 
-function toStoredFlow(
-  record: CheckRecord,
-  classification: Classification,
-  inventory: Inventory,
-): StoredFlow {
+function toStoredFlow(record: CheckRecord, classification: Classification, inventory: Inventory): StoredFlow {
   const v = record.verdict;
   const rules: RuleRefValue[] = [...v.egress.rules, ...v.ingress.rules, ...(v.direction?.reverseRules ?? [])];
   const port = record.dst.port ?? -1;

@@ -37,6 +37,7 @@ export const DirectionReason = Type.Union(
     Type.Literal('admin-deny'),
     Type.Literal('baseline-allow'),
     Type.Literal('baseline-deny'),
+    Type.Literal('engine-error'), // the engine failed on this flow (a bug, logged): the verdict is unsettled
   ],
   { description: 'Why this direction decided as it did.' },
 );

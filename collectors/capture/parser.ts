@@ -1,4 +1,4 @@
-import { type InputIssue, issue } from '../../lib/errors.js';
+import { type ErrorCode, type InputIssue, issue } from '../../lib/errors.js';
 import { CaptureIssueCode as C } from './issues.js';
 import type { CaptureRecord } from './record.js';
 
@@ -108,7 +108,7 @@ export class CaptureParser {
   private issueCount = 0;
   private truncated = false;
   private readonly interfaces: CaptureInterface[] = [];
-  private readonly warningCounts = new Map<string, number>();
+  private readonly warningCounts = new Map<ErrorCode, number>();
 
   // pcap
   private le = true;
@@ -211,7 +211,7 @@ export class CaptureParser {
    * The input ends inside a header, block or record: reports it at the current offset (and record, when
    * it was one) and skips the `avail` bytes left. Returns what the step consumed.
    */
-  private endsInside(code: string, message: string, avail: number, record?: number): number {
+  private endsInside(code: ErrorCode, message: string, avail: number, record?: number): number {
     this.report(code, message, this.consumed, record);
     this.truncated = true;
     if (record !== undefined) this.skippedRecords++;
@@ -220,7 +220,7 @@ export class CaptureParser {
   }
 
   private report(
-    code: string,
+    code: ErrorCode,
     message: string,
     offset: number,
     record?: number,
@@ -825,7 +825,7 @@ export class CaptureParser {
     this.emitPcapng(buf, p + dataOff, caplen, Math.max(origlen, caplen), iface, ts, false);
   }
 
-  private skipPacketBlock(code: string, message: string, len: number): void {
+  private skipPacketBlock(code: ErrorCode, message: string, len: number): void {
     this.report(code, `${message}: block skipped`, this.consumed, this.records);
     this.skippedRecords++;
     this.skippedBytes += len;

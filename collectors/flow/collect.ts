@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { type InputIssue, issue } from '../../lib/errors.js';
+import { type ErrorCode, type InputIssue, issue } from '../../lib/errors.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { CaptureParser, READ_CHUNK } from '../capture/index.js';
 import type { CaptureRecord } from '../capture/record.js';
@@ -245,7 +245,7 @@ class Collection {
     }
   }
 
-  private packetIssue(rec: CaptureRecord, code: string, message: string): void {
+  private packetIssue(rec: CaptureRecord, code: ErrorCode, message: string): void {
     this.packetIssues++;
     if (this.packetIssues <= this.maxPacketIssues) {
       this.report(

@@ -1,4 +1,4 @@
-import { type InputIssue, issue } from '../../lib/errors.js';
+import { type ErrorCode, type InputIssue, issue } from '../../lib/errors.js';
 import { isJsonObject } from '../../lib/json.js';
 import type { PolicyKindName } from '../../schema/verdict.js';
 import type { ClusterModel, L4Protocol } from '../inventory/model.js';
@@ -113,7 +113,7 @@ interface Ctx {
 
 function problem(
   ctx: Ctx,
-  code: string,
+  code: ErrorCode,
   field: string,
   message: string,
   severity: 'error' | 'warning' = 'error',

@@ -1,4 +1,4 @@
-import { type InputIssue, issue } from '../../lib/errors.js';
+import { type ErrorCode, type InputIssue, issue } from '../../lib/errors.js';
 import { isJsonObject } from '../../lib/json.js';
 import type { L4Protocol } from '../inventory/model.js';
 import { type Cidr, cidrHasHostBits, cidrStrictlyInside, parseCidr } from './ip.js';
@@ -103,7 +103,7 @@ interface Ctx {
 
 function problem(
   ctx: Ctx,
-  code: string,
+  code: ErrorCode,
   field: string,
   message: string,
   severity: 'error' | 'warning' = 'error',

@@ -1,5 +1,6 @@
 import type { InputIssue } from '../../lib/errors.js';
 import { issue } from '../../lib/errors.js';
+import { log } from '../../lib/log.js';
 import type { DirectionVerdictValue, RuleRefValue, Verdict } from '../../schema/verdict.js';
 import type { ClusterModel, Labels, PodModel } from '../inventory/model.js';
 import {
@@ -850,21 +851,27 @@ export class PolicyIndex implements PolicyIndexApi {
   }
 
   /**
-   * An internal error must not stop an audit: the flow is reported denied (so it is looked at), with
-   * no rules, and counted in stats().internalErrors.
+   * An internal error must not stop an audit, nor pass for a finding: the flow is neither allowed nor
+   * denied but `ambiguous`, with the reason `engine-error` on both sides (an unsettled verdict in the
+   * report, never a violation), counted in stats().internalErrors and logged.
    */
-  private failure(_err: unknown): Verdict {
+  private failure(err: unknown): Verdict {
     this.internalErrors++;
+    if (this.internalErrors <= 10)
+      log().error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'policy engine failure: verdict unsettled',
+      );
     const side: DirectionVerdictValue = {
       allowed: false,
       isolated: false,
       rules: [],
       isolatedBy: [],
-      reason: 'no-rule-matched',
+      reason: 'engine-error',
     };
     return {
       allowed: false,
-      result: 'denied',
+      result: 'ambiguous',
       egress: side,
       ingress: { ...side, rules: [], isolatedBy: [] },
     };
@@ -990,6 +997,7 @@ export class PolicyIndex implements PolicyIndexApi {
         ? 'traffic from a pod to itself is always allowed (a pod cannot block access to itself)'
         : `traffic between the pod and its own node (${(subject.pod as PodModel | undefined)?.nodeName ?? ''}) is always allowed`,
       'not-a-pod': 'not a pod: no NetworkPolicy applies on this side',
+      'engine-error': 'the policy engine failed on this flow (a bug, logged): no verdict',
       'host-network':
         'hostNetwork pod treated as its node (option hostNetwork=node): no NetworkPolicy applies',
       'admin-allow': `allowed by admin tier: ${decided ? tierRef(decided) : ''} (NetworkPolicy and baseline not consulted)`,

@@ -209,3 +209,18 @@ describe('engine properties', () => {
     );
   });
 });
+
+describe('an internal engine failure', () => {
+  it('is never passed off as a deny: the verdict is ambiguous with reason engine-error, and counted', async () => {
+    const { compilePolicyIndex } = await import('./index.js');
+    const { emptyCluster } = await import('../inventory/model.js');
+    const { index } = compilePolicyIndex(emptyCluster());
+    // A query the engine cannot take (no endpoints): evaluate throws inside, and must not say "denied".
+    const v = index.evaluate({} as never);
+    expect(v.result).toBe('ambiguous');
+    expect(v.allowed).toBe(false);
+    expect(v.egress.reason).toBe('engine-error');
+    expect(v.ingress.reason).toBe('engine-error');
+    expect((index as unknown as { stats(): { internalErrors: number } }).stats().internalErrors).toBe(1);
+  });
+});

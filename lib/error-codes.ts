@@ -1,0 +1,736 @@
+/**
+ * The catalogue of stable error codes: one entry per code, with its area, severity, whether it stops
+ * the command (fatal, exit 3) and whether trying again may succeed (retriable: a lock released, a
+ * disk freed, a tool or peer back). lib/errors.ts takes only these codes (ErrorCode), and
+ * docs/errors.md is generated from this file (npx tsx scripts/errors-doc.ts --write), so the code,
+ * the types and the docs cannot drift apart. A code never changes meaning once released.
+ */
+
+export interface ErrorCodeInfo {
+  /** The section of docs/errors.md. */
+  area: string;
+  severity: 'error' | 'warning';
+  fatal: boolean;
+  retriable: boolean;
+  meaning: string;
+}
+
+/** Each area's heading, the prose before its table and after it (docs/errors.md). */
+export const ERROR_AREAS: readonly { title: string; before: string; after: string }[] = [
+  {
+    title: 'Captures (collect pcap, collect live, audit)',
+    before: '',
+    after: '',
+  },
+  {
+    title: 'conntrack (collect conntrack)',
+    before: '',
+    after: '',
+  },
+  {
+    title: 'FlowRecords (check, process)',
+    before: '',
+    after: '',
+  },
+  {
+    title: 'Cluster snapshots and inventory',
+    before: '',
+    after: '',
+  },
+  {
+    title: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    before:
+      'An invalid policy is rejected whole, with one issue per problem naming `namespace/name` (or\n`Kind/name`) and the field; the valid policies are enforced.',
+    after: '',
+  },
+  {
+    title: 'Store',
+    before: '',
+    after: '',
+  },
+  {
+    title: 'Output and internal failures',
+    before: '',
+    after: '',
+  },
+  {
+    title: 'Alerts (audit --alerts, alerts)',
+    before: '',
+    after:
+      "A notification a receiver refuses for good (HTTP 4xx other than 408/429) is not an error code: it\nis kept in the outbox as `failed` with the receiver's status and answer, and `netpol-audit alerts`\nlists it (exit 1).",
+  },
+  {
+    title: 'honesty',
+    before: 'What the audit refuses to claim without evidence (docs/trust.md).',
+    after:
+      'An empty capture (a 0-byte file, empty standard input) is `CAPTURE_UNKNOWN_FORMAT` (error, exit 1)\nlike any input without a capture header. `report --fail-on-violation`, `violations` and\n`rules --unused` exit with **4** ("no data: cannot assess") when the period holds no flow or rests\non an audit run that did not finish.',
+  },
+];
+
+export const ERROR_INTRO =
+  '# Error codes\n\nEvery problem netpol-audit reports about its input is an `InputIssue` (`lib/errors.ts`): a stable\n`code` (below), a `message` for a person, a `severity` (`error`: the item was not used; `warning`:\nit was used, with the stated assumption), and where it was found: `source` (file, `-` for standard\ninput, topic), and as far as known `line`, `offset` (bytes), `record` (packet or list item number),\n`object` (`namespace/name`) and `field` (a path such as `spec.ingress[0].from[1].ipBlock.cidr`).\nProcessing of the good input around a problem goes on; a summary counts what was skipped. Commands\nexit with 1 when they finished but found problems, 3 on a fatal error (the code is printed:\n`netpol-audit: STORE_SCHEMA_TOO_NEW: ...`). This page is generated from the catalogue\n`lib/error-codes.ts` (`npx tsx scripts/errors-doc.ts --write`), which `lib/errors.ts` checks every\ncode against; *(retriable)* marks the problems that trying again may cure.';
+
+export const ERROR_CODES = {
+  CAPTURE_UNREADABLE: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: true,
+    meaning: 'the file cannot be opened or read (the OS error is given)',
+  },
+  CAPTURE_UNKNOWN_FORMAT: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'the first bytes are neither a pcap magic (either byte order, micro- or nanosecond, modified) nor a pcapng section header',
+  },
+  CAPTURE_TRUNCATED_FILE_HEADER: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'the input ended inside the file header',
+  },
+  CAPTURE_RESYNC: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'bytes skipped (offset and count given) while searching for the next plausible record or block after corruption; packets after it are read again',
+  },
+  PCAP_BAD_VERSION: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a pcap header with a version other than 2.x; the file is rejected',
+  },
+  PCAP_TRUNCATED_RECORD: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'the input ended inside a record header or body (a capture cut short); all packets before it are kept',
+  },
+  PCAP_BAD_CAPLEN: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      "a record's captured length exceeds the hard limit (256 KiB) or what the snapshot length allows: the header is garbage; resynchronisation follows",
+  },
+  PCAP_CAPLEN_GT_ORIGLEN: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'captured length above the original length; kept, the wire length is raised to the captured length',
+  },
+  PCAP_CAPLEN_GT_SNAPLEN: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: "captured length above the file's snapshot length but within the hard limit; kept",
+  },
+  PCAPNG_TRUNCATED_BLOCK: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'the input ended inside a block',
+  },
+  PCAPNG_BAD_BLOCK_LENGTH: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      "a block length not a multiple of 4, below 12, above the limit, or not repeated at the block's end",
+  },
+  PCAPNG_BAD_SECTION_HEADER: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a section header with an unknown byte-order magic or major version',
+  },
+  PCAPNG_BAD_OPTION: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: "an option runs past the end of its block; the block's other fields are used",
+  },
+  PCAPNG_UNKNOWN_INTERFACE: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a packet block names an interface no interface description block of the section declared',
+  },
+  PCAPNG_BAD_PACKET_LENGTH: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: "a packet's captured length does not fit its block or exceeds the limit",
+  },
+  PCAPNG_BLOCK_OUTSIDE_SECTION: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a block before the first section header',
+  },
+  PCAPNG_BAD_BLOCK_BODY: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a block too short for its fixed fields',
+  },
+  PACKET_TRUNCATED: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'the capture cut the packet inside its IP header; counted, no flow',
+  },
+  PACKET_MALFORMED: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      "the packet's IP or transport header is invalid (lying lengths, bad header length, an IPv6 Hop-by-Hop or Destination Options option running past its header, which the receiving kernel drops); counted, no flow",
+  },
+  PACKET_UNSUPPORTED_LINKTYPE: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: "an interface's link type is not decoded; its packets are counted but make no flows",
+  },
+  PACKET_ISSUES_SUPPRESSED: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'more packet-level issues than the listing limit; how many were not listed',
+  },
+  LIVE_CAPTURE_FAILED: {
+    area: 'Captures (collect pcap, collect live, audit)',
+    severity: 'error',
+    fatal: false,
+    retriable: true,
+    meaning: 'tcpdump could not be started or failed (its message is given)',
+  },
+  CONNTRACK_MALFORMED_LINE: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a line of `conntrack -E`/`-L` output that does not parse (line number and what was expected)',
+  },
+  CONNTRACK_TRUNCATED_LINE: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'the input ends inside its last line (no newline after it): a log cut while written, whose last field may be cut short (an `id=` cut short would make a phantom second flow); the line makes no flow',
+  },
+  CONNTRACK_NO_TIMESTAMP: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: "events without `[timestamp]` (conntrack run without `-o timestamp`): times are the reader's",
+  },
+  CONNTRACK_NO_COUNTERS: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'accounting is off (`nf_conntrack_acct=0`): packets and bytes are unknown and reported as 0',
+  },
+  CONNTRACK_INPUT_UNREADABLE: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'error',
+    fatal: false,
+    retriable: true,
+    meaning: 'the event log cannot be read',
+  },
+  CONNTRACK_TOOL_FAILED: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'error',
+    fatal: false,
+    retriable: true,
+    meaning: 'the `conntrack` tool could not be started or failed',
+  },
+  FLOW_JSON_SYNTAX: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a line is not JSON (line number given); the run goes on',
+  },
+  FLOW_UNSUPPORTED_VERSION: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: "the record's `v` is not a version this build reads",
+  },
+  FLOW_INVALID_RECORD: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'JSON, but not a valid FlowRecord (the failing fields are listed)',
+  },
+  FLOW_INPUT_UNREADABLE: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: true,
+    meaning: 'the flow input cannot be read at all',
+  },
+  MESSAGE_BAD_JSON: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a Kafka message whose value is not JSON; sent to the dead-letter topic with this reason',
+  },
+  MESSAGE_EMPTY: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a Kafka message without a value (tombstone); dead-lettered',
+  },
+  MESSAGE_INVALID_RECORD: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a Kafka message that is not a valid FlowRecord; dead-lettered',
+  },
+  MESSAGE_UNKNOWN_VERSION: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a Kafka message whose schema-version header (or `v`) this processor does not read; dead-lettered',
+  },
+  JUDGE_FAILED: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'judging a valid FlowRecord from Kafka threw (a bug): the message goes to the dead-letter topic with this reason and the error message, so it is neither lost nor counted as allowed or denied',
+  },
+  MESSAGE_WRONG_SCHEMA: {
+    area: 'FlowRecords (check, process)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a Kafka message whose schema header names another schema; dead-lettered',
+  },
+  SNAPSHOT_UNREADABLE: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'the snapshot file cannot be read',
+  },
+  SNAPSHOT_SYNTAX: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a YAML or JSON syntax error (line given); other documents are read',
+  },
+  SNAPSHOT_NOT_AN_OBJECT: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a document or List item that is not a Kubernetes object (no kind)',
+  },
+  SNAPSHOT_INVALID_FIELD: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a field of a known kind with the wrong type or an impossible value (an unparsable IP, a non-string namespace, no name); the object is skipped',
+  },
+  SNAPSHOT_DUPLICATE_OBJECT: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'the same object twice; the later copy wins',
+  },
+  SNAPSHOT_MISSING_NAMESPACE: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a pod or Service in a namespace the snapshot lacks; assumed with only its `kubernetes.io/metadata.name` label',
+  },
+  INVENTORY_DUPLICATE_IP: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'two live pods (or a pod and a node) claim one address; which one wins is stated',
+  },
+  TIMELINE_BAD_CHANGE: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a cluster change without a name, or whose kind does not match the object; ignored',
+  },
+  TIMELINE_BAD_TIME: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a cluster change whose time is not a number; ignored',
+  },
+  POLICY_MISSING_FIELD: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a required field is absent (`metadata.name`, a selector, `cidr`...)',
+  },
+  POLICY_INVALID_TYPE: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a field has the wrong JSON type',
+  },
+  POLICY_INVALID_SELECTOR: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a label selector is malformed: unknown operator, `values` missing for In/NotIn or present for Exists/DoesNotExist',
+  },
+  POLICY_INVALID_LABEL: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a label key or value that Kubernetes would not accept',
+  },
+  POLICY_INVALID_PEER: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a peer with an invalid combination (ipBlock together with selectors, none of the allowed fields, more than one where exactly one is allowed)',
+  },
+  POLICY_INVALID_CIDR: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a CIDR that does not parse',
+  },
+  POLICY_CIDR_HOST_BITS: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'a CIDR with host bits set; treated as its network',
+  },
+  POLICY_EXCEPT_OUTSIDE_CIDR: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'an `except` entry that is not a strict subset of its `cidr`',
+  },
+  POLICY_INVALID_PORT: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a port that is neither 1–65535 nor a valid port name',
+  },
+  POLICY_INVALID_END_PORT: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: '`endPort` below `port`, out of range, or with a named or missing `port`',
+  },
+  POLICY_INVALID_PORT_RANGE: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'an admin port range whose end is below (or, in v1alpha2, equal to) its start',
+  },
+  POLICY_INVALID_PROTOCOL: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a protocol other than TCP, UDP or SCTP',
+  },
+  POLICY_INVALID_POLICY_TYPE: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a `policyTypes` entry other than Ingress or Egress, or duplicates',
+  },
+  POLICY_DUPLICATE: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'the same policy twice; the later is ignored',
+  },
+  POLICY_INVALID_PRIORITY: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'an AdminNetworkPolicy/ClusterNetworkPolicy priority outside 0–1000',
+  },
+  POLICY_INVALID_ACTION: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a rule action other than Allow/Deny/Pass (Accept/Deny/Pass in v1alpha2)',
+  },
+  POLICY_INVALID_SUBJECT: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a cluster policy without exactly one of `namespaces` and `pods` as subject',
+  },
+  POLICY_INVALID_TIER: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a ClusterNetworkPolicy tier other than Admin or Baseline',
+  },
+  POLICY_BASELINE_NOT_DEFAULT: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'a BaselineAdminNetworkPolicy not named `default` (the API allows only that one)',
+  },
+  POLICY_TOO_MANY_RULES: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning: 'more rules in a direction than the API allows (100)',
+  },
+  POLICY_SAME_PRIORITY: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'two cluster policies share a priority in one tier; upstream leaves their order undefined, the order used is stated',
+  },
+  POLICY_UNKNOWN_PEER: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'a cluster-policy peer with no field this build knows: it fails closed as upstream asks',
+  },
+  POLICY_UNSUPPORTED_PEER: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'a `domainNames` peer: flows carry addresses, so it matches nothing',
+  },
+  POLICY_UNSUPPORTED_KIND: {
+    area: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning: 'a policy.networking.k8s.io kind or version this build does not evaluate; ignored',
+  },
+  STORE_SCHEMA_TOO_NEW: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: 'the SQLite file was written by a newer netpol-audit',
+  },
+  STORE_SCHEMA_OLD: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: 'a read-only command on a store that needs a migration; open it read-write once',
+  },
+  STORE_NOT_FOUND: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'a command that reads the store (`violations`, `rules`, `report`) was given a path where no file exists; nothing is created',
+  },
+  STORE_NOT_A_FILE: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: '`--db` names a directory',
+  },
+  STORE_NOT_A_DATABASE: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: '`--db` names a file that is not an SQLite database',
+  },
+  STORE_FOREIGN_DATABASE: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      "`--db` names another application's SQLite database (tables, but no netpol-audit schema): netpol-audit neither reads nor writes it",
+  },
+  STORE_LOCKED: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: true,
+    meaning: "another writer holds the store's lock longer than the 5 s busy timeout",
+  },
+  STORE_READONLY: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: 'a command that writes the store may not write the file or its directory',
+  },
+  STORE_FULL: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: true,
+    meaning:
+      'the disk holding the store is full; the batch being written was rolled back whole (nothing half-stored)',
+  },
+  STORE_CORRUPT: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: 'SQLite reports the file damaged',
+  },
+  STORE_FAILED: {
+    area: 'Store',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: "any other SQLite failure, with SQLite's own message and the path",
+  },
+  OUTPUT_WRITE_FAILED: {
+    area: 'Output and internal failures',
+    severity: 'error',
+    fatal: true,
+    retriable: true,
+    meaning:
+      'standard output (or an output file) could not be written: a full disk, `/dev/full`, an I/O error. A reader that goes away (`| head`, EPIPE) is not a failure: the command ends quietly',
+  },
+  INTERNAL_ERROR: {
+    area: 'Output and internal failures',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'a bug: the message says what failed; `NETPOL_AUDIT_DEBUG=1` adds the stack trace, which is otherwise never printed',
+  },
+  ALERTS_CONFIG_INVALID: {
+    area: 'Alerts (audit --alerts, alerts)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'the `--alerts` file cannot be read, is not YAML, or a key is wrong: the message names the file, the key (`receivers[0].secret.env`) and what was expected; secrets are never quoted. `audit` stops before opening the store',
+  },
+  AUDIT_SNAPSHOT_UNUSABLE: {
+    area: 'honesty',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'a `--cluster` snapshot is missing, unreadable (a directory, no permission) or not valid YAML/JSON (the underlying `SNAPSHOT_UNREADABLE` / `SNAPSHOT_SYNTAX` issues are quoted); `audit` stops before opening the store, nothing is stored',
+  },
+  AUDIT_SNAPSHOT_EMPTY: {
+    area: 'honesty',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'the snapshots hold no Kubernetes object at all (0 bytes, only comments: a failed `kubectl get ... > cluster.yaml`); judging against an empty cluster would allow everything, so `audit` stops before opening the store',
+  },
+  AUDIT_SNAPSHOT_MATCHES_NO_FLOW: {
+    area: 'honesty',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'no flow of the run has an address the snapshot knows (pod, service or node): the snapshot is probably of another cluster or time. In the summary, in the run\'s record, and in `report`\'s "Input problems"',
+  },
+  CONNTRACK_IMPLAUSIBLE_TIME: {
+    area: 'honesty',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a timestamped conntrack line whose time fails the same checks as `PACKET_IMPLAUSIBLE_TIME` (the line number is given); counted (`implausibleTime`), no flow',
+  },
+  PACKET_IMPLAUSIBLE_TIME: {
+    area: 'honesty',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a packet\'s timestamp lies more than a day in the future of the wall clock (as the packet is read), more than a day in its past in a live capture, more than 30 days from the packets around it (which agree with each other; docs/trust.md, "Plausible time"), or is not a valid time: counted (`implausibleTime` in the summary), no flow, so it moves no period',
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function errorInfo(code: ErrorCode): ErrorCodeInfo {
+  return ERROR_CODES[code];
+}
