@@ -21,10 +21,12 @@ export interface DispatchStats {
   sent: number;
   retried: number;
   failed: number;
+  /** Attempts by receiver and outcome (sent, retry, failed), for metrics. */
+  byReceiver: Map<string, { sent: number; retry: number; failed: number }>;
 }
 
 export class AlertDispatcher {
-  readonly stats: DispatchStats = { sent: 0, retried: 0, failed: 0 };
+  readonly stats: DispatchStats = { sent: 0, retried: 0, failed: 0, byReceiver: new Map() };
   private readonly receivers: Map<string, AlertReceiver>;
   private readonly base: number;
   private readonly max: number;
@@ -74,6 +76,12 @@ export class AlertDispatcher {
     }
     const result = await receiver.deliver(JSON.parse(row.payload) as AlertPayload, row.idempotencyKey);
     const after = this.now();
+    let per = this.stats.byReceiver.get(row.receiver);
+    if (!per) {
+      per = { sent: 0, retry: 0, failed: 0 };
+      this.stats.byReceiver.set(row.receiver, per);
+    }
+    per[result.outcome]++;
     if (result.outcome === 'sent') {
       this.stats.sent++;
       this.outbox.recordAttempt(

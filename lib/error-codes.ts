@@ -679,6 +679,14 @@ export const ERROR_CODES = {
     meaning:
       'a bug: the message says what failed; `NETPOL_AUDIT_DEBUG=1` adds the stack trace, which is otherwise never printed',
   },
+  METRICS_LISTEN_FAILED: {
+    area: 'Alerts and metrics (--alerts, alerts, --metrics-listen)',
+    severity: 'error',
+    fatal: true,
+    retriable: true,
+    meaning:
+      '`--metrics-listen` is not HOST:PORT, or the address cannot be listened on (in use, no permission): the command stops before it starts its work',
+  },
   ALERTS_CONFIG_INVALID: {
     area: 'Alerts (audit --alerts, alerts)',
     severity: 'error',

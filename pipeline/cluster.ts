@@ -113,6 +113,8 @@ export interface OpenedCluster {
   versionTimes(): number[];
   /** One line for a summary. */
   describe(): string;
+  /** Live: the API watch's health per kind (metrics). */
+  health?(): { kind: string; relists: number; errors: number; lastEventAt?: number }[];
   /** A snapshot's parts, for commands that need them directly (explain). */
   snapshot?: { cluster: ClusterModel; inventory: Inventory; index: PolicyIndexApi };
   close(): Promise<void>;
@@ -198,6 +200,7 @@ async function openLive(opts: ClusterOptions, onIssue?: (i: InputIssue) => void)
     issues,
     policiesAt: (ms) => ({ rules: rulesOf(timeline.at(ms).index), policies: timeline.policiesAt(ms) }),
     versionTimes: () => timeline.versionTimes(),
+    health: () => live.source.healthReport().kinds,
     describe: () => {
       const st = timeline.stats();
       return `live cluster: ${st.versions} version(s), ${st.changes} change(s)`;

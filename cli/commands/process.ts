@@ -7,8 +7,9 @@ import {
 } from '../../alerts/index.js';
 import { formatIssue, type InputIssue } from '../../lib/errors.js';
 import { isoTime, parseDuration } from '../../lib/format.js';
+import { Metrics, serveMetrics } from '../../metrics/index.js';
 import { CLUSTER_OPTIONS, CLUSTER_USAGE, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
-import { type Role, runPipeline } from '../../pipeline/kafka.js';
+import { PipelineRunner, type Role } from '../../pipeline/kafka.js';
 
 /** How often a live pipeline resolves alerts quiet for their resolve timeout (wall time). */
 const ALERT_TICK_MS = 30_000;
@@ -39,6 +40,7 @@ ${CLUSTER_USAGE}
       --alerts FILE        alert on violations (docs/alerts.md): raised with the flows that cause them,
                            resolved on wall time, delivered while running; roles all and record
       --alerts-drain D     at exit, how long to keep delivering pending alerts (default 10s)
+      --metrics-listen A   serve Prometheus metrics on A (HOST:PORT or :PORT) at /metrics (docs/metrics.md)
       --exit-when-idle MS  stop once caught up and nothing arrived for MS milliseconds
       --format text|json   the summary printed at exit
 
@@ -61,6 +63,7 @@ export const processCommand: Command = {
       window: { type: 'string' },
       alerts: { type: 'string' },
       'alerts-drain': { type: 'string' },
+      'metrics-listen': { type: 'string' },
       'exit-when-idle': { type: 'string' },
       format: { type: 'string' },
     });
@@ -135,9 +138,13 @@ export const processCommand: Command = {
       alerts && store
         ? setInterval(() => alerts.tick(Date.now(), (fn) => store.transaction(fn)), ALERT_TICK_MS)
         : undefined;
-    let stats: Awaited<ReturnType<typeof runPipeline>>;
+    // Metrics (docs/metrics.md): served while the pipeline runs, read from the stages' own counters.
+    const metrics = values['metrics-listen'] ? new Metrics() : undefined;
+    const metricsServer = metrics ? await serveMetrics(values['metrics-listen']!, metrics) : undefined;
+    if (metricsServer) process.stderr.write(`process (${role}): metrics at ${metricsServer.url}\n`);
+    let stats: Awaited<ReturnType<PipelineRunner['run']>>;
     try {
-      stats = await runPipeline({
+      const runner = new PipelineRunner({
         role,
         settings,
         cluster: role === 'record' ? undefined : cluster.view,
@@ -146,7 +153,22 @@ export const processCommand: Command = {
         exitWhenIdleMs: idle,
         signal: ac.signal,
       });
+      if (metrics) {
+        metrics.pipeline(runner.stats).judged(runner.stats);
+        if (cluster.health) metrics.inventory(cluster.health);
+        if (alerts && dispatcher && store)
+          metrics.alerts({
+            firing: () => alerts.firing.length,
+            outbox: () => store.outbox.counts(),
+            deliveries: () =>
+              [...dispatcher.stats.byReceiver].flatMap(([receiver, c]) =>
+                Object.entries(c).map(([outcome, count]) => ({ receiver, outcome, count })),
+              ),
+          });
+      }
+      stats = await runner.run();
     } finally {
+      await metricsServer?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       clearInterval(resolving);

@@ -390,15 +390,27 @@ async function collectInto(
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   }
+  // A failure of the sink (a full disk under the store) is not a problem of this input: it stops
+  // the command, with its own code, instead of passing for an unreadable capture.
+  let sinkError: unknown;
   try {
     for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
-      await c.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+      try {
+        await c.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+      } catch (err) {
+        sinkError = err;
+        break;
+      }
     }
   } catch (err) {
     error = err;
   } finally {
     clearTimeout(grace);
     signal?.removeEventListener('abort', onAbort);
+  }
+  if (sinkError !== undefined) {
+    (stream as Readable).destroy();
+    throw sinkError;
   }
   if (cut) {
     // Not a read failure: the user stopped it. What was read is finished like a whole input.
