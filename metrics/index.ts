@@ -67,6 +67,10 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'netpol_audit_' });
+    // prom-client names three gauges *_total, which Prometheus reserves for counters (promtool check
+    // metrics rejects them); the handle counts are not worth a convention break.
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+      this.registry.removeSingleMetric(`netpol_audit_nodejs_${name}`);
   }
 
   /** Flows judged, by classification (audit, process roles all and record). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Alertmanager (and Prometheus, promtool) for netpol-audit's alerting tests, built from their Go
+# Alertmanager, Prometheus and promtool for netpol-audit's alerting and metrics tests, built from their Go
 # modules through the Go module proxy (no binary release is reachable here) and cached.
 #
 #   tools.sh fetch          build what is missing into the cache (network once; a few minutes)
@@ -57,18 +57,15 @@ am_dir=$cache_root/alertmanager-$ALERTMANAGER_VERSION
 prom_dir=$cache_root/prometheus-$PROMETHEUS_VERSION
 
 am_placeholders() { mkdir -p src/ui/app/dist && echo '<!doctype html><title>Alertmanager</title>' >src/ui/app/dist/index.html; }
-prom_placeholders() {
-  # web/ui embeds its built React app; promtool embeds nothing of it.
-  mkdir -p src/web/ui/static/react-app src/web/ui/static/mantine-ui
-  echo '<!doctype html><title>Prometheus</title>' >src/web/ui/static/react-app/index.html
-  echo '<!doctype html><title>Prometheus</title>' >src/web/ui/static/mantine-ui/index.html
-}
 
 case ${1:-} in
   fetch)
     PLACEHOLDERS=(am_placeholders)
     build github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION" "$am_dir" \
       github.com/prometheus/alertmanager/cmd/alertmanager
+    PLACEHOLDERS=(true)
+    build github.com/prometheus/prometheus "$PROMETHEUS_VERSION" "$prom_dir" \
+      github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
     ;;
   path)
     case ${2:-} in
