@@ -54,7 +54,7 @@ export const ERROR_AREAS: readonly { title: string; before: string; after: strin
     after: '',
   },
   {
-    title: 'Alerts (audit --alerts, alerts)',
+    title: 'Alerts and metrics (--alerts, alerts, --metrics-listen)',
     before: '',
     after:
       "A notification a receiver refuses for good (HTTP 4xx other than 408/429) is not an error code: it\nis kept in the outbox as `failed` with the receiver's status and answer, and `netpol-audit alerts`\nlists it (exit 1).",
@@ -688,7 +688,7 @@ export const ERROR_CODES = {
       '`--metrics-listen` is not HOST:PORT, or the address cannot be listened on (in use, no permission): the command stops before it starts its work',
   },
   ALERTS_CONFIG_INVALID: {
-    area: 'Alerts (audit --alerts, alerts)',
+    area: 'Alerts and metrics (--alerts, alerts, --metrics-listen)',
     severity: 'error',
     fatal: true,
     retriable: false,

@@ -21,6 +21,7 @@ const DIRS = [
   'report',
   'pipeline',
   'sinks',
+  'metrics',
 ];
 
 function sources(dir: string, out: string[] = []): string[] {
