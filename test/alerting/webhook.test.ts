@@ -275,4 +275,105 @@ describe('alerts to a signed webhook', () => {
     );
     expect(ok.stdout + ok.stderr).not.toContain(SECRET);
   });
+
+  it('SIGKILLed with deliveries pending: nothing is lost; the next delivery sends each notification once', async () => {
+    // The receiver hangs: the audit is killed while it waits for it (its rows are pending in SQLite).
+    receiver.script.set('/kill', [() => {}]);
+    const db = join(dir, 'kill.db');
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'cli/index.ts'),
+        'audit',
+        CAPTURE,
+        '--cluster',
+        CLUSTER,
+        '--db',
+        db,
+        '--alerts',
+        config('kill', '/kill'),
+        '--alerts-drain',
+        '60s',
+      ],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' },
+    );
+    const exited = new Promise((r) => child.once('exit', r));
+    for (let i = 0; i < 600 && receiver.received.filter((x) => x.path === '/kill').length === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGKILL');
+    await exited;
+    const pending = JSON.parse(
+      (await runCli(['alerts', '--db', db, '--state', 'pending', '--format', 'json'])).stdout,
+    );
+    expect(pending).toHaveLength(2);
+    // The receiver is back: delivery resumes from the store.
+    receiver.script.set('/kill', [(res) => res.writeHead(200).end()]);
+    const before = receiver.received.filter((x) => x.path === '/kill').length;
+    const r = await runCli(
+      ['alerts', '--db', db, '--deliver', '--alerts', config('kill', '/kill'), '--format', 'json'],
+      { env },
+    );
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as { state: string }[];
+    expect(rows.map((x) => x.state)).toEqual(['sent', 'sent']);
+    const after = receiver.received.filter((x) => x.path === '/kill').slice(before);
+    expect(after).toHaveLength(2);
+    expect(new Set(after.map((x) => x.key)).size).toBe(2);
+    // Delivering again sends nothing more.
+    await runCli(['alerts', '--db', db, '--deliver', '--alerts', config('kill', '/kill')], { env });
+    expect(receiver.received.filter((x) => x.path === '/kill').length).toBe(before + 2);
+  });
+
+  it('Slack: Block Kit a phone can read, and names that cannot forge links or mentions', async () => {
+    const bodies: { text: string; blocks: { type: string; text?: { type: string; text: string } }[] }[] = [];
+    const { createServer: cs } = await import('node:http');
+    const slack = cs((req, res) => {
+      let b = '';
+      req.on('data', (d) => (b += d));
+      req.on('end', () => {
+        bodies.push(JSON.parse(b));
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => slack.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(slack.address() as AddressInfo).port}/services/T0/B0/x`;
+    const { readFileSync } = await import('node:fs');
+    const hostile = readFileSync(CLUSTER, 'utf8').replace(
+      '    name: debug-shell\n',
+      '    name: "<!channel> <https://evil.example|click> & co"\n',
+    );
+    const cluster = join(dir, 'hostile.yaml');
+    writeFileSync(cluster, hostile);
+    const file = join(dir, 'slack.yaml');
+    writeFileSync(file, `receivers:\n  - name: chat\n    type: slack\n    url: ${url}\n`);
+    const r = await runCli([
+      'audit',
+      CAPTURE,
+      '--cluster',
+      cluster,
+      '--db',
+      join(dir, 'slack.db'),
+      '--alerts',
+      file,
+    ]);
+    slack.close();
+    expect(r.stdout).toMatch(/2 notifications: 2 sent/);
+    expect(bodies).toHaveLength(2);
+    for (const b of bodies) {
+      const section = b.blocks[0]!;
+      expect(section.type).toBe('section');
+      expect(section.text!.type).toBe('mrkdwn');
+      const text = section.text!.text;
+      expect(text).toContain('Violation: dev/');
+      expect(text.split('\n').length).toBeLessThanOrEqual(5);
+      // Slack's control characters from the cluster are escaped: no mention, no link.
+      expect(text).not.toContain('<!channel>');
+      expect(text).not.toContain('<https://evil.example');
+      expect(text).toContain('&lt;!channel&gt;');
+      expect(b.text).not.toContain('<!channel>');
+    }
+  });
 });
