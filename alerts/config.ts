@@ -44,6 +44,8 @@ export interface RouteMatch {
   kind?: AlertKindName[];
   /** Source or destination namespace. */
   namespace?: string[];
+  /** Labels the source or destination namespace carries (all of them; values compared exactly). */
+  namespaceLabels?: Record<string, string>;
   /** Source or destination workload (`namespace/name`). */
   workload?: string[];
   port?: number[];
@@ -181,12 +183,19 @@ function route(r: Reader, v: unknown, key: string, names: Set<string>): RouteCon
   const o = r.object(v, key);
   r.only(o, key, ['match', 'receivers', 'receiver', 'severity', 'continue']);
   const m = o.match === undefined ? {} : r.object(o.match, `${key}.match`);
-  r.only(m, `${key}.match`, ['kind', 'namespace', 'workload', 'port']);
+  r.only(m, `${key}.match`, ['kind', 'namespace', 'namespaceLabels', 'workload', 'port']);
   const match: RouteMatch = {};
   const kind = r.list(m.kind, `${key}.match.kind`, (x, k) => r.oneOf(x, k, KINDS));
   if (kind) match.kind = kind;
   const ns = r.list(m.namespace, `${key}.match.namespace`, (x, k) => r.string(x, k));
   if (ns) match.namespace = ns;
+  if (m.namespaceLabels !== undefined) {
+    const o2 = r.object(m.namespaceLabels, `${key}.match.namespaceLabels`);
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o2))
+      labels[k] = r.string(String(v), `${key}.match.namespaceLabels.${k}`);
+    match.namespaceLabels = labels;
+  }
   const wl = r.list(m.workload, `${key}.match.workload`, (x, k) => r.string(x, k));
   if (wl) match.workload = wl;
   const port = r.list(m.port, `${key}.match.port`, (x, k) =>
@@ -294,6 +303,7 @@ function namespaceOf(workload: string | undefined): string | undefined {
 export function routeAlert(
   config: AlertsConfig,
   a: { kind: AlertKindName; src: string; dst?: string; port?: number },
+  namespaceLabels: (namespace: string) => Record<string, string> | undefined = () => undefined,
 ): { receiver: string; severity: AlertSeverityName }[] {
   const fallback = config.engine.severity[a.kind];
   if (config.routes.length === 0)
@@ -305,6 +315,13 @@ export function routeAlert(
     const ok =
       (!m.kind || m.kind.includes(a.kind)) &&
       (!m.namespace || nss.some((n) => n !== undefined && m.namespace!.includes(n))) &&
+      (!m.namespaceLabels ||
+        nss.some((n) => {
+          const labels = n === undefined ? undefined : namespaceLabels(n);
+          return (
+            labels !== undefined && Object.entries(m.namespaceLabels!).every(([k, v]) => labels[k] === v)
+          );
+        })) &&
       (!m.workload || [a.src, a.dst].some((w) => w !== undefined && m.workload!.includes(w))) &&
       (!m.port || (a.port !== undefined && m.port.includes(a.port)));
     if (!ok) continue;

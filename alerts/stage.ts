@@ -19,6 +19,11 @@ export class AlertStage {
     private readonly config: AlertsConfig,
     private readonly outbox: AlertOutbox,
     private readonly wall: () => number = Date.now,
+    /** The labels of a namespace at a time (the cluster's), for routes that match namespace labels. */
+    private readonly namespaceLabels: (
+      namespace: string,
+      atMs: number,
+    ) => Record<string, string> | undefined = () => undefined,
   ) {
     this.engine = new AlertEngine(config.engine, outbox.alerts<AlertState>());
   }
@@ -54,7 +59,10 @@ export class AlertStage {
     this.counts[e.type]++;
     const key = idempotencyKey(e);
     const receivers = new Map(this.config.receivers.map((r) => [r.name, r]));
-    for (const { receiver, severity } of routeAlert(this.config, e.alert)) {
+    const at = e.alert.lastSeen;
+    for (const { receiver, severity } of routeAlert(this.config, e.alert, (ns) =>
+      this.namespaceLabels(ns, at),
+    )) {
       const payload = JSON.stringify(toPayload(e, severity, this.wall(), this.config.externalUrl));
       for (const name of deliveryNames(receivers.get(receiver)!)) {
         if (

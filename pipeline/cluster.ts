@@ -113,6 +113,8 @@ export interface OpenedCluster {
   versionTimes(): number[];
   /** One line for a summary. */
   describe(): string;
+  /** The labels of a namespace as the cluster had them at `atMs` (alert routes by namespace labels). */
+  namespaceLabels(namespace: string, atMs: number): Record<string, string> | undefined;
   /** Live: the API watch's health per kind (metrics). */
   health?(): { kind: string; relists: number; errors: number; lastEventAt?: number }[];
   /** A snapshot's parts, for commands that need them directly (explain). */
@@ -173,6 +175,7 @@ export async function openCluster(
     view: new StaticClusterView(inventory, compiled.index),
     issues,
     policiesAt: () => fixed,
+    namespaceLabels: (ns) => inventory.namespace(ns)?.labels,
     versionTimes: () => [],
     describe: () =>
       `cluster: ${c.pods.length} pods, ${c.services.length} services, ${policies} policies (${rejected.size} rejected)`,
@@ -200,6 +203,7 @@ async function openLive(opts: ClusterOptions, onIssue?: (i: InputIssue) => void)
     issues,
     policiesAt: (ms) => ({ rules: rulesOf(timeline.at(ms).index), policies: timeline.policiesAt(ms) }),
     versionTimes: () => timeline.versionTimes(),
+    namespaceLabels: (ns, at) => timeline.at(at).inventory.namespace(ns)?.labels,
     health: () => live.source.healthReport().kinds,
     describe: () => {
       const st = timeline.stats();

@@ -109,7 +109,9 @@ export const auditCommand: Command = {
 
     const store = AuditStore.open(dbPath, { windowMs });
     const runId = store.beginRun('embedded', [...positionals, ...clusterFiles], Date.now());
-    const alerts = alertsConfig ? new AlertStage(alertsConfig, store.outbox) : undefined;
+    const alerts = alertsConfig
+      ? new AlertStage(alertsConfig, store.outbox, Date.now, (ns, at) => cluster.namespaceLabels(ns, at))
+      : undefined;
     // SIGINT/SIGTERM: stop reading, judge and store what was read, finish the run, summarise.
     const stop = stopOnSignals();
     const { processor, recorder, collected, placed } = await runEmbedded({

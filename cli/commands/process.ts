@@ -126,7 +126,10 @@ export const processCommand: Command = {
     process.once('SIGTERM', onSignal);
     // Alerts (docs/alerts.md): raised in the store's transactions, resolved on wall time (a live
     // pipeline), delivered while the pipeline runs and for --alerts-drain after it stops.
-    const alerts = alertsConfig && store ? new AlertStage(alertsConfig, store.outbox) : undefined;
+    const alerts =
+      alertsConfig && store
+        ? new AlertStage(alertsConfig, store.outbox, Date.now, (ns, at) => cluster.namespaceLabels(ns, at))
+        : undefined;
     const dispatcher =
       alertsConfig && store
         ? new AlertDispatcher(store.outbox, makeReceivers(alertsConfig.receivers))
