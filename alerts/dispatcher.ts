@@ -133,13 +133,43 @@ export async function dispatchUntil(
   dispatcher: AlertDispatcher,
   outbox: AlertOutbox,
   signal: AbortSignal,
+  wakeup?: Wakeup,
   pollMs = 1000,
 ): Promise<void> {
   while (!signal.aborted) {
     await dispatcher.runOnce();
     const next = outbox.nextDue();
     const wait = next === undefined ? pollMs : Math.min(pollMs, Math.max(0, next - Date.now()));
-    await sleep(wait, signal);
+    await (wakeup ? wakeup.wait(wait, signal) : sleep(wait, signal));
+  }
+}
+
+/** Lets the stage wake the dispatcher as soon as it wrote a notification, instead of the next poll. */
+export class Wakeup {
+  private resolve: (() => void) | undefined;
+  private pending = false;
+
+  wake(): void {
+    if (this.resolve) this.resolve();
+    else this.pending = true;
+  }
+
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', done);
+        this.resolve = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.resolve = done;
+    });
   }
 }
 

@@ -4,7 +4,7 @@
  * receivers (receivers/: one module per kind).
  */
 export { type AlertsConfig, loadAlertsConfig, parseAlertsConfig, routeAlert } from './config.js';
-export { AlertDispatcher, type DispatchStats, dispatchUntil } from './dispatcher.js';
+export { AlertDispatcher, type DispatchStats, dispatchUntil, Wakeup } from './dispatcher.js';
 export { AlertEngine, type AlertEvent, type AlertState, DEFAULT_ENGINE_OPTIONS } from './engine.js';
 export { toPayload } from './payload.js';
 export { type AlertReceiver, makeReceivers } from './receivers/index.js';

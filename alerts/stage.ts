@@ -14,6 +14,8 @@ import { deliveryNames } from './receivers/index.js';
 export class AlertStage {
   private readonly engine: AlertEngine;
   readonly counts = { firing: 0, repeat: 0, resolved: 0, notifications: 0 };
+  /** Called when a notification was written (a running dispatcher wakes up). */
+  onNotification: (() => void) | undefined;
 
   constructor(
     private readonly config: AlertsConfig,
@@ -70,8 +72,10 @@ export class AlertStage {
             { receiver: name, idempotencyKey: key, alertId: e.alert.id, event: e.type, payload },
             this.wall(),
           )
-        )
+        ) {
           this.counts.notifications++;
+          this.onNotification?.();
+        }
       }
     }
   }
