@@ -1,5 +1,6 @@
 import type { StoredFlow } from '../processor/store/index.js';
 import type { AlertOutbox } from '../processor/store/outbox.js';
+import type { AlertPayload } from '../schema/alert.js';
 import { type AlertsConfig, routeAlert } from './config.js';
 import { AlertEngine, type AlertEvent, type AlertFlow, type AlertState } from './engine.js';
 import { idempotencyKey, toPayload } from './payload.js';
@@ -55,6 +56,28 @@ export class AlertStage {
 
   get firing(): AlertState[] {
     return this.engine.firing;
+  }
+
+  /**
+   * The firing alerts as Alertmanager wants them re-sent (as Prometheus re-sends on every
+   * evaluation): an alert not heard of for its resolve_timeout resolves there. Not stored: a refresh
+   * carries nothing new, and Alertmanager keys it by its labels.
+   */
+  refreshes(): { receiver: string; payload: AlertPayload; key: string }[] {
+    const receivers = new Map(this.config.receivers.map((r) => [r.name, r]));
+    const out: { receiver: string; payload: AlertPayload; key: string }[] = [];
+    for (const alert of this.engine.firing) {
+      const e: AlertEvent = { type: 'repeat', alert, seq: alert.notifications, at: alert.lastSeen };
+      for (const { receiver, severity } of routeAlert(this.config, alert, (ns) =>
+        this.namespaceLabels(ns, alert.lastSeen),
+      )) {
+        const rc = receivers.get(receiver)!;
+        if (rc.type !== 'alertmanager') continue;
+        const payload = toPayload(e, severity, this.wall(), this.config.externalUrl);
+        for (const name of deliveryNames(rc)) out.push({ receiver: name, payload, key: idempotencyKey(e) });
+      }
+    }
+    return out;
   }
 
   private enqueue(e: AlertEvent): void {

@@ -137,9 +137,16 @@ export const processCommand: Command = {
     const alertsStop = new AbortController();
     const delivering =
       dispatcher && store ? dispatchUntil(dispatcher, store.outbox, alertsStop.signal) : undefined;
+    const amReceivers = new Map(
+      alertsConfig ? makeReceivers(alertsConfig.receivers).map((r) => [r.name, r] as const) : [],
+    );
     const resolving =
       alerts && store
-        ? setInterval(() => alerts.tick(Date.now(), (fn) => store.transaction(fn)), ALERT_TICK_MS)
+        ? setInterval(() => {
+            alerts.tick(Date.now(), (fn) => store.transaction(fn));
+            // Alertmanager forgets a firing alert not re-sent within its resolve_timeout (5 min by default).
+            for (const r of alerts.refreshes()) void amReceivers.get(r.receiver)?.deliver(r.payload, r.key);
+          }, ALERT_TICK_MS)
         : undefined;
     // Metrics (docs/metrics.md): served while the pipeline runs, read from the stages' own counters.
     const metrics = values['metrics-listen'] ? new Metrics() : undefined;
