@@ -11,7 +11,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FlowSink, JsonlSink } from '../collectors/sink.js';
-import { KafkaFlowSink, kafkaSettings, parseBrokers, topicNames } from '../transport/kafka/index.js';
+import {
+  KafkaFlowSink,
+  type KafkaSinkStats,
+  kafkaSettings,
+  parseBrokers,
+  topicNames,
+} from '../transport/kafka/index.js';
 import { asUsage, nonNegativeNumber, secondsAsMs } from './args.js';
 import { EXIT_FATAL, EXIT_OK, UsageError } from './command.js';
 
@@ -43,6 +49,8 @@ export interface OpenedSink {
   report(): string[];
   /** Records were lost (spool full): the command exits 1. */
   lost(): boolean;
+  /** With --kafka: the producer's counts as they are now (metrics). */
+  kafkaStats?: () => KafkaSinkStats;
 }
 
 interface SinkValues {
@@ -109,6 +117,7 @@ export function openFlowSink(command: string, values: SinkValues, jsonl: () => F
     spoolMaxBytes: nonNegativeNumber('spool-max-bytes', values['spool-max-bytes']),
     drainTimeoutMs: secondsAsMs(drain),
   });
+  const kafkaStats = () => kafka.stats;
   const sink: FlowSink = {
     write: (r) => kafka.write(r),
     flush: () => kafka.flush(),
@@ -121,6 +130,7 @@ export function openFlowSink(command: string, values: SinkValues, jsonl: () => F
     },
   };
   return {
+    kafkaStats,
     sink,
     report() {
       const s = kafka.stats;

@@ -99,6 +99,7 @@ export class Metrics {
     deadLetterCodes: Record<string, number>;
     recorded: number;
     violationsPublished: number;
+    lag: Record<number, number>;
   }): this {
     const r = this.registry;
     counterFrom(r, 'netpol_audit_messages_consumed_total', 'Kafka messages consumed.', [], () => [
@@ -198,6 +199,93 @@ export class Metrics {
     );
     counterFrom(r, 'netpol_audit_flows_exported_total', 'Flows exported by the collector.', [], () => [
       { value: summary.flows },
+    ]);
+    return this;
+  }
+
+  /** A collector's Kafka sink: sent, spooled while the broker was away, dropped (spool full), spool size. */
+  kafkaSink(
+    read: () => {
+      sent: number;
+      spooled: number;
+      resent: number;
+      dropped: number;
+      sendFailures: number;
+      spoolBytes: number;
+    },
+  ): this {
+    const stats = {
+      get sent() {
+        return read().sent;
+      },
+      get spooled() {
+        return read().spooled;
+      },
+      get resent() {
+        return read().resent;
+      },
+      get dropped() {
+        return read().dropped;
+      },
+      get sendFailures() {
+        return read().sendFailures;
+      },
+      get spoolBytes() {
+        return read().spoolBytes;
+      },
+    };
+    const r = this.registry;
+    counterFrom(
+      r,
+      'netpol_audit_records_sent_total',
+      'Flow records the broker acknowledged, directly or from the spool.',
+      ['path'],
+      () => [
+        { labels: { path: 'direct' }, value: stats.sent },
+        { labels: { path: 'spool' }, value: stats.resent },
+      ],
+    );
+    counterFrom(
+      r,
+      'netpol_audit_records_spooled_total',
+      'Flow records put in the disk spool while the broker was away.',
+      [],
+      () => [{ value: stats.spooled }],
+    );
+    counterFrom(
+      r,
+      'netpol_audit_records_dropped_total',
+      'Flow records refused because the spool was full (lost, and reported).',
+      [],
+      () => [{ value: stats.dropped }],
+    );
+    counterFrom(r, 'netpol_audit_send_failures_total', 'Produce attempts that failed.', [], () => [
+      { value: stats.sendFailures },
+    ]);
+    gaugeFrom(r, 'netpol_audit_spool_bytes', 'Bytes waiting in the disk spool.', [], () => [
+      { value: stats.spoolBytes },
+    ]);
+    return this;
+  }
+
+  /** `collect conntrack`: lines read, malformed ones, flow records exported, implausible times. */
+  conntrack(summary: { lines: number; malformed: number; records: number; implausibleTime: number }): this {
+    const r = this.registry;
+    counterFrom(r, 'netpol_audit_conntrack_lines_total', 'conntrack lines read.', [], () => [
+      { value: summary.lines },
+    ]);
+    counterFrom(
+      r,
+      'netpol_audit_conntrack_lines_skipped_total',
+      'conntrack lines in no flow, by reason.',
+      ['reason'],
+      () => [
+        { labels: { reason: 'malformed' }, value: summary.malformed },
+        { labels: { reason: 'implausible-time' }, value: summary.implausibleTime },
+      ],
+    );
+    counterFrom(r, 'netpol_audit_flow_records_total', 'Flow records exported by the collector.', [], () => [
+      { value: summary.records },
     ]);
     return this;
   }

@@ -77,6 +77,8 @@ export interface RunnerStats {
   ambiguous: number;
   violationsPublished: number;
   verdictsPublished: number;
+  /** Per partition of the consumed topic: messages behind its high watermark at the last batch. */
+  lag: Record<number, number>;
   firstFlow?: number;
   lastFlow?: number;
   assigned: number[];
@@ -178,6 +180,7 @@ export class PipelineRunner {
       deniedAttempts: 0,
       ambiguous: 0,
       violationsPublished: 0,
+      lag: {},
       verdictsPublished: 0,
       assigned: [],
     };
@@ -293,6 +296,8 @@ export class PipelineRunner {
     if (batch.messages.length === 0) return;
     this.lastActivity = Date.now();
     const { topic, partition } = batch;
+    // What this batch leaves behind the partition's end (kafkajs: highWatermark - last offset - 1).
+    this.stats.lag[partition] = Number(batch.offsetLag());
     const out: { topic: string; messages: WireMessage[] }[] = [];
     const deadLetters: WireMessage[] = [];
     const violations: WireMessage[] = [];

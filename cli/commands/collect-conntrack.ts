@@ -1,8 +1,10 @@
 import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
+import { emptyConntrackSummary } from '../../collectors/conntrack/index.js';
 import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { METRICS_OPTION, METRICS_USAGE, startMetrics } from '../metrics-option.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect conntrack [options]
@@ -24,6 +26,7 @@ options:
       --max-flows N        flows held at once; beyond it the least recently updated is exported
                            (default 1000000)
 ${KAFKA_SINK_USAGE}
+${METRICS_USAGE}
 
 Turn on accounting for packet and byte counts: sysctl -w net.netfilter.nf_conntrack_acct=1.
 A summary goes to standard error. Exit status: 0 ok, 1 malformed lines were skipped or records
@@ -62,6 +65,7 @@ export const collectConntrackCommand: Command = {
       'active-timeout': { type: 'string' },
       'max-flows': { type: 'string' },
       ...KAFKA_SINK_OPTIONS,
+      ...METRICS_OPTION,
     });
     const active = positiveNumber('active-timeout', values['active-timeout']);
     const maxFlows = positiveInteger('max-flows', values['max-flows']);
@@ -77,7 +81,13 @@ export const collectConntrackCommand: Command = {
     );
     const sink = opened.sink;
     const issues: string[] = [];
+    const counts = emptyConntrackSummary();
+    const stopMetrics = await startMetrics('collect conntrack', values['metrics-listen'], (m) => {
+      m.conntrack(counts);
+      if (opened.kafkaStats) m.kafkaSink(opened.kafkaStats);
+    });
     const common = {
+      summary: counts,
       node: values.node,
       activeTimeoutMs: secondsAsMs(active),
       maxFlows,
@@ -110,6 +120,7 @@ export const collectConntrackCommand: Command = {
         process.off('SIGTERM', onSignal);
       }
     }
+    await stopMetrics();
     await sink.flush();
     await sink.close();
     process.stderr.write(

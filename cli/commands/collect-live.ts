@@ -1,7 +1,9 @@
+import { emptySummary } from '../../collectors/flow/collect.js';
 import { collectLive } from '../../collectors/live/index.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { METRICS_OPTION, METRICS_USAGE, startMetrics } from '../metrics-option.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect live --iface IF [options] [-- BPF FILTER WORDS]
@@ -21,6 +23,7 @@ options:
       --active-timeout S   export long flows every S seconds as numbered slices (default 300)
       --max-flows N        flows held at once (default 1000000)
 ${KAFKA_SINK_USAGE}
+${METRICS_USAGE}
 
 A summary (with tcpdump's packets captured / dropped by kernel) goes to standard error.
 Exit status: 0 ok, 1 input problems, packets dropped by the kernel or records dropped because
@@ -45,6 +48,7 @@ export const collectLiveCommand: Command = {
         'active-timeout': { type: 'string' },
         'max-flows': { type: 'string' },
         ...KAFKA_SINK_OPTIONS,
+        ...METRICS_OPTION,
       },
       true,
     );
@@ -60,6 +64,11 @@ export const collectLiveCommand: Command = {
     const opened = openFlowSink('collect live', values, () => jsonlOutput('collect live', values.output));
     const sink = opened.sink;
     const issues: string[] = [];
+    const counts = emptySummary();
+    const stopMetrics = await startMetrics('collect live', values['metrics-listen'], (m) => {
+      m.collector(counts);
+      if (opened.kafkaStats) m.kafkaSink(opened.kafkaStats);
+    });
     const ac = new AbortController();
     const onSignal = () => ac.abort();
     process.once('SIGINT', onSignal);
@@ -75,6 +84,7 @@ export const collectLiveCommand: Command = {
         idleTimeoutMs: secondsAsMs(idle),
         activeTimeoutMs: secondsAsMs(active),
         maxFlows,
+        summary: counts,
         signal: ac.signal,
         onReady: () => process.stderr.write(`collect live: listening on ${values.iface}\n`),
         onIssue: (i) => {
@@ -84,6 +94,7 @@ export const collectLiveCommand: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await stopMetrics();
     }
     await sink.flush();
     await sink.close();

@@ -1,8 +1,9 @@
-import { collectCaptureFiles } from '../../collectors/flow/collect.js';
+import { collectCaptureFiles, emptySummary } from '../../collectors/flow/collect.js';
 import { formatIssue } from '../../lib/errors.js';
 import { stopOnSignals } from '../../lib/signals.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
+import { METRICS_OPTION, METRICS_USAGE, startMetrics } from '../metrics-option.js';
 import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from '../sink-options.js';
 
 const usage = `usage: netpol-audit collect pcap FILE... [options]
@@ -18,6 +19,7 @@ options:
       --max-flows N        flows held at once; beyond it the least recently seen is exported (default 1000000)
       --bytes ip|wire      count IP packet bytes (default) or whole frames as captured on the wire
 ${KAFKA_SINK_USAGE}
+${METRICS_USAGE}
 
 SIGINT or SIGTERM stops reading: the flows read so far are written (a second signal exits at once).
 A summary goes to standard error. Exit status: 0 ok, 1 input problems were found (records were
@@ -39,6 +41,7 @@ export const collectPcapCommand: Command = {
         'max-flows': { type: 'string' },
         bytes: { type: 'string' },
         ...KAFKA_SINK_OPTIONS,
+        ...METRICS_OPTION,
       },
       true,
     );
@@ -56,7 +59,13 @@ export const collectPcapCommand: Command = {
     const issues: string[] = [];
     // SIGINT/SIGTERM (the end of a piped live capture): stop reading, flush every flow, summarise.
     const stop = stopOnSignals();
+    const counts = emptySummary();
+    const stopMetrics = await startMetrics('collect pcap', values['metrics-listen'], (m) => {
+      m.collector(counts);
+      if (opened.kafkaStats) m.kafkaSink(opened.kafkaStats);
+    });
     const summary = await collectCaptureFiles(positionals, sink, {
+      summary: counts,
       signal: stop.signal,
       node: values.node,
       idleTimeoutMs: secondsAsMs(idle),
@@ -70,6 +79,7 @@ export const collectPcapCommand: Command = {
     await sink.flush();
     await sink.close();
     stop.dispose();
+    await stopMetrics();
     const skipped = summary.packets - summary.flowPackets;
     const truncatedInFlows = summary.flowPackets - summary.decoded;
     const lines = [

@@ -10,6 +10,7 @@ import { isoTime, parseDuration } from '../../lib/format.js';
 import { Metrics, serveMetrics } from '../../metrics/index.js';
 import { CLUSTER_OPTIONS, CLUSTER_USAGE, clusterOptionsFrom, openCluster } from '../../pipeline/cluster.js';
 import { PipelineRunner, type Role } from '../../pipeline/kafka.js';
+import { METRICS_USAGE } from '../metrics-option.js';
 
 /** How often a live pipeline resolves alerts quiet for their resolve timeout (wall time). */
 const ALERT_TICK_MS = 30_000;
@@ -40,7 +41,7 @@ ${CLUSTER_USAGE}
       --alerts FILE        alert on violations (docs/alerts.md): raised with the flows that cause them,
                            resolved on wall time, delivered while running; roles all and record
       --alerts-drain D     at exit, how long to keep delivering pending alerts (default 10s)
-      --metrics-listen A   serve Prometheus metrics on A (HOST:PORT or :PORT) at /metrics (docs/metrics.md)
+${METRICS_USAGE}
       --exit-when-idle MS  stop once caught up and nothing arrived for MS milliseconds
       --format text|json   the summary printed at exit
 

@@ -49,6 +49,8 @@ export interface ConntrackFlowOptions {
    * line, and lines are never held back to compare with the ones after them.
    */
   live?: boolean;
+  /** Counts into this summary (a caller that reports them while collecting: metrics). */
+  summary?: ConntrackSummary;
 }
 
 export interface ConntrackSummary {
@@ -68,7 +70,7 @@ export interface ConntrackSummary {
   errors: number;
 }
 
-function emptyConntrackSummary(): ConntrackSummary {
+export function emptyConntrackSummary(): ConntrackSummary {
   return {
     lines: 0,
     entries: 0,
@@ -343,7 +345,7 @@ interface HeldEntry {
 }
 
 export class ConntrackCollector {
-  readonly summary = emptyConntrackSummary();
+  readonly summary: ConntrackSummary;
   readonly flows: ConntrackFlows;
   private warnedNoCounters = false;
   private warnedNoTimestamp = false;
@@ -357,6 +359,7 @@ export class ConntrackCollector {
     private readonly sink: FlowSink,
     private readonly opts: ConntrackFlowOptions = {},
   ) {
+    this.summary = opts.summary ?? emptyConntrackSummary();
     this.flows = new ConntrackFlows(opts);
     this.time = new PlausibleTime(opts.now, opts.live === true);
     if (!opts.live)

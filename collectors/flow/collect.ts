@@ -40,6 +40,8 @@ export interface CollectOptions {
    * inputs not started are not read, and a record cut by the stop is a warning, not damage.
    */
   signal?: AbortSignal;
+  /** Counts into this summary (a caller that reports them while collecting: metrics). */
+  summary?: CollectSummary;
 }
 
 export interface CollectSummary {
@@ -327,7 +329,7 @@ export async function collectCaptureFiles(
   sink: FlowSink,
   opts: CollectOptions = {},
 ): Promise<CollectSummary> {
-  const summary = emptySummary();
+  const summary = opts.summary ?? emptySummary();
   for (const file of files) {
     if (opts.signal?.aborted) {
       summary.stopped = true;
@@ -433,7 +435,7 @@ export async function collectCaptureStream(
   sink: FlowSink,
   opts: CollectOptions & { observerSource?: string } = {},
 ): Promise<CollectSummary> {
-  const summary = emptySummary();
+  const summary = opts.summary ?? emptySummary();
   await collectInto(stream, source, opts.observerSource, undefined, sink, opts, summary);
   return summary;
 }
