@@ -14,6 +14,7 @@ import {
   type PolicyOptions,
 } from '../processor/policy/types.js';
 import { type PolicyVersion, policyVersionsInForce } from '../processor/policy/versions.js';
+import type { RuleDefinition } from '../processor/store/index.js';
 import { type LiveCluster, openLiveCluster } from './live-cluster.js';
 
 /**
@@ -95,13 +96,7 @@ export function clusterOptionsFrom(values: ClusterValues, live = true): ClusterO
   return out;
 }
 
-export interface RuleDefinition {
-  kind: string;
-  policy: string;
-  direction: 'ingress' | 'egress';
-  rule: number;
-  summary: string;
-}
+export type { RuleDefinition } from '../processor/store/index.js';
 
 export interface OpenedCluster {
   view: ClusterView;

@@ -1,6 +1,7 @@
 import type { FlowRecord } from '../../schema/flow-record.js';
 import type { Inventory, Resolution } from '../inventory/index.js';
 import type { L4Protocol } from '../inventory/model.js';
+import { L4 } from './l4.js';
 
 /**
  * Which side initiated a flow whose start was not observed. Policies are directional: judged the
@@ -24,15 +25,6 @@ export interface Oriented {
   /** The cluster said the collector had it the wrong way round: sides and counters were swapped. */
   swapped: boolean;
 }
-
-const L4: Partial<Record<string | number, L4Protocol>> = {
-  TCP: 'TCP',
-  UDP: 'UDP',
-  SCTP: 'SCTP',
-  6: 'TCP',
-  17: 'UDP',
-  132: 'SCTP',
-};
 
 /** Whether the collector's direction rests on something it saw. */
 export function observedDirection(flow: FlowRecord): boolean {

@@ -14,6 +14,7 @@ import type { Inventory, Resolution } from '../inventory/index.js';
 import type { L4Protocol, PodModel, ServiceModel } from '../inventory/model.js';
 import type { Explanation, FlowEndpointRef, FlowQuery, PolicyIndexApi } from '../policy/types.js';
 import { type Oriented, observedDirection, orient, reversed } from './direction.js';
+import { L4 } from './l4.js';
 
 /**
  * The judge turns an observed flow into the question the policy engine answers, and the engine's answer
@@ -82,15 +83,6 @@ export interface FlowPlan {
   srcInfo: EndpointInfo;
   dstInfo: EndpointInfo;
 }
-
-const L4: Record<string | number, L4Protocol> = {
-  TCP: 'TCP',
-  UDP: 'UDP',
-  SCTP: 'SCTP',
-  6: 'TCP',
-  17: 'UDP',
-  132: 'SCTP',
-};
 
 /** The Service-port protocol of a flow, if it has one (Services only forward TCP, UDP and SCTP). */
 function l4Name(proto: ProtocolValue): L4Protocol | undefined {
