@@ -3,9 +3,11 @@
 // 1. The embedded wiring (judge + SQLite store, as `audit` runs it) on the same synthetic shop flows
 //    with alerting off and on (the alert stage in the store's transaction; the outbox filled, no
 //    delivery), best of 3 each: flows/s and the ratio on/off.
-// 2. Latency through the Kafka pipeline: a real broker, a running `netpol-audit process --alerts`
-//    whose receiver is an HTTP server here; one violation flow produced at a time (each a new alert
-//    key); the time from producing it to the receiver getting the alert. Median and max.
+// 2. Latency through the Kafka pipeline to Alertmanager: a real broker, a running
+//    `netpol-audit process --alerts` whose receivers are a real Alertmanager (built from its Go
+//    module, test/alerting/tools.sh) and an HTTP server here; one violation flow produced at a time
+//    (each a new alert key); the time from producing it to Alertmanager listing the alert (its API
+//    polled every 5 ms), and to the webhook receiving it. Median and max.
 // Prints numbers; asserts nothing (docs/alerts.md).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { FlowProcessor, StaticClusterView } from '../processor/processor.js';
 import { AuditStore } from '../processor/store/index.js';
 import type { FlowRecord } from '../schema/flow-record.js';
 import { StoreRecorder } from '../sinks/store.js';
+import { Alertmanager, alertmanagerBinary, freePort } from '../test/alerting/alertmanager.js';
 import { startBroker } from '../test/kafka/broker.js';
 import { SHOP_CLUSTER, shopFlow } from '../test/pipeline/support.js';
 import { KafkaFlowSink, kafkaSettings, topicNames } from '../transport/kafka/index.js';
@@ -90,8 +93,13 @@ async function main() {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const am = new Alertmanager(alertmanagerBinary(), await freePort());
+  await am.start();
   const alertsFile = join(dir, 'alerts.yaml');
-  writeFileSync(alertsFile, `receivers:\n  - {name: hook, type: webhook, url: "${url}", secret: s}\n`);
+  writeFileSync(
+    alertsFile,
+    `receivers:\n  - {name: hook, type: webhook, url: "${url}", secret: s}\n  - {name: am, type: alertmanager, url: "${am.url}"}\n`,
+  );
   const topics = topicNames('lat.');
   const proc = spawn(
     process.execPath,
@@ -123,6 +131,9 @@ async function main() {
     lingerMs: 0,
   });
   const latencies: number[] = [];
+  const amLatencies: number[] = [];
+  const inAlertmanager = async (port: number) =>
+    (await am.alerts()).some((a) => a.labels.port === String(port));
   // The processor joins its group first: wait for the first flow's alert before measuring.
   for (let i = 0; i <= runs; i++) {
     const port = 20000 + i;
@@ -143,11 +154,23 @@ async function main() {
     await sink.write(flow);
     await sink.flush();
     const deadline = Date.now() + 120_000;
-    while (!got.has(String(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    if (!got.has(String(port))) throw new Error(`no alert for flow ${i}; process log:\n${log.slice(-2000)}`);
-    if (i > 0) latencies.push(got.get(String(port))! - t0);
+    let amAt: number | undefined;
+    while ((!got.has(String(port)) || amAt === undefined) && Date.now() < deadline) {
+      if (amAt === undefined && (await inAlertmanager(port))) amAt = performance.now();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (!got.has(String(port)) || amAt === undefined)
+      throw new Error(`no alert for flow ${i}; process log:\n${log.slice(-2000)}`);
+    if (i > 0) {
+      latencies.push(got.get(String(port))! - t0);
+      amLatencies.push(amAt - t0);
+    }
   }
   latencies.sort((a, b) => a - b);
+  amLatencies.sort((a, b) => a - b);
+  console.log(
+    `pipeline flow → alert in Alertmanager: median ${fmt(amLatencies[Math.floor(amLatencies.length / 2)]!)} ms, max ${fmt(amLatencies.at(-1)!)} ms over ${amLatencies.length} alerts`,
+  );
   console.log(
     `pipeline flow → alert at the receiver: median ${fmt(latencies[Math.floor(latencies.length / 2)]!)} ms, max ${fmt(latencies.at(-1)!)} ms over ${latencies.length} alerts`,
   );
@@ -155,6 +178,8 @@ async function main() {
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   server.close();
+  await am.stop();
+  am.cleanup();
   await broker.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -333,7 +333,7 @@ export async function collectCaptureFiles(
   for (const file of files) {
     if (opts.signal?.aborted) {
       summary.stopped = true;
-      (summary.cutInputs ??= []).push(file);
+      summary.cutInputs = [...(summary.cutInputs ?? []), file];
       continue;
     }
     if (file === '-') await collectInto(process.stdin, '<stdin>', undefined, undefined, sink, opts, summary);
@@ -417,7 +417,7 @@ async function collectInto(
   if (cut) {
     // Not a read failure: the user stopped it. What was read is finished like a whole input.
     summary.stopped = true;
-    (summary.cutInputs ??= []).push(source);
+    summary.cutInputs = [...(summary.cutInputs ?? []), source];
     c.stopped = true;
     error = undefined;
   }
