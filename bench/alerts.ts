@@ -132,6 +132,7 @@ async function main() {
   });
   const latencies: number[] = [];
   const amLatencies: number[] = [];
+  const acked: number[] = [];
   const inAlertmanager = async (port: number) =>
     (await am.alerts()).some((a) => a.labels.port === String(port));
   // The processor joins its group first: wait for the first flow's alert before measuring.
@@ -153,6 +154,7 @@ async function main() {
     const t0 = performance.now();
     await sink.write(flow);
     await sink.flush();
+    if (i > 0) acked.push(performance.now() - t0);
     const deadline = Date.now() + 120_000;
     let amAt: number | undefined;
     while ((!got.has(String(port)) || amAt === undefined) && Date.now() < deadline) {
@@ -168,6 +170,10 @@ async function main() {
   }
   latencies.sort((a, b) => a - b);
   amLatencies.sort((a, b) => a - b);
+  acked.sort((a, b) => a - b);
+  console.log(
+    `of which the broker's ack of the produce: median ${fmt(acked[Math.floor(acked.length / 2)]!)} ms`,
+  );
   console.log(
     `pipeline flow → alert in Alertmanager: median ${fmt(amLatencies[Math.floor(amLatencies.length / 2)]!)} ms, max ${fmt(amLatencies.at(-1)!)} ms over ${amLatencies.length} alerts`,
   );
