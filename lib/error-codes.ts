@@ -2,73 +2,41 @@
  * The catalogue of stable error codes: one entry per code, with its area, severity, whether it stops
  * the command (fatal, exit 3) and whether trying again may succeed (retriable: a lock released, a
  * disk freed, a tool or peer back). lib/errors.ts takes only these codes (ErrorCode), and
- * docs/errors.md is generated from this file (npx tsx scripts/errors-doc.ts --write), so the code,
+ * the tables of docs/errors.md are generated from it (npx tsx scripts/errors-doc.ts --write), so the code,
  * the types and the docs cannot drift apart. A code never changes meaning once released.
  */
 
+/**
+ * The areas, as the `##` headings of docs/errors.md name them. The document decides their order and
+ * holds the prose around each table; scripts/errors-doc.ts fills each area's table between its markers
+ * and refuses a document that lacks an area (or has one the catalogue does not know).
+ */
+export const ERROR_AREAS = [
+  'Captures (collect pcap, collect live, audit)',
+  'conntrack (collect conntrack)',
+  'FlowRecords (check, process)',
+  'Cluster snapshots and inventory',
+  'Policies (NetworkPolicy and the cluster-scoped tiers)',
+  'Store',
+  'Output and internal failures',
+  'Alerts and metrics (--alerts, alerts, --metrics-listen)',
+  'honesty',
+] as const;
+
+export type ErrorArea = (typeof ERROR_AREAS)[number];
+
 export interface ErrorCodeInfo {
   /** The section of docs/errors.md. */
-  area: string;
+  area: ErrorArea;
+  /** `error`: the item was not used; `warning`: it was used, with the stated assumption. */
   severity: 'error' | 'warning';
+  /** The command stops (exit 3) instead of going on with the rest of its input. */
   fatal: boolean;
+  /** Trying again, unchanged, may succeed: a lock released, a disk freed, a tool or peer back. */
   retriable: boolean;
+  /** What it means, for docs/errors.md (Markdown, one line). */
   meaning: string;
 }
-
-/** Each area's heading, the prose before its table and after it (docs/errors.md). */
-export const ERROR_AREAS: readonly { title: string; before: string; after: string }[] = [
-  {
-    title: 'Captures (collect pcap, collect live, audit)',
-    before: '',
-    after: '',
-  },
-  {
-    title: 'conntrack (collect conntrack)',
-    before: '',
-    after: '',
-  },
-  {
-    title: 'FlowRecords (check, process)',
-    before: '',
-    after: '',
-  },
-  {
-    title: 'Cluster snapshots and inventory',
-    before: '',
-    after: '',
-  },
-  {
-    title: 'Policies (NetworkPolicy and the cluster-scoped tiers)',
-    before:
-      'An invalid policy is rejected whole, with one issue per problem naming `namespace/name` (or\n`Kind/name`) and the field; the valid policies are enforced.',
-    after: '',
-  },
-  {
-    title: 'Store',
-    before: '',
-    after: '',
-  },
-  {
-    title: 'Output and internal failures',
-    before: '',
-    after: '',
-  },
-  {
-    title: 'Alerts and metrics (--alerts, alerts, --metrics-listen)',
-    before: '',
-    after:
-      "A notification a receiver refuses for good (HTTP 4xx other than 408/429) is not an error code: it\nis kept in the outbox as `failed` with the receiver's status and answer, and `netpol-audit alerts`\nlists it (exit 1).",
-  },
-  {
-    title: 'honesty',
-    before: 'What the audit refuses to claim without evidence (docs/trust.md).',
-    after:
-      'An empty capture (a 0-byte file, empty standard input) is `CAPTURE_UNKNOWN_FORMAT` (error, exit 1)\nlike any input without a capture header. `report --fail-on-violation`, `violations` and\n`rules --unused` exit with **4** ("no data: cannot assess") when the period holds no flow or rests\non an audit run that did not finish.',
-  },
-];
-
-export const ERROR_INTRO =
-  '# Error codes\n\nEvery problem netpol-audit reports about its input is an `InputIssue` (`lib/errors.ts`): a stable\n`code` (below), a `message` for a person, a `severity` (`error`: the item was not used; `warning`:\nit was used, with the stated assumption), and where it was found: `source` (file, `-` for standard\ninput, topic), and as far as known `line`, `offset` (bytes), `record` (packet or list item number),\n`object` (`namespace/name`) and `field` (a path such as `spec.ingress[0].from[1].ipBlock.cidr`).\nProcessing of the good input around a problem goes on; a summary counts what was skipped. Commands\nexit with 1 when they finished but found problems, 3 on a fatal error (the code is printed:\n`netpol-audit: STORE_SCHEMA_TOO_NEW: ...`). This page is generated from the catalogue\n`lib/error-codes.ts` (`npx tsx scripts/errors-doc.ts --write`), which `lib/errors.ts` checks every\ncode against; *(retriable)* marks the problems that trying again may cure.';
 
 export const ERROR_CODES = {
   CAPTURE_UNREADABLE: {

@@ -24,7 +24,7 @@ export interface InputLocation {
 }
 
 export interface InputIssue extends InputLocation {
-  code: string;
+  code: ErrorCode;
   message: string;
   severity: 'error' | 'warning';
 }

@@ -7,6 +7,7 @@ import {
   type KafkaMessage,
   type Producer,
 } from 'kafkajs';
+import type { ErrorCode } from '../lib/errors.js';
 import { type Logger, log } from '../lib/log.js';
 import type { Classification } from '../processor/classify.js';
 import { type ClusterView, FlowProcessor, type JudgedFlow, type JudgedSink } from '../processor/processor.js';
@@ -371,7 +372,7 @@ export class PipelineRunner {
   private deadLetter(
     message: KafkaMessage,
     from: { topic: string; partition: number },
-    failure: { code: string; reason: string },
+    failure: { code: ErrorCode; reason: string },
     into: WireMessage[],
   ): void {
     this.stats.deadLetters++;

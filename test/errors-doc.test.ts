@@ -1,65 +1,141 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ERROR_AREAS, ERROR_CODES } from '../lib/error-codes.js';
-import { ERRORS_DOC, renderErrorsDoc } from '../scripts/errors-doc.js';
+import { BEGIN, END, ERRORS_DOC, withTables } from '../scripts/errors-doc.js';
 import { ROOT } from './support/cli.js';
 
 /**
  * The error-code catalogue (lib/error-codes.ts) is the one definition: lib/errors.ts accepts only its
- * codes (the compiler checks every issue() and AuditError), docs/errors.md is generated from it, and
- * no code outside it is written as a literal anywhere in the sources.
+ * codes (the compiler checks every issue() and AuditError), the tables of docs/errors.md are
+ * generated from it, and every SCREAMING_SNAKE_CASE word the shipped sources write in a string is
+ * either a catalogue code or a known non-code below, whatever its prefix.
  */
-const DIRS = [
-  'cli',
-  'collectors',
-  'processor',
-  'transport',
-  'lib',
-  'schema',
-  'alerts',
-  'report',
-  'pipeline',
-  'sinks',
-  'metrics',
-];
 
-function sources(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) sources(p, out);
-    else if (p.endsWith('.ts') && !p.endsWith('.test.ts') && !p.endsWith('error-codes.ts')) out.push(p);
+/** Words in strings that are not our codes, each with where it comes from. */
+const NOT_CODES: Record<string, string> = {
+  NETPOL_AUDIT_DEBUG: 'an environment variable (cli/index.ts)',
+  NOT_IP: 'a DecodeStatus name (collectors/decode)',
+  UNSUPPORTED_LINKTYPE: 'a DecodeStatus name (collectors/decode)',
+  HW_OFFLOAD: 'a conntrack flag (collectors/conntrack)',
+  CLOSE_WAIT: 'a TCP conntrack state',
+  FIN_WAIT: 'a TCP conntrack state',
+  LAST_ACK: 'a TCP conntrack state',
+  TIME_WAIT: 'a TCP conntrack state',
+  SHUTDOWN_ACK_SENT: 'an SCTP conntrack state',
+  SHUTDOWN_RECD: 'an SCTP conntrack state',
+  SHUTDOWN_SENT: 'an SCTP conntrack state',
+  SQLITE_BUSY: "SQLite's own error code (processor/store)",
+  SQLITE_CORRUPT: "SQLite's own error code (processor/store)",
+  SQLITE_FULL: "SQLite's own error code (processor/store)",
+  SQLITE_IOERR_WRITE: "SQLite's own error code (processor/store)",
+  SQLITE_LOCKED: "SQLite's own error code (processor/store)",
+  SQLITE_NOTADB: "SQLite's own error code (processor/store)",
+  SQLITE_READONLY: "SQLite's own error code (processor/store)",
+  TOPIC_ALREADY_EXISTS: "a Kafka broker's error type (transport/kafka/topics.ts)",
+};
+
+const SNAKE = /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g;
+
+/** The shipped sources, as tsconfig.build.json has them: no tests, no test helpers, not the catalogue itself. */
+function shippedSources(): string[] {
+  const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+  const testHelper = /(\.test|\/arbitrary|\/fixtures|\/craft)\.ts$/;
+  const walk = (dir: string, out: string[]): string[] => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p, out);
+      else if (p.endsWith('.ts') && !testHelper.test(p) && !p.endsWith('lib/error-codes.ts')) out.push(p);
+    }
+    return out;
+  };
+  return build.include.flatMap((d) => walk(join(ROOT, d), []));
+}
+
+/**
+ * Every SCREAMING_SNAKE_CASE word inside a string or template literal (not in comments or
+ * identifiers), with the files it is in: `issue('X', ...)`, `{ code: 'X' }`, `X = 'X'` and
+ * `` `netpol-audit: X: ...` `` alike.
+ */
+function wordsInStrings(files: Record<string, string>): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  for (const [file, text] of Object.entries(files)) {
+    const visit = (n: ts.Node): void => {
+      if (ts.isStringLiteralLike(n) || ts.isTemplateLiteralToken(n))
+        for (const [w] of n.text.matchAll(SNAKE)) {
+          if (!found.has(w)) found.set(w, new Set());
+          found.get(w)!.add(file);
+        }
+      ts.forEachChild(n, visit);
+    };
+    visit(ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true));
   }
-  return out;
+  return found;
 }
 
 const codes = Object.keys(ERROR_CODES);
-const areas = new Set(codes.map((c) => c.split('_')[0]!));
-const text = DIRS.flatMap((d) => sources(join(ROOT, d))).map((f) => readFileSync(f, 'utf8'));
+const files = Object.fromEntries(shippedSources().map((f) => [relative(ROOT, f), readFileSync(f, 'utf8')]));
+const words = wordsInStrings(files);
 
 describe('the error-code catalogue', () => {
-  it('docs/errors.md is generated from it (npx tsx scripts/errors-doc.ts --write)', () => {
-    expect(readFileSync(ERRORS_DOC, 'utf8')).toBe(renderErrorsDoc());
+  it('fills the tables of docs/errors.md (npx tsx scripts/errors-doc.ts --write)', () => {
+    const doc = readFileSync(ERRORS_DOC, 'utf8');
+    expect(doc).toBe(withTables(doc));
+    // Every code has its row, once: a code whose area had no table would be missing.
+    for (const code of codes) expect(doc.split(`| \`${code}\` |`).length - 1, code).toBe(1);
   });
 
-  it('holds every code the sources write as a literal', () => {
-    const re = /['"`]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`]/g;
-    const found = new Set<string>();
-    for (const t of text)
-      for (const m of t.matchAll(re)) if (areas.has(m[1]!.split('_')[0]!)) found.add(m[1]!);
-    expect(found.size).toBeGreaterThan(60);
-    expect([...found].filter((c) => !codes.includes(c)).sort()).toEqual([]);
+  it('refuses a document that lacks an area or has a table under an unknown heading', () => {
+    const doc = readFileSync(ERRORS_DOC, 'utf8');
+    expect(() => withTables(doc.replace('## Store', '## Storage'))).toThrow(/Storage.*no area/);
+    const withoutStore = doc.replace(/## Store\n[\s\S]*?(?=\n## )/, '');
+    expect(() => withTables(withoutStore)).toThrow(/lacks .*Store/);
+    expect(() => withTables(doc.replace(END, ''))).toThrow(/without/);
+    expect(doc.split(BEGIN).length - 1).toBe(ERROR_AREAS.length);
   });
 
-  it('has no dead entry: every code is used in the sources', () => {
-    const all = text.join('\n');
-    expect(codes.filter((c) => !all.includes(c)).sort()).toEqual([]);
+  it('finds the words in strings, whatever their prefix, and not those in comments or names', () => {
+    const found = wordsInStrings({
+      'x.ts': [
+        '// NOT_FOUND_IN_COMMENT',
+        'const ODD_NAME = 1;',
+        "issue('JUDGE_FAILED', 'm');",
+        'const q = { code: "ANY_PREFIX_AT_ALL" };',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: TypeScript source with a template literal
+        'const t = `netpol-audit: TEMPLATE_CODE: ${ODD_NAME} and MIDDLE_CODE ${q}`;',
+      ].join('\n'),
+    });
+    expect([...found.keys()].sort()).toEqual([
+      'ANY_PREFIX_AT_ALL',
+      'JUDGE_FAILED',
+      'MIDDLE_CODE',
+      'TEMPLATE_CODE',
+    ]);
   });
 
-  it('places every code in a documented area, and fatal codes are errors', () => {
-    const titles = new Set(ERROR_AREAS.map((a) => a.title));
+  it('holds every code the sources write, whatever its prefix', () => {
+    expect(words.size).toBeGreaterThan(90);
+    const unknown = [...words]
+      .filter(([w]) => !(w in ERROR_CODES) && !(w in NOT_CODES))
+      .map(([w, where]) => `${w} (${[...where].join(', ')})`);
+    expect(unknown.sort()).toEqual([]);
+  });
+
+  it('has no dead entry: every code is written in the sources', () => {
+    expect(codes.filter((c) => !words.has(c)).sort()).toEqual([]);
+  });
+
+  it('has no stale exception: every non-code word is still in the sources, and none is a code', () => {
+    for (const w of Object.keys(NOT_CODES)) {
+      expect(words.has(w), w).toBe(true);
+      expect(w in ERROR_CODES, w).toBe(false);
+    }
+  });
+
+  it('places every code in an area, and fatal codes are errors', () => {
     for (const [code, info] of Object.entries(ERROR_CODES)) {
-      expect(titles.has(info.area), code).toBe(true);
+      expect((ERROR_AREAS as readonly string[]).includes(info.area), code).toBe(true);
       if (info.fatal) expect(info.severity, code).toBe('error');
     }
   });

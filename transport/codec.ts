@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../lib/errors.js';
 import { FLOW_RECORD_VERSION, type FlowRecord, validateFlowRecord } from '../schema/flow-record.js';
 
 /**
@@ -30,7 +31,7 @@ export function encodeFlow(r: FlowRecord): WireMessage {
   };
 }
 
-export type DecodeResult = { ok: true; record: FlowRecord } | { ok: false; code: string; reason: string };
+export type DecodeResult = { ok: true; record: FlowRecord } | { ok: false; code: ErrorCode; reason: string };
 
 function header(m: WireMessage, name: string): string | undefined {
   const h = m.headers?.[name];
@@ -76,7 +77,7 @@ export function decodeFlow(m: WireMessage): DecodeResult {
 export function deadLetter(
   m: WireMessage,
   from: { topic: string; partition: number; offset: string },
-  failure: { code: string; reason: string },
+  failure: { code: ErrorCode; reason: string },
 ): WireMessage {
   return {
     key: m.key,

@@ -29,7 +29,12 @@ describe('assertSnapshotUsable', () => {
   it('refuses a snapshot with a syntax error even when other objects were read', () => {
     const cluster = emptyCluster();
     cluster.networkPolicies.push({});
-    const syntax = { code: 'SNAPSHOT_SYNTAX', message: 'bad', severity: 'error' as const, source: 'x.yaml' };
+    const syntax = {
+      code: 'SNAPSHOT_SYNTAX' as const,
+      message: 'bad',
+      severity: 'error' as const,
+      source: 'x.yaml',
+    };
     expect(() => assertSnapshotUsable(['x.yaml'], [syntax], cluster)).toThrow(
       /AUDIT_SNAPSHOT_UNUSABLE|cannot be used/,
     );
@@ -38,7 +43,7 @@ describe('assertSnapshotUsable', () => {
   it('accepts a snapshot with objects and only object-level problems', () => {
     const cluster = emptyCluster();
     cluster.networkPolicies.push({});
-    const field = { code: 'SNAPSHOT_INVALID_FIELD', message: 'bad', severity: 'error' as const };
+    const field = { code: 'SNAPSHOT_INVALID_FIELD' as const, message: 'bad', severity: 'error' as const };
     expect(() => assertSnapshotUsable(['x.yaml'], [field], cluster)).not.toThrow();
   });
 });

@@ -30,7 +30,7 @@ describe('policy versions: one definition for snapshots and the live timeline', 
       'AdminNetworkPolicy deny-all',
     ]);
     const rejected = [
-      { code: 'POLICY_INVALID_LABEL', message: '', severity: 'error' as const, object: 'shop/p' },
+      { code: 'POLICY_INVALID_LABEL' as const, message: '', severity: 'error' as const, object: 'shop/p' },
     ];
     expect(policyVersionsInForce([np({}), anp], rejected).map((v) => v.policy)).toEqual(['deny-all']);
   });

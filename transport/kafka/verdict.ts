@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../lib/errors.js';
 import type { StoredFlow } from '../../processor/store/index.js';
 import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
 
@@ -41,7 +42,7 @@ export function encodeVerdict(m: VerdictMessage): WireMessage {
 
 export type VerdictDecode =
   | { ok: true; verdict: VerdictMessage }
-  | { ok: false; code: string; reason: string };
+  | { ok: false; code: ErrorCode; reason: string };
 
 export function decodeVerdict(m: WireMessage): VerdictDecode {
   const h = (name: string) => m.headers?.[name]?.toString();
