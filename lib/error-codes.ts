@@ -43,7 +43,7 @@ export const ERROR_CODES = {
     area: 'Captures (collect pcap, collect live, audit)',
     severity: 'error',
     fatal: false,
-    retriable: true,
+    retriable: false,
     meaning: 'the file cannot be opened or read (the OS error is given)',
   },
   CAPTURE_UNKNOWN_FORMAT: {
@@ -196,7 +196,7 @@ export const ERROR_CODES = {
   LIVE_CAPTURE_FAILED: {
     area: 'Captures (collect pcap, collect live, audit)',
     severity: 'error',
-    fatal: false,
+    fatal: true,
     retriable: true,
     meaning: 'tcpdump could not be started or failed (its message is given)',
   },
@@ -232,14 +232,14 @@ export const ERROR_CODES = {
   CONNTRACK_INPUT_UNREADABLE: {
     area: 'conntrack (collect conntrack)',
     severity: 'error',
-    fatal: false,
-    retriable: true,
+    fatal: true,
+    retriable: false,
     meaning: 'the event log cannot be read',
   },
   CONNTRACK_TOOL_FAILED: {
     area: 'conntrack (collect conntrack)',
     severity: 'error',
-    fatal: false,
+    fatal: true,
     retriable: true,
     meaning: 'the `conntrack` tool could not be started or failed',
   },
@@ -267,8 +267,8 @@ export const ERROR_CODES = {
   FLOW_INPUT_UNREADABLE: {
     area: 'FlowRecords (check, process)',
     severity: 'error',
-    fatal: false,
-    retriable: true,
+    fatal: true,
+    retriable: false,
     meaning: 'the flow input cannot be read at all',
   },
   MESSAGE_BAD_JSON: {

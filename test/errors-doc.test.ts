@@ -74,6 +74,61 @@ function wordsInStrings(files: Record<string, string>): Map<string, Set<string>>
   return found;
 }
 
+/**
+ * The codes the sources throw as an AuditError: `new AuditError('X', ...)`, `new AuditError(K.x, ...)`
+ * with `const K = { x: 'X' }` in the same file, and `spawned(child, 'X', ...)` (lib/child.ts).
+ */
+function thrownCodes(files: Record<string, string>): Map<string, string> {
+  const thrown = new Map<string, string>();
+  for (const [file, text] of Object.entries(files)) {
+    const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+    const objects = new Map<string, Map<string, string>>();
+    const codeOf = (e: ts.Expression | undefined): string | undefined => {
+      if (e && ts.isStringLiteralLike(e)) return e.text;
+      if (e && ts.isPropertyAccessExpression(e) && ts.isIdentifier(e.expression))
+        return objects.get(e.expression.text)?.get(e.name.text);
+      return undefined;
+    };
+    const collectObjects = (n: ts.Node): void => {
+      if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.initializer) {
+        let init: ts.Expression = n.initializer;
+        while (ts.isAsExpression(init) || ts.isSatisfiesExpression(init)) init = init.expression;
+        if (ts.isObjectLiteralExpression(init)) {
+          const props = new Map<string, string>();
+          for (const p of init.properties)
+            if (
+              ts.isPropertyAssignment(p) &&
+              ts.isIdentifier(p.name) &&
+              ts.isStringLiteralLike(p.initializer)
+            )
+              props.set(p.name.text, p.initializer.text);
+          objects.set(n.name.text, props);
+        }
+      }
+      ts.forEachChild(n, collectObjects);
+    };
+    const visit = (n: ts.Node): void => {
+      let arg: ts.Expression | undefined;
+      let found = false;
+      if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'AuditError') {
+        arg = n.arguments?.[0];
+        found = true;
+      } else if (ts.isCallExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'spawned') {
+        arg = n.arguments[1];
+        found = true;
+      }
+      const code = codeOf(arg);
+      if (found && code !== undefined) thrown.set(code, file);
+      else if (found && !(ts.isIdentifier(arg!) && file === 'lib/child.ts'))
+        throw new Error(`${file}: an AuditError whose code this test cannot resolve: ${arg?.getText(sf)}`);
+      ts.forEachChild(n, visit);
+    };
+    collectObjects(sf);
+    visit(sf);
+  }
+  return thrown;
+}
+
 const codes = Object.keys(ERROR_CODES);
 const files = Object.fromEntries(shippedSources().map((f) => [relative(ROOT, f), readFileSync(f, 'utf8')]));
 const words = wordsInStrings(files);
@@ -131,6 +186,20 @@ describe('the error-code catalogue', () => {
       expect(words.has(w), w).toBe(true);
       expect(w in ERROR_CODES, w).toBe(false);
     }
+  });
+
+  it('calls fatal exactly the codes that stop a command: thrown as an AuditError (exit 3) or written by cli/index.ts', () => {
+    const thrown = thrownCodes(files);
+    expect(thrown.size).toBeGreaterThan(15);
+    // cli/index.ts ends the command with exit 3 on any AuditError, and itself writes these two.
+    const cli = files['cli/index.ts']!;
+    expect(cli).toMatch(/if \(err instanceof AuditError\) \{\n.*\n\s*return EXIT_FATAL;/);
+    const byCli = ['OUTPUT_WRITE_FAILED', 'INTERNAL_ERROR'];
+    for (const c of byCli) expect(cli).toContain(`netpol-audit: ${c}: `);
+    const notFatal = [...thrown].filter(([c]) => !ERROR_CODES[c as keyof typeof ERROR_CODES]?.fatal);
+    expect(notFatal.map(([c, file]) => `${c} (${file})`).sort()).toEqual([]);
+    const fatal = codes.filter((c) => ERROR_CODES[c as keyof typeof ERROR_CODES].fatal);
+    expect(fatal.filter((c) => !thrown.has(c) && !byCli.includes(c)).sort()).toEqual([]);
   });
 
   it('places every code in an area, and fatal codes are errors', () => {
