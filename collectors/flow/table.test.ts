@@ -399,7 +399,7 @@ describe('FlowTable: fragments', () => {
 
 describe('FlowTable: bounds and conservation', () => {
   it('evicts the least recently seen flow when full, never losing it', () => {
-    // Recency is kept to within a second of capture time (FlowTable.touch), so packets 2 s apart.
+    // Recency is kept to within a second of capture time (IdleLists.touch, expiry.ts), so packets 2 s apart.
     const { t, out } = table({ maxFlows: 2 });
     t.add(udp(0, C, 1, S, 1001));
     t.add(udp(2000, C, 2, S, 1002));

@@ -38,8 +38,8 @@ export function flowIdentity(record: FlowRecord): FlowIdentity {
   const a = endpoint(record.src.ip, record.src.port, icmpId);
   const b = endpoint(dst.ip, dst.port, icmpId);
   const tuple = a < b ? `${proto}|${a}|${b}` : `${proto}|${b}|${a}`;
-  // As the flow table keys flows (collectors/flow/table.ts): overlays reuse inner addresses, so the
-  // same addresses in two VNIs (or GRE keys) are two conversations, not one seen twice.
+  // As the flow table keys flows (flowKey, collectors/flow/flow-key.ts): overlays reuse inner
+  // addresses, so the same addresses in two VNIs (or GRE keys) are two conversations, not one seen twice.
   const t = record.tunnel;
   return {
     tuple: t ? `${tuple}|${t.type}:${t.vni ?? t.key ?? 0}` : tuple,
