@@ -20,6 +20,7 @@ export const ERROR_AREAS = [
   'Store',
   'Output and internal failures',
   'Alerts and metrics (--alerts, alerts, --metrics-listen)',
+  'Reports and evidence packs (report, verify-evidence)',
   'honesty',
 ] as const;
 
@@ -646,6 +647,45 @@ export const ERROR_CODES = {
     retriable: false,
     meaning:
       'a bug: the message says what failed; `NETPOL_AUDIT_DEBUG=1` adds the stack trace, which is otherwise never printed',
+  },
+  REPORT_PDF_UNAVAILABLE: {
+    area: 'Reports and evidence packs (report, verify-evidence)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      '`--format pdf` (or a pack with `--pdf`) needs a headless Chromium: none was found at `NETPOL_AUDIT_CHROMIUM` or `/usr/bin/chromium`, or it did not start. `--format html` writes the same report',
+  },
+  EVIDENCE_PACK_EXISTS: {
+    area: 'Reports and evidence packs (report, verify-evidence)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'the evidence root already holds a pack for this period: packs are never rewritten (move it away to make it again)',
+  },
+  EVIDENCE_KEY_UNUSABLE: {
+    area: 'Reports and evidence packs (report, verify-evidence)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      '`--sign-key` / `--public-key` cannot be read as a PEM or DER Ed25519 key (PKCS#8 private, SPKI public)',
+  },
+  EVIDENCE_NOT_FOUND: {
+    area: 'Reports and evidence packs (report, verify-evidence)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning: '`verify-evidence` was given a path that does not exist or holds no pack (no `manifest.json`)',
+  },
+  EVIDENCE_PACK_CHANGED: {
+    area: 'Reports and evidence packs (report, verify-evidence)',
+    severity: 'error',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'a file of a pack is missing, changed (its SHA-256 differs from the manifest), or was added; a manifest no longer hashes to what the next pack chained; a signature does not match. Each is named; `verify-evidence` exits 1',
   },
   METRICS_LISTEN_FAILED: {
     area: 'Alerts and metrics (--alerts, alerts, --metrics-listen)',

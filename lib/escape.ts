@@ -37,3 +37,16 @@ export function escapeCsv(s: string): string {
   const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
+
+/**
+ * HTML text or a quoted attribute value: the five characters that could open markup or end an
+ * attribute, and control characters shown as \uXXXX (as on a terminal).
+ */
+export function escapeHtml(s: string): string {
+  return escapeTerminal(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}

@@ -4,8 +4,10 @@ import type { RuleRefValue } from '../schema/verdict.js';
 import type { JudgedFlow, JudgedSink } from '../sinks/types.js';
 import { type Classification, classify } from './classify.js';
 import type { ClusterView } from './cluster-view.js';
+import { coverageOf } from './coverage.js';
 import type { Inventory } from './inventory/index.js';
 import { type CheckRecord, judgeFlow } from './judge/index.js';
+import type { FlowFacts } from './store/facts.js';
 import type { StoredFlow } from './store/index.js';
 import { workloadOf } from './workload.js';
 
@@ -48,11 +50,20 @@ export class FlowProcessor implements FlowSink {
     private readonly out: JudgedSink,
   ) {}
 
+  /** Days whose isolation coverage this processor has attached to a flow (the store keeps the first). */
+  private readonly coveredDays = new Set<number>();
+
   judge(flow: FlowRecord): JudgedFlow {
     const { inventory, index } = this.cluster.at(flow.start);
     const record = judgeFlow(flow, inventory, index);
     const classification = classify(flow.state, record.verdict);
-    return { record, classification, stored: toStoredFlow(record, classification, inventory) };
+    const stored = toStoredFlow(record, classification, inventory);
+    const day = Math.floor(flow.start / DAY) * DAY;
+    if (!this.coveredDays.has(day)) {
+      this.coveredDays.add(day);
+      stored.facts!.coverage = coverageOf(inventory, index, flow.start);
+    }
+    return { record, classification, stored };
   }
 
   write(flow: FlowRecord): void | Promise<void> {
@@ -78,6 +89,37 @@ export class FlowProcessor implements FlowSink {
   async close(): Promise<void> {
     await this.out.flush();
   }
+}
+
+const DAY = 86_400_000;
+
+function endpointNamespace(e: CheckRecord['src']): string {
+  if (e.pod) return e.pod.slice(0, e.pod.indexOf('/'));
+  if (e.kind === 'service') return '(service)';
+  if (e.kind === 'node') return '(node)';
+  return e.podCidrOf ? '(unattributed)' : '(external)';
+}
+
+function factsOf(record: CheckRecord): FlowFacts {
+  const v = record.verdict;
+  const podSide = (d: typeof v.ingress) =>
+    !d.isolated && d.reason !== 'not-a-pod' && d.reason !== 'host-network';
+  const facts: FlowFacts = {
+    srcNamespace: endpointNamespace(record.src),
+    dstNamespace: endpointNamespace(record.dst),
+    observer: record.observer.file
+      ? `${record.observer.source}:${record.observer.file}`
+      : record.observer.iface
+        ? `${record.observer.source}:${record.observer.iface}`
+        : record.observer.source,
+    node: record.observer.node ?? '',
+  };
+  if (record.dst.kind === 'pod' && podSide(v.ingress)) facts.dstUnisolated = true;
+  if (record.src.kind === 'pod' && podSide(v.egress)) facts.srcUnisolated = true;
+  const unattributed = [record.src, record.dst].filter((e) => e.kind === 'external' && e.podCidrOf);
+  if (unattributed.length > 0)
+    facts.unattributed = unattributed.map((e) => ({ ip: e.ip, node: e.podCidrOf! }));
+  return facts;
 }
 
 function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: number): string {
@@ -111,6 +153,7 @@ function toStoredFlow(record: CheckRecord, classification: Classification, inven
     rules: dedupeRules(rules),
     evidence: record,
     directionGuessed: v.direction?.basis === 'guessed',
+    facts: factsOf(record),
   };
 }
 

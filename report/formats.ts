@@ -3,9 +3,9 @@
  * the same names. `text` is what a terminal shows (an aligned table, a summary); `table` is kept as
  * another name for it.
  */
-export type Format = 'text' | 'markdown' | 'json' | 'csv';
+export type Format = 'text' | 'markdown' | 'json' | 'csv' | 'html' | 'pdf';
 
-export const FORMATS: readonly Format[] = ['text', 'markdown', 'json', 'csv'];
+export const FORMATS: readonly Format[] = ['text', 'markdown', 'json', 'csv', 'html', 'pdf'];
 
 /** The format named by `value`, if the command offers it; otherwise an Error saying which it offers. */
 export function parseFormat(value: string | undefined, offered: readonly Format[], fallback: Format): Format {

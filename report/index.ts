@@ -5,6 +5,7 @@
 import type { Format } from './formats.js';
 import type { ComplianceReport } from './model.js';
 import { renderCsv } from './render/csv.js';
+import { renderHtml } from './render/html.js';
 import { renderJson } from './render/json.js';
 import { renderMarkdown } from './render/markdown.js';
 import { renderText } from './render/text.js';
@@ -12,6 +13,8 @@ import { renderText } from './render/text.js';
 export { type Evidence, evidenceFor, noDataMessage } from './evidence.js';
 export { FORMATS, type Format, parseFormat } from './formats.js';
 export { buildReport, type ComplianceReport, isoWeekOf, isoWeekStart } from './model.js';
+export { csvSections, renderCsv, sectionCsv } from './render/csv.js';
+export { REPORT_CSP } from './render/html.js';
 export { type Column, renderTable, type TableFormat } from './table.js';
 
 export type ReportRenderer = (report: ComplianceReport) => string;
@@ -20,7 +23,8 @@ export const REPORT_RENDERERS: Partial<Record<Format, ReportRenderer>> = {
   text: renderText,
   markdown: renderMarkdown,
   json: renderJson,
-  csv: renderCsv,
+  csv: (r) => renderCsv(r),
+  html: renderHtml,
 };
 
 export const REPORT_FORMATS = Object.keys(REPORT_RENDERERS) as Format[];

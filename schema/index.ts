@@ -1,3 +1,4 @@
 export * from './alert.js';
 export * from './flow-record.js';
+export * from './report.js';
 export * from './verdict.js';

@@ -1,5 +1,6 @@
 import { AlertPayloadSchema } from './alert.js';
 import { FlowRecordSchema } from './flow-record.js';
+import { ReportModelSchema } from './report.js';
 import { VerdictSchema } from './verdict.js';
 
 /**
@@ -9,6 +10,7 @@ import { VerdictSchema } from './verdict.js';
 export const PUBLISHED_SCHEMAS: Record<string, unknown> = {
   'alert.schema.json': { $schema: 'https://json-schema.org/draft/2020-12/schema', ...AlertPayloadSchema },
   'flow-record.schema.json': { $schema: 'https://json-schema.org/draft/2020-12/schema', ...FlowRecordSchema },
+  'report.schema.json': { $schema: 'https://json-schema.org/draft/2020-12/schema', ...ReportModelSchema },
   'verdict.schema.json': {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'https://netpol-audit.dev/schema/verdict.json',

@@ -217,6 +217,64 @@ CREATE TABLE alert_outbox (
 CREATE INDEX alert_outbox_due ON alert_outbox (state, next_attempt_wall);
 `,
   },
+  {
+    version: 5,
+    name: 'report facts',
+    // What a compliance report needs beyond the verdict aggregates, kept per day or hour so a report
+    // for a past period is reproducible from the store alone (docs/report.md). Counted once per flow,
+    // in the same transaction as the aggregates (ingestion identity decides, as for them).
+    sql: `
+-- Isolation coverage as in force when the day's first flow was judged (JSON CoverageSnapshot,
+-- schema/report.ts). The first snapshot of a day is kept: a rerun writes the same one.
+CREATE TABLE coverage_daily (
+  day REAL PRIMARY KEY,
+  as_of REAL NOT NULL,
+  snapshot TEXT NOT NULL
+);
+
+-- Traffic between namespaces per day and classification ('(external)', '(node)', ... for non-pods).
+CREATE TABLE namespace_traffic_daily (
+  day REAL NOT NULL,
+  src_namespace TEXT NOT NULL,
+  dst_namespace TEXT NOT NULL,
+  classification TEXT NOT NULL,
+  flows INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (day, src_namespace, dst_namespace, classification)
+) WITHOUT ROWID;
+
+-- Flows that reached a pod no NetworkPolicy isolates for ingress (or left one not isolated for
+-- egress), per peer: "received connections from 14 workloads in 3 namespaces".
+CREATE TABLE unisolated_traffic_daily (
+  day REAL NOT NULL,
+  workload TEXT NOT NULL,
+  direction TEXT NOT NULL CHECK (direction IN ('ingress', 'egress')),
+  peer TEXT NOT NULL,
+  peer_namespace TEXT NOT NULL,
+  flows INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (day, workload, direction, peer)
+) WITHOUT ROWID;
+
+-- Which collector reported, per hour: the gaps in the evidence.
+CREATE TABLE observer_hours (
+  hour REAL NOT NULL,
+  observer TEXT NOT NULL,             -- source (pcap, live, conntrack, ...) and file or interface
+  node TEXT NOT NULL,                 -- '' when the collector did not say
+  flows INTEGER NOT NULL,
+  PRIMARY KEY (hour, observer, node)
+) WITHOUT ROWID;
+
+-- Flows with an address in a node's pod CIDR that no pod held at flow time: not attributable.
+CREATE TABLE unattributed_daily (
+  day REAL NOT NULL,
+  ip TEXT NOT NULL,
+  node TEXT NOT NULL,
+  flows INTEGER NOT NULL,
+  PRIMARY KEY (day, ip, node)
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -16,6 +16,7 @@ import { ROOT } from './support/cli.js';
 /** Words in strings that are not our codes, each with where it comes from. */
 const NOT_CODES: Record<string, string> = {
   NETPOL_AUDIT_DEBUG: 'an environment variable (cli/index.ts)',
+  NETPOL_AUDIT_CHROMIUM: 'an environment variable (report/pdf.ts)',
   NOT_IP: 'a DecodeStatus name (collectors/decode)',
   UNSUPPORTED_LINKTYPE: 'a DecodeStatus name (collectors/decode)',
   HW_OFFLOAD: 'a conntrack flag (collectors/conntrack)',

@@ -43,10 +43,7 @@ describe('netpol-audit report', () => {
     expect(rep.traffic.byResult).toEqual({ allowed: 19, denied: 4 });
     expect(
       rep.violations
-        .map(
-          (v: { srcWorkload: string; dstWorkload: string; port: number }) =>
-            `${v.srcWorkload}>${v.dstWorkload}:${v.port}`,
-        )
+        .map((v: { src: string; dst: string; port: number }) => `${v.src}>${v.dst}:${v.port}`)
         .sort(),
     ).toEqual(['dev/debug-shell>shop/cart:8080', 'dev/debug-shell>shop/payments:9000']);
     expect(rep.deniedAttempts).toHaveLength(2);
@@ -59,10 +56,14 @@ describe('netpol-audit report', () => {
   it('renders Markdown a person can read, and --fail-on-violation turns violations into exit status 1', async () => {
     const r = await runCli(['report', '--db', db, '--fail-on-violation']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain('**Not compliant**: 2 connection(s)');
+    expect(r.stdout).toContain('**Not compliant.** 2 connection(s) (2 flows) that the NetworkPolicies deny');
     expect(r.stdout).toContain('| dev/debug-shell | shop/payments | TCP/9000 | 1 |');
     expect(r.stdout).toContain('## Rules (3 of 4 used)');
-    expect(r.stdout).toContain('shop/allow-batch-to-cart | ingress[0]');
+    expect(r.stdout).toContain('shop/allow-batch-to-cart | ingress\\[0\\]');
+    // Issue #13: the report states its coverage and what the evidence covers.
+    expect(r.stdout).toContain('3 of 6 workloads isolated for ingress');
+    expect(r.stdout).toContain('## Evidence completeness');
+    expect(r.stdout).toContain('1 of 168 hours of the period hold flows');
   });
 
   // Issue #10: a period with no data is not evidence of compliance (docs/trust.md).
@@ -98,17 +99,17 @@ describe('netpol-audit report', () => {
       expect(r.code).toBe(0);
       out[f] = r.stdout;
     }
-    const model = JSON.parse(out.json!) as { violations: { srcWorkload: string; dstWorkload: string }[] };
+    const model = JSON.parse(out.json!) as { violations: { src: string; dst: string }[] };
     expect(model.violations).toHaveLength(2);
     for (const v of model.violations) {
-      expect(out.text).toContain(`${v.srcWorkload} -> ${v.dstWorkload}`);
-      expect(out.markdown).toContain(`| ${v.srcWorkload} | ${v.dstWorkload} |`);
-      expect(out.csv).toContain(`not-compliant,violation,${v.srcWorkload},${v.dstWorkload},`);
+      expect(out.text).toContain(`${v.src} -> ${v.dst}`);
+      expect(out.markdown).toContain(`| ${v.src} | ${v.dst} |`);
+      expect(out.csv).toContain(`not-compliant,violation,${v.src},${v.dst},`);
     }
     expect(out.text).toMatch(/^NOT COMPLIANT/m);
     expect(out.csv!.split('\r\n').filter((l) => l.includes(',unused-rule,'))).toHaveLength(1);
     const bad = await runCli(['report', '--db', db, '--format', 'xml']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--format must be text, markdown, json, csv');
+    expect(bad.stderr).toContain('--format must be text, markdown, json, csv, html, pdf');
   });
 });

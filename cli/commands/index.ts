@@ -10,6 +10,7 @@ import { processCommand } from './process.js';
 import { reportCommand } from './report.js';
 import { rulesCommand } from './rules.js';
 import { snapshotCommand } from './snapshot.js';
+import { verifyEvidenceCommand } from './verify-evidence.js';
 import { violationsCommand } from './violations.js';
 
 /** Every subcommand, in the order `netpol-audit --help` lists them. Each lives in its own module. */
@@ -24,6 +25,7 @@ export const commands: Command[] = [
   violationsCommand,
   rulesCommand,
   reportCommand,
+  verifyEvidenceCommand,
   alertsCommand,
   snapshotCommand,
 ];

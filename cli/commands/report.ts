@@ -1,33 +1,50 @@
+import { writeFileSync } from 'node:fs';
+import { AuditError } from '../../lib/errors.js';
 import { isoTime, parseSince } from '../../lib/format.js';
 import { AuditStore } from '../../processor/store/index.js';
+import { writeEvidencePack } from '../../report/evidence-pack.js';
 import {
   buildReport,
+  csvSections,
   evidenceFor,
   isoWeekStart,
   noDataMessage,
   parseFormat,
   REPORT_FORMATS,
   REPORT_RENDERERS,
+  renderCsv,
 } from '../../report/index.js';
+import { htmlToPdf } from '../../report/pdf.js';
+import { renderHtml } from '../../report/render/html.js';
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_NO_DATA, EXIT_OK, UsageError } from '../command.js';
 
 const DAY = 86_400_000;
 
-const USAGE = `usage: netpol-audit report --db FILE [--week YYYY-Www | --since 7d|DATE [--until DATE]] [--format markdown|text|json|csv] [--fail-on-violation]
+const USAGE = `usage: netpol-audit report --db FILE [--week YYYY-Www | --since 7d|DATE [--until DATE]]
+       [--format markdown|text|json|csv|html|pdf] [--section NAME] [--out FILE]
+       [--evidence DIR [--pdf] [--sign-key KEY.pem]] [--fail-on-violation]
 
 The compliance report for a period (default: the 7 days up to the newest data in the store; --week
-takes an ISO week, UTC): traffic judged, whether the NetworkPolicies held (violations: flows they
-deny that were observed to flow), denied attempts, rules unused in the period, and the policy
-versions in force. A period with no flow stored, or written to by an audit run that did not finish,
-is reported as "no data: cannot assess", never as compliant; one with flows whose verdict depends on
-what was not observed (a direction the capture did not see) as "cannot fully assess". With
---fail-on-violation the exit status is 1 when the period has a violation and 4 when it cannot be
-(fully) assessed, for CI jobs and alerting.`;
+takes an ISO week, UTC), compared with the previous period of the same length: whether the
+NetworkPolicies held (violations: flows they deny that were observed to flow) and why, in one
+sentence; key figures; flows per day; violations and denied attempts with their evidence; isolation
+coverage; unused rules and policy changes; and what the evidence does not cover (completeness).
+A period with no flow stored, or written to by an audit run that did not finish, is reported as
+"no data: cannot assess", never as compliant; one with flows whose verdict depends on what was not
+observed (a direction the capture did not see) as "cannot fully assess".
+
+--format html writes one self-contained page (no script, no network); pdf prints it through a
+headless Chromium (needs --out, or standard output redirected); csv writes one section (--section,
+default findings). --evidence DIR writes the evidence pack for the period under DIR (one directory
+per period: report in every format, the policies in force as YAML, a manifest of SHA-256 hashes
+chained to the previous pack, signed with an Ed25519 key if --sign-key); check it with
+netpol-audit verify-evidence. With --fail-on-violation the exit status is 1 when the period has a
+violation and 4 when it cannot be (fully) assessed, for CI jobs and alerting.`;
 
 export const reportCommand: Command = {
   path: ['report'],
-  summary: 'weekly compliance report (Markdown or JSON) from the store',
+  summary: 'compliance report (Markdown, HTML, PDF, JSON, CSV) and evidence packs from the store',
   usage: USAGE,
   async run(argv) {
     const { values } = parse(argv, {
@@ -36,12 +53,24 @@ export const reportCommand: Command = {
       since: { type: 'string' },
       until: { type: 'string' },
       format: { type: 'string' },
+      section: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      evidence: { type: 'string' },
+      pdf: { type: 'boolean' },
+      'sign-key': { type: 'string' },
       'fail-on-violation': { type: 'boolean' },
     });
     if (!values.db) throw new UsageError('--db is required');
-    const format = asUsage(() => parseFormat(values.format, REPORT_FORMATS, 'markdown'));
+    const format = asUsage(() => parseFormat(values.format, [...REPORT_FORMATS, 'pdf'], 'markdown'));
     if (values.week && (values.since || values.until))
       throw new UsageError('--week excludes --since and --until');
+    if (values.section && format !== 'csv') throw new UsageError('--section goes with --format csv');
+    if ((values.pdf || values['sign-key']) && !values.evidence)
+      throw new UsageError('--pdf and --sign-key go with --evidence DIR');
+    if (format === 'pdf' && !values.out && process.stdout.isTTY)
+      throw new UsageError('--format pdf writes binary: give --out FILE or redirect standard output');
+    if (values.out && values.out === values.db)
+      throw new UsageError('--out names the store: refusing to overwrite it');
     const store = AuditStore.open(values.db, { readonly: true });
     try {
       const newest = store.latestDataTime() ?? 0;
@@ -64,7 +93,39 @@ export const reportCommand: Command = {
       }
       if (since >= until) throw new UsageError('the period is empty (--since must be before --until)');
       const report = buildReport(store, since, until, label);
-      process.stdout.write(REPORT_RENDERERS[format]!(report));
+      let output: string | Buffer;
+      if (format === 'pdf') output = await htmlToPdf(renderHtml(report));
+      else if (format === 'csv') {
+        const section = values.section ?? 'findings';
+        if (!csvSections(report).some((s) => s.name === section))
+          throw new UsageError(
+            `--section must be one of ${csvSections(report)
+              .map((s) => s.name)
+              .join(', ')}`,
+          );
+        output = renderCsv(report, section);
+      } else output = REPORT_RENDERERS[format]!(report);
+      if (values.out) writeOutput(values.out, output);
+      else process.stdout.write(output);
+      if (values.evidence) {
+        const dir = writeEvidencePack(report, {
+          root: values.evidence,
+          storePath: values.db,
+          policies: store.facts
+            .policyHistory()
+            .filter((p) => p.lastSeen >= since && p.firstSeen < until)
+            .map((p) => ({
+              kind: p.kind,
+              policy: p.policy,
+              hash: p.hash,
+              spec: JSON.parse(p.spec) as unknown,
+            })),
+          runs: report.completeness.runs.map((r) => r.id),
+          pdf: values.pdf ? await htmlToPdf(renderHtml(report)) : undefined,
+          signingKey: values['sign-key'],
+        });
+        process.stderr.write(`report: evidence pack written to ${dir}\n`);
+      }
       if (report.assessment === 'no-data' || report.assessment === 'incomplete')
         process.stderr.write(`report: ${noDataMessage(evidenceFor(store, since, until), label)}\n`);
       if (report.assessment === 'unsettled')
@@ -79,3 +140,11 @@ export const reportCommand: Command = {
     }
   },
 };
+
+function writeOutput(path: string, data: string | Buffer): void {
+  try {
+    writeFileSync(path, data);
+  } catch (err) {
+    throw new AuditError('OUTPUT_WRITE_FAILED', (err as Error).message, { source: path });
+  }
+}

@@ -5,6 +5,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from '../../schema/migrations.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import type { Classification } from '../classify.js';
 import type { PolicyVersion } from '../policy/versions.js';
+import { type FlowFacts, ReportFacts } from './facts.js';
 import { DEFAULT_DEDUPE_TOLERANCE_MS, type FlowIdentity } from './identity.js';
 import { AlertOutbox } from './outbox.js';
 
@@ -48,6 +49,8 @@ export interface StoredFlow {
    * start-time tolerance, is not counted again. Without one, the flow is always counted.
    */
   identity?: FlowIdentity;
+  /** What the report needs beyond the aggregates (facts.ts). */
+  facts?: FlowFacts;
 }
 
 /** What one applyBatch did. */
@@ -333,12 +336,21 @@ export class AuditStore {
         const { fresh, larger } = this.unseen(flows);
         result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
         this.writeAggregates(fresh);
+        this.facts.record(flows, fresh);
         for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
         // What the flows counted for the first time cause (alerts into the outbox), in this transaction.
         onCounted?.(fresh);
       })(),
     );
     return result;
+  }
+
+  private factsCache: ReportFacts | undefined;
+
+  /** The report's facts kept in this store: coverage, namespaces, collectors (see facts.ts). */
+  get facts(): ReportFacts {
+    this.factsCache ??= new ReportFacts(this.db);
+    return this.factsCache;
   }
 
   private outboxCache: AlertOutbox | undefined;
@@ -820,6 +832,7 @@ export class AuditStore {
       deleted += this.db
         .prepare(`DELETE FROM rule_usage_daily WHERE day + ${DAY} <= ?`)
         .run(beforeMs).changes;
+      deleted += this.facts.prune(beforeMs);
       // Identities are kept a day longer than the data, so a late rerun of a pruned period's edge
       // is still recognised; older ones could only dedupe data the store no longer holds.
       deleted += this.db

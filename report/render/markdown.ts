@@ -1,31 +1,58 @@
-import { formatIssue } from '../../lib/errors.js';
-import { escapeMarkdown } from '../../lib/escape.js';
+import { escapeTerminal, escapeMarkdown as md } from '../../lib/escape.js';
 import { isoTime } from '../../lib/format.js';
-import type { AggregateRow } from '../../processor/store/index.js';
-import type { ComplianceReport } from '../model.js';
+import type { ReportModel } from '../../schema/report.js';
+import { type Cell, reportSections, type Section, withoutHeadline } from '../sections.js';
 
-/** The compliance report as Markdown: what an auditor files. Every name from the cluster is escaped. */
-const md = escapeMarkdown;
-const port = (r: AggregateRow) => (r.port < 0 ? r.proto : `${r.proto}/${r.port}`);
+/**
+ * The compliance report as Markdown: what an auditor files, and what reads well in a ticket. The
+ * same sections as every renderer (sections.ts); every value from the cluster is escaped, so a `|`
+ * in a label cannot break a table and HTML shows as text.
+ */
 
-export function renderMarkdown(r: ComplianceReport): string {
+const HEADLINE: Record<ReportModel['assessment'], string> = {
+  compliant: 'Compliant',
+  'not-compliant': 'Not compliant',
+  'no-data': 'No data: cannot assess',
+  incomplete: 'No data: cannot assess',
+  unsettled: 'Cannot fully assess',
+};
+
+function cell(v: Cell): string {
+  if (v === null) return '';
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  return md(String(v));
+}
+
+function table(s: Section, out: string[], limit = 200): void {
+  if (s.rows.length === 0) {
+    out.push('None.', '');
+    return;
+  }
+  out.push(`| ${s.columns.map(md).join(' | ')} |`, `|${s.columns.map(() => '---').join('|')}|`);
+  for (const r of s.rows.slice(0, limit)) out.push(`| ${r.map(cell).join(' | ')} |`);
+  if (s.rows.length > limit)
+    out.push('', `... and ${s.rows.length - limit} more rows (see the CSV or JSON output).`);
+  out.push('');
+}
+
+export function renderMarkdown(r: ReportModel): string {
   const out: string[] = [];
-  out.push(`# NetworkPolicy compliance report: ${r.period.label}`, '');
+  const sections = new Map(reportSections(r).map((s) => [s.name, s]));
+  const s = (name: string) => sections.get(name)!;
+  out.push(`# NetworkPolicy compliance report: ${md(r.period.label)}`, '');
   out.push(`Period: ${isoTime(r.period.since)} to ${isoTime(r.period.until)} (data time, UTC).`, '');
-  const verdicts: Record<ComplianceReport['assessment'], string> = {
-    compliant: '**Compliant**: no flow that the NetworkPolicies deny was observed to flow.',
-    'not-compliant': `**Not compliant**: ${r.violations.length} connection(s) the NetworkPolicies deny were observed to flow (${r.violations.reduce((a, v) => a + v.flows, 0)} flows). Enforcement failed or is missing for them.`,
-    'no-data':
-      '**No data: cannot assess.** The store holds no flow for this period; nothing can be said about compliance.',
-    incomplete: `**No data: cannot assess.** ${r.unfinishedRuns} audit run(s) did not finish, so the data for this period is incomplete; re-run them.`,
-    unsettled: `**Cannot fully assess.** No flow the NetworkPolicies deny was observed to flow, but the verdict of ${r.unsettled.length} connection(s) (${r.unsettled.reduce((a, v) => a + v.flows, 0)} flows) depends on what was not observed; see "Unsettled verdicts".`,
-  };
-  out.push(verdicts[r.assessment], '');
+  out.push(`**${HEADLINE[r.assessment]}.** ${md(withoutHeadline(r.summary))}`, '');
   if (r.assessment === 'not-compliant' && r.unfinishedRuns > 0)
     out.push(
       `Note: ${r.unfinishedRuns} audit run(s) did not finish; the data may be incomplete, so there may be more.`,
       '',
     );
+  out.push('## Key figures', '');
+  out.push(
+    `Compared with the previous period of the same length (${isoTime(r.previousPeriod.since)} to ${isoTime(r.previousPeriod.until)}).`,
+    '',
+  );
+  table(s('key-figures'), out);
   const b = r.traffic.byResult;
   out.push('## Traffic judged', '');
   out.push('| flows | allowed | denied | ambiguous | packets | bytes |', '|---:|---:|---:|---:|---:|---:|');
@@ -33,51 +60,57 @@ export function renderMarkdown(r: ComplianceReport): string {
     `| ${r.traffic.flows} | ${b.allowed ?? 0} | ${b.denied ?? 0} | ${b.ambiguous ?? 0} | ${r.traffic.packets} | ${r.traffic.bytes} |`,
     '',
   );
-  const table = (rows: AggregateRow[], why?: (v: AggregateRow) => string) => {
-    out.push(
-      `| source | destination | port | flows | bytes | first seen | last seen | ${why ? 'why' : 'direction'} |`,
-      '|---|---|---|---:|---:|---|---|---|',
-    );
-    for (const v of rows)
-      out.push(
-        `| ${md(v.srcWorkload)} | ${md(v.dstWorkload)} | ${md(port(v))} | ${v.flows} | ${v.bytes} | ${isoTime(v.firstSeen)} | ${isoTime(v.lastSeen)} | ${why ? why(v) : v.directionGuessed > 0 ? `guessed for ${v.directionGuessed} flow(s): same result either way` : 'observed'} |`,
-      );
-    out.push('');
-  };
   out.push(`## Violations (${r.violations.length})`, '');
-  if (r.violations.length === 0) out.push('None.', '');
-  else {
+  if (r.violations.length > 0)
     out.push('Denied by the policies in force, and observed to flow (established or closed).', '');
-    table(r.violations);
-  }
+  table(s('violations'), out);
   out.push(`## Denied attempts (${r.deniedAttempts.length})`, '');
-  if (r.deniedAttempts.length === 0) out.push('None.', '');
-  else {
-    out.push('Denied, and only attempted or rejected: enforcement held.', '');
-    table(r.deniedAttempts);
-  }
+  if (r.deniedAttempts.length > 0) out.push('Denied, and only attempted or rejected: enforcement held.', '');
+  table(s('denied-attempts'), out);
   if (r.unsettled.length > 0) {
     out.push(`## Unsettled verdicts (${r.unsettled.length})`, '');
     out.push(
-      'Neither a violation nor compliance can be claimed for these: the verdict depends on what was not observed.',
+      'Neither a violation nor compliance can be claimed for these: the verdict depends on what was not observed (a Service whose backends disagree, or a connection that began before the capture, allowed one way and denied the other).',
       '',
     );
-    table(r.unsettled, (v) =>
-      v.directionGuessed === 0
-        ? 'a Service whose backends disagree'
-        : `began before the capture; the cluster declares neither port, and it is allowed one way, denied the other (${v.directionGuessed} flow(s))`,
+    table(s('unsettled'), out);
+  }
+  if (s('evidence').rows.length > 0) {
+    out.push('### Evidence', '', 'The first flows of each finding, in full, and what the policies said.', '');
+    table(s('evidence'), out);
+  }
+  const c = r.coverage;
+  out.push('## Isolation coverage', '');
+  if (!c.available)
+    out.push('Not known: the store holds no coverage for this period (written by an older version).', '');
+  else {
+    out.push(
+      `${c.ingressIsolated} of ${c.workloads} workloads isolated for ingress, ${c.egressIsolated} of ${c.workloads} for egress (${c.podsIngressIsolated} of ${c.pods} pods for ingress), as in force at ${isoTime(c.asOf)}.`,
+      '',
     );
+    for (const u of c.unisolatedTraffic.slice(0, 20)) out.push(`- ${md(u.sentence)}`);
+    if (c.unisolatedTraffic.length > 0) out.push('');
+    out.push('### Workloads not isolated', '');
+    table(s('coverage'), out);
+    out.push('### Namespaces without a default deny', '');
+    table(s('namespaces'), out);
   }
   out.push(`## Rules (${r.rules.used} of ${r.rules.total} used)`, '');
   if (r.traffic.flows === 0) out.push('No data: cannot tell which rules were used.', '');
   else if (r.rules.unused.length === 0) out.push('Every rule in force was used.', '');
   else {
     out.push('In force during the period and used by no flow: candidates for review.', '');
-    out.push('| policy | rule | what it allows |', '|---|---|---|');
-    for (const u of r.rules.unused)
-      out.push(
-        `| ${u.kind === 'NetworkPolicy' ? '' : `${md(u.kind)} `}${md(u.policy)} | ${u.direction}[${u.rule}] | ${md(u.summary)} |`,
-      );
+    table(s('unused-rules'), out);
+  }
+  out.push(`## Policy changes (${r.policyChanges.length})`, '');
+  if (r.policyChanges.length === 0) out.push('No policy changed in the period.', '');
+  for (const p of r.policyChanges) {
+    out.push(
+      `- ${md(p.kind)} ${md(p.policy)} ${p.change} at ${isoTime(p.at)} (${p.fromHash ? `${p.fromHash.slice(0, 12)} to ` : ''}${p.toHash.slice(0, 12)}):`,
+      '',
+    );
+    // An indented code block: nothing in it is markup, and no line of it can end it early.
+    for (const line of p.diff) out.push(`        ${escapeTerminal(line)}`);
     out.push('');
   }
   out.push(`## Policy versions in force (${r.policyVersions.length})`, '');
@@ -86,12 +119,34 @@ export function renderMarkdown(r: ComplianceReport): string {
       `- ${md(p.kind)} ${md(p.policy)} (${p.hash.slice(0, 12)}): ${isoTime(p.firstSeen)} to ${isoTime(p.lastSeen)}`,
     );
   out.push('');
+  const k = r.completeness;
+  out.push('## Evidence completeness', '');
+  out.push(
+    `${k.hoursWithData} of ${k.hours} hours of the period hold flows; ${k.unattributed.flows} flow(s) had an address no pod held (not attributable); dead letters: ${k.deadLetters}; spool drops: ${k.spoolDrops ?? 'not known to the store (see the collectors\u2019 metrics)'}.`,
+    '',
+  );
+  out.push('### Collectors that reported', '');
+  if (!k.observersKnown) out.push('Not known for this period (no flow, or written by an older version).', '');
+  else table(s('observers'), out);
+  if (k.unattributed.addresses.length > 0) {
+    out.push('### Addresses not attributable to a pod', '');
+    table(s('unattributed'), out);
+  }
+  out.push('### Input skipped or doubtful', '');
+  table(s('skipped'), out);
+  out.push('### Runs', '');
+  table(s('runs'), out);
   if (r.inputProblems.length > 0) {
     out.push(`## Input problems (${r.inputProblems.length})`, '');
     out.push('Recorded by the audit runs whose data falls in the period.', '');
-    for (const i of r.inputProblems.slice(0, 100)) out.push(`- ${md(formatIssue(i))}`);
+    for (const row of s('input-problems').rows.slice(0, 100)) out.push(`- ${cell(row[0]!)}`);
     if (r.inputProblems.length > 100) out.push(`- ... and ${r.inputProblems.length - 100} more`);
     out.push('');
   }
+  out.push(
+    `---`,
+    `${md(r.generatedBy)}, report format ${r.reportVersion}, store schema ${r.storeSchemaVersion}.`,
+    '',
+  );
   return out.join('\n');
 }
