@@ -284,7 +284,7 @@ function policyChanges(store: AuditStore, since: number, until: number): PolicyC
         kind: v.kind,
         policy: v.policy,
         at: v.firstSeen,
-        change: before ? 'changed' : 'created',
+        change: before ? 'changed' : 'first-seen',
         fromHash: before?.hash ?? null,
         toHash: v.hash,
         diff: lineDiff(before ? toYaml(JSON.parse(before.spec)) : '', toYaml(JSON.parse(v.spec))),

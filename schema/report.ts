@@ -174,7 +174,9 @@ export const PolicyChangeSchema = Type.Object({
   kind: Type.String(),
   policy: Type.String(),
   at: Time,
-  change: Type.Union([Type.Literal('created'), Type.Literal('changed')]),
+  change: Type.Union([Type.Literal('first-seen'), Type.Literal('changed')], {
+    description: 'first-seen: the store holds no earlier version (created then, or first audited then).',
+  }),
   fromHash: Type.Union([Type.String(), Type.Null()]),
   toHash: Type.String(),
   /** Unified-style diff of the policy as YAML: lines starting with '-', '+' or ' '. */

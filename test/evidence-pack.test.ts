@@ -96,7 +96,7 @@ describe('week over week', () => {
     expect(w48.violations.every((v: { since: { stillOccurring: boolean } }) => v.since.stillOccurring)).toBe(
       true,
     );
-    expect(w48.policyChanges.map((p: { change: string }) => p.change)).toEqual(Array(5).fill('created'));
+    expect(w48.policyChanges.map((p: { change: string }) => p.change)).toEqual(Array(5).fill('first-seen'));
   });
 
   it('CSV sections one at a time; an unknown section is a usage error naming the sections', async () => {

@@ -27,7 +27,8 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;border-bottom:1px solid var(-
 .figure .value{font-size:26px;font-weight:600}.figure .label{color:var(--grey)}
 .change.worse{color:var(--bad)}.change.better{color:var(--ok)}.change.same{color:var(--grey)}
 table{border-collapse:collapse;width:100%;margin:8px 0 16px;font-size:13px}
-th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}td{overflow-wrap:break-word}td.time{white-space:nowrap}
+.finding{margin:12px 0 4px;font-weight:600}td.ev{font-size:12px;overflow-wrap:anywhere}
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;overflow-wrap:normal}
 .chart{width:100%;height:auto;max-width:760px;display:block;margin:8px 0}
 .chart .grid{stroke:var(--line);stroke-width:1}.chart .axis{font-size:11px;fill:var(--grey)}
@@ -58,7 +59,37 @@ function cell(v: Cell): string {
   if (v === null) return '<td></td>';
   if (typeof v === 'number') return `<td class="num">${v}</td>`;
   if (typeof v === 'boolean') return `<td>${v ? 'yes' : 'no'}</td>`;
-  return `<td>${h(v)}</td>`;
+  return ISO.test(v)
+    ? `<td class="time">${h(v.replace('T', ' ').replace('Z', ''))}</td>`
+    : `<td>${h(v)}</td>`;
+}
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** The first flows of each finding, one compact row per flow (the CSV has every field in a column). */
+function evidence(r: ReportModel): string {
+  const groups: [string, ReportModel['violations']][] = [
+    ['Violation', r.violations],
+    ['Denied attempt', r.deniedAttempts],
+    ['Unsettled', r.unsettled],
+  ];
+  const out: string[] = [];
+  for (const [kind, list] of groups)
+    for (const f of list) {
+      if (f.evidence.length === 0) continue;
+      out.push(
+        `<p class="finding">${kind}: ${h(f.src)} \u2192 ${h(f.dst)} ${h(f.port < 0 ? f.proto : `${f.proto}/${f.port}`)}</p>`,
+      );
+      const rows = f.evidence.map((e) => {
+        const end = (x: typeof e.src) =>
+          `${h(x.ip)}${x.port !== undefined ? `:${x.port}` : ''}${x.name ? `<br>${h(x.name)}` : ''}`;
+        return `<tr><td class="time">${h(isoTime(e.start).replace('T', ' ').replace('Z', ''))}<br>${h(isoTime(e.end).replace('T', ' ').replace('Z', ''))}</td><td class="ev">${end(e.src)}</td><td class="ev">${end(e.dst)}</td><td class="num">\u2192 ${e.packets.fwd} / ${e.bytes.fwd} B<br>\u2190 ${e.packets.rev} / ${e.bytes.rev} B</td><td>${h(e.state)}</td><td class="ev">${h(e.observer ?? '')}${e.node ? `<br>node ${h(e.node)}` : ''}</td><td class="ev">ingress: ${h(e.reasons.ingress)}${e.isolatedBy.ingress.length ? ` (isolated by ${h(e.isolatedBy.ingress.join(', '))})` : ''}<br>egress: ${h(e.reasons.egress)}${e.isolatedBy.egress.length ? ` (isolated by ${h(e.isolatedBy.egress.join(', '))})` : ''}${e.rules.length ? `<br>allowed a side: ${h(e.rules.join(', '))}` : ''}</td></tr>`;
+      });
+      out.push(
+        `<table data-section="evidence"><thead><tr><th>start / end</th><th>from</th><th>to</th><th>packets / bytes</th><th>state</th><th>observed by</th><th>what the policies said</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
+      );
+    }
+  return out.length ? out.join('\n') : '<p class="note">None.</p>';
 }
 
 function table(s: Section, limit = 500): string {
@@ -180,7 +211,7 @@ ${s('denied-attempts')}
 ${r.unsettled.length > 0 ? `<h2>Unsettled verdicts (${r.unsettled.length})</h2><p>Neither a violation nor compliance can be claimed for these: the verdict depends on what was not observed.</p>${s('unsettled')}` : ''}
 <h3>Evidence</h3>
 <p>The first flows of each finding in full, the policies that isolated each end and the rules evaluated.</p>
-${s('evidence')}
+${evidence(r)}
 </section>`);
   parts.push(`<section id="coverage" class="part">
 <h2>Isolation coverage</h2>
@@ -207,7 +238,7 @@ ${
     : r.policyChanges
         .map(
           (p) =>
-            `<h3>${h(p.kind)} ${h(p.policy)}: ${p.change} at ${isoTime(p.at)}</h3><p class="note">${p.fromHash ? `${h(p.fromHash.slice(0, 12))} \u2192 ` : ''}${h(p.toHash.slice(0, 12))}</p>${diff(p.diff)}`,
+            `<h3>${h(p.kind)} ${h(p.policy)}: ${p.change === 'changed' ? 'changed' : 'first seen in force'} at ${isoTime(p.at)}</h3><p class="note">${p.fromHash ? `${h(p.fromHash.slice(0, 12))} \u2192 ` : ''}${h(p.toHash.slice(0, 12))}</p>${diff(p.diff)}`,
         )
         .join('\n')
 }

@@ -106,7 +106,7 @@ export function renderMarkdown(r: ReportModel): string {
   if (r.policyChanges.length === 0) out.push('No policy changed in the period.', '');
   for (const p of r.policyChanges) {
     out.push(
-      `- ${md(p.kind)} ${md(p.policy)} ${p.change} at ${isoTime(p.at)} (${p.fromHash ? `${p.fromHash.slice(0, 12)} to ` : ''}${p.toHash.slice(0, 12)}):`,
+      `- ${md(p.kind)} ${md(p.policy)} ${p.change === 'changed' ? 'changed' : 'first seen in force'} at ${isoTime(p.at)} (${p.fromHash ? `${p.fromHash.slice(0, 12)} to ` : ''}${p.toHash.slice(0, 12)}):`,
       '',
     );
     // An indented code block: nothing in it is markup, and no line of it can end it early.

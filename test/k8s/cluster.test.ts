@@ -44,6 +44,8 @@ function collectionPath(o: Obj): string {
     ClusterRole: 'clusterroles',
     ClusterRoleBinding: 'clusterrolebindings',
     Deployment: 'deployments',
+    PersistentVolumeClaim: 'persistentvolumeclaims',
+    CronJob: 'cronjobs',
   };
   const resource = plural[o.kind];
   if (!resource) throw new Error(`test knows no path for kind ${o.kind}`);
@@ -112,12 +114,18 @@ describe('deploy/, RBAC, snapshot and timeline against a real kube-apiserver', (
 
   it('deploy/ manifests pass a server-side dry run, which persists nothing and rejects a broken one', async () => {
     const [ns] = manifests('namespace.yaml');
-    const rest = [...manifests('rbac.yaml'), ...manifests('processor.yaml')];
+    const rest = [
+      ...manifests('rbac.yaml'),
+      ...manifests('processor.yaml'),
+      ...manifests('report-cronjob.yaml'),
+    ];
     expect(rest.map((o) => o.kind)).toEqual([
       'ServiceAccount',
       'ClusterRole',
       'ClusterRoleBinding',
       'Deployment',
+      'PersistentVolumeClaim',
+      'CronJob',
     ]);
     await srv.api('POST', `${collectionPath(ns!)}?dryRun=All`, ns);
     // Namespaced objects can only be checked inside an existing namespace.
