@@ -210,6 +210,18 @@ export function storeDigest(dbPath: string) {
       ruleDaily: all(
         'SELECT r.policy, r.direction, r.rule_index, d.day, d.hits, d.bytes FROM rule_usage_daily d JOIN rules r ON r.id = d.rule_id ORDER BY 1,2,3,4',
       ),
+      // The report's facts (migration 5) travel in the verdicts: the same whichever wiring wrote them.
+      namespaceTraffic: all('SELECT * FROM namespace_traffic_daily ORDER BY 1,2,3,4'),
+      unisolated: all('SELECT * FROM unisolated_traffic_daily ORDER BY 1,2,3,4'),
+      unattributed: all('SELECT * FROM unattributed_daily ORDER BY 1,2,3'),
+      observers: all('SELECT hour, node, flows FROM observer_hours ORDER BY 1,2'),
+      // The snapshot of the day, not the moment it was taken (the first flow judged differs by wiring).
+      coverage: (
+        all('SELECT day, snapshot FROM coverage_daily ORDER BY 1') as { day: number; snapshot: string }[]
+      ).map((r) => {
+        const { asOf: _asOf, ...rest } = JSON.parse(r.snapshot) as { asOf: number };
+        return { day: r.day, ...rest };
+      }),
     };
   } finally {
     db.close();
