@@ -66,7 +66,7 @@ export interface AlertsConfig {
   routes: RouteConfig[];
 }
 
-const KINDS: readonly AlertKindName[] = ['violation', 'denied-attempt', 'scan'];
+const KINDS: readonly AlertKindName[] = ['violation', 'denied-attempt', 'scan', 'report'];
 const SEVERITIES: readonly AlertSeverityName[] = ['critical', 'warning', 'info'];
 const TYPES: readonly ReceiverType[] = ['alertmanager', 'webhook', 'slack'];
 

@@ -44,7 +44,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   resolveMs: 3_600_000,
   deniedAttempts: false,
   scan: { enabled: true, windowMs: 5 * 60_000, targets: 10 },
-  severity: { violation: 'critical', 'denied-attempt': 'warning', scan: 'warning' },
+  severity: { violation: 'critical', 'denied-attempt': 'warning', scan: 'warning', report: 'info' },
 };
 
 /** An alert as the engine keeps it (and the store persists it between runs). */

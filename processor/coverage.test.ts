@@ -46,7 +46,10 @@ describe('isolation coverage', () => {
       defaultDenyEgress: true,
     });
     // A policy the engine rejects is not in force, so it is no default deny either.
-    const invalid = shop.replace(/(name: default-deny-ingress[\s\S]*?policyTypes:\n\s*- )Ingress/, '$1Sideways');
+    const invalid = shop.replace(
+      /(name: default-deny-ingress[\s\S]*?policyTypes:\n\s*- )Ingress/,
+      '$1Sideways',
+    );
     expect(invalid).not.toBe(shop);
     expect(ns(invalid).shop!.defaultDenyIngress).toBe(false);
   });

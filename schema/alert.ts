@@ -10,10 +10,10 @@ import { type Static, Type } from '@sinclair/typebox';
 export const ALERT_VERSION = 1;
 
 export const AlertKind = Type.Union(
-  [Type.Literal('violation'), Type.Literal('denied-attempt'), Type.Literal('scan')],
+  [Type.Literal('violation'), Type.Literal('denied-attempt'), Type.Literal('scan'), Type.Literal('report')],
   {
     description:
-      'violation: traffic the policies deny was observed to flow; denied-attempt: it was attempted and stopped; scan: one source tried many denied destinations or ports in a short window.',
+      'violation: traffic the policies deny was observed to flow; denied-attempt: it was attempted and stopped; scan: one source tried many denied destinations or ports in a short window; report: the summary of a compliance report (`report --notify`), keyed by its period.',
   },
 );
 

@@ -21,10 +21,12 @@ const ALERT_NAMES: Record<AlertPayload['kind'], string> = {
   violation: 'NetworkPolicyViolation',
   'denied-attempt': 'NetworkPolicyDeniedAttempt',
   scan: 'NetworkPolicyScan',
+  report: 'NetworkPolicyComplianceReport',
 };
 
 function alertmanagerAlert(p: AlertPayload): Record<string, unknown> {
-  const src = split(p.key.src);
+  // A report is keyed by its period (a bounded value: one per week), not by a workload.
+  const src = p.kind === 'report' ? { ns: '', name: '' } : split(p.key.src);
   const labels: Record<string, string> = {
     alertname: ALERT_NAMES[p.kind],
     severity: p.severity,
@@ -32,6 +34,7 @@ function alertmanagerAlert(p: AlertPayload): Record<string, unknown> {
     src_namespace: src.ns,
     src_workload: src.name,
   };
+  if (p.kind === 'report') labels.period = p.key.src;
   if (p.key.dst !== undefined) {
     const dst = split(p.key.dst);
     labels.dst_namespace = dst.ns;

@@ -19,9 +19,11 @@ const ICON: Record<AlertPayload['status'], string> = {
 
 function slackMessage(p: AlertPayload): Record<string, unknown> {
   const title =
-    p.kind === 'scan'
-      ? `Scan from ${p.key.src}`
-      : `${p.kind === 'violation' ? 'Violation' : 'Denied attempts'}: ${p.key.src} → ${p.key.dst}`;
+    p.kind === 'report'
+      ? `Compliance report ${p.key.src}: ${p.summary}`
+      : p.kind === 'scan'
+        ? `Scan from ${p.key.src}`
+        : `${p.kind === 'violation' ? 'Violation' : 'Denied attempts'}: ${p.key.src} → ${p.key.dst}`;
   const port = p.key.proto
     ? ` ${p.key.proto}${p.key.port !== undefined && p.key.port >= 0 ? `/${p.key.port}` : ''}`
     : '';

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { loadAlertsConfig } from '../../alerts/config.js';
 import { AuditError } from '../../lib/errors.js';
 import { isoTime, parseSince } from '../../lib/format.js';
 import { AuditStore } from '../../processor/store/index.js';
@@ -14,6 +15,7 @@ import {
   REPORT_RENDERERS,
   renderCsv,
 } from '../../report/index.js';
+import { notifyReport } from '../../report/notify.js';
 import { htmlToPdf } from '../../report/pdf.js';
 import { renderHtml } from '../../report/render/html.js';
 import { asUsage, parse } from '../args.js';
@@ -23,7 +25,7 @@ const DAY = 86_400_000;
 
 const USAGE = `usage: netpol-audit report --db FILE [--week YYYY-Www | --since 7d|DATE [--until DATE]]
        [--format markdown|text|json|csv|html|pdf] [--section NAME] [--out FILE]
-       [--evidence DIR [--pdf] [--sign-key KEY.pem]] [--fail-on-violation]
+       [--evidence DIR [--pdf] [--sign-key KEY.pem]] [--notify ALERTS.yaml] [--fail-on-violation]
 
 The compliance report for a period (default: the 7 days up to the newest data in the store; --week
 takes an ISO week, UTC), compared with the previous period of the same length: whether the
@@ -39,7 +41,9 @@ headless Chromium (needs --out, or standard output redirected); csv writes one s
 default findings). --evidence DIR writes the evidence pack for the period under DIR (one directory
 per period: report in every format, the policies in force as YAML, a manifest of SHA-256 hashes
 chained to the previous pack, signed with an Ed25519 key if --sign-key); check it with
-netpol-audit verify-evidence. With --fail-on-violation the exit status is 1 when the period has a
+netpol-audit verify-evidence. --notify sends the summary to the alert receivers of ALERTS.yaml
+(docs/alerts.md; routes may match kind report); a receiver that does not take it makes the exit
+status 1. With --fail-on-violation the exit status is 1 when the period has a
 violation and 4 when it cannot be (fully) assessed, for CI jobs and alerting.`;
 
 export const reportCommand: Command = {
@@ -58,6 +62,7 @@ export const reportCommand: Command = {
       evidence: { type: 'string' },
       pdf: { type: 'boolean' },
       'sign-key': { type: 'string' },
+      notify: { type: 'string' },
       'fail-on-violation': { type: 'boolean' },
     });
     if (!values.db) throw new UsageError('--db is required');
@@ -71,6 +76,8 @@ export const reportCommand: Command = {
       throw new UsageError('--format pdf writes binary: give --out FILE or redirect standard output');
     if (values.out && values.out === values.db)
       throw new UsageError('--out names the store: refusing to overwrite it');
+    // A broken alerts file stops the job before anything is written (ALERTS_CONFIG_INVALID).
+    const alerts = values.notify ? loadAlertsConfig(values.notify) : undefined;
     const store = AuditStore.open(values.db, { readonly: true });
     try {
       const newest = store.latestDataTime() ?? 0;
@@ -126,15 +133,28 @@ export const reportCommand: Command = {
         });
         process.stderr.write(`report: evidence pack written to ${dir}\n`);
       }
+      let undelivered = 0;
+      if (alerts)
+        for (const n of await notifyReport(report, alerts)) {
+          if (n.outcome !== 'sent') undelivered++;
+          process.stderr.write(
+            `report: summary to ${n.receiver}: ${n.outcome}${n.status ? ` (HTTP ${n.status})` : ''}${n.error && n.outcome !== 'sent' ? `: ${n.error}` : ''}\n`,
+          );
+        }
       if (report.assessment === 'no-data' || report.assessment === 'incomplete')
         process.stderr.write(`report: ${noDataMessage(evidenceFor(store, since, until), label)}\n`);
       if (report.assessment === 'unsettled')
         process.stderr.write(
           `report: cannot fully assess ${label}: ${report.unsettled.length} connection(s) have a verdict that depends on what was not observed\n`,
         );
-      if (!values['fail-on-violation']) return EXIT_OK;
-      if (report.assessment === 'not-compliant') return EXIT_INPUT_PROBLEMS;
-      return report.assessment === 'compliant' ? EXIT_OK : EXIT_NO_DATA;
+      const status = !values['fail-on-violation']
+        ? EXIT_OK
+        : report.assessment === 'not-compliant'
+          ? EXIT_INPUT_PROBLEMS
+          : report.assessment === 'compliant'
+            ? EXIT_OK
+            : EXIT_NO_DATA;
+      return status === EXIT_OK && undelivered > 0 ? EXIT_INPUT_PROBLEMS : status;
     } finally {
       store.close();
     }

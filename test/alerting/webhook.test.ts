@@ -10,8 +10,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlertPayload } from '../../schema/alert.js';
+import { type AlertPayload, AlertPayloadSchema } from '../../schema/alert.js';
 import { ROOT, runCli } from '../support/cli.js';
 
 const SECRET = 'test-secret-9f2c';
@@ -375,5 +376,63 @@ describe('alerts to a signed webhook', () => {
       expect(text).toContain('&lt;!channel&gt;');
       expect(b.text).not.toContain('<!channel>');
     }
+  });
+});
+
+describe('report --notify: the compliance summary through the receivers', () => {
+  it('sends one signed notification of kind report, keyed by the week, critical when not compliant', async () => {
+    const db = join(dir, 'report.db');
+    const a = await runCli(['audit', CAPTURE, '--cluster', CLUSTER, '--db', db]);
+    expect(a.code, a.stderr).toBe(0);
+    const before = receiver.received.length;
+    const r = await runCli(
+      [
+        'report',
+        '--db',
+        db,
+        '--week',
+        '2026-W48',
+        '--format',
+        'text',
+        '--notify',
+        config('report', '/report'),
+      ],
+      { env },
+    );
+    expect(r.stderr).toContain('report: summary to hook: sent (HTTP 200)');
+    expect(r.code).toBe(0);
+    const got = receiver.received.slice(before);
+    expect(got).toHaveLength(1);
+    const p = got[0]!.payload;
+    expect(Value.Errors(AlertPayloadSchema, p).First()).toBeUndefined();
+    expect(p).toMatchObject({
+      kind: 'report',
+      severity: 'critical',
+      key: { src: '2026-W48' },
+      status: 'firing',
+    });
+    expect(p.summary).toMatch(/^Not compliant: 2 connection\(s\)/);
+    expect(p.counts.flows).toBe(23);
+    expect(got[0]!.key).toBe('report|2026-W48|not-compliant');
+  });
+
+  it('a receiver that refuses the summary makes the job fail (exit 1), saying which and why', async () => {
+    receiver.script.set('/refuse', [(res) => res.writeHead(400).end('no thanks')]);
+    const r = await runCli(
+      [
+        'report',
+        '--db',
+        join(dir, 'report.db'),
+        '--week',
+        '2026-W48',
+        '--format',
+        'json',
+        '--notify',
+        config('refuse', '/refuse'),
+      ],
+      { env },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/report: summary to hook: failed \(HTTP 400\)/);
   });
 });
