@@ -415,6 +415,7 @@ function summaryOf(
   assessment: ReportAssessment,
   violations: Finding[],
   unsettled: Finding[],
+  unattributed: number,
   unfinishedRuns: number,
   flows: number,
   label: string,
@@ -429,7 +430,16 @@ function summaryOf(
     case 'incomplete':
       return `No data: cannot assess ${label}; ${unfinishedRuns} audit run(s) did not finish, so its data is incomplete (re-run them).`;
     case 'unsettled':
-      return `Cannot fully assess ${label}: no violation was observed, but the verdict of ${unsettled.length} connection(s) (${sum(unsettled)} flows) depends on what was not observed.`;
+      return `Cannot fully assess ${label}: no violation was observed, but ${[
+        unsettled.length > 0
+          ? `the verdict of ${unsettled.length} connection(s) (${sum(unsettled)} flows) depends on what was not observed`
+          : '',
+        unattributed > 0
+          ? `${unattributed} flow(s) had an address in a pod CIDR that no pod held at flow time (not attributable: not counted as allowed)`
+          : '',
+      ]
+        .filter(Boolean)
+        .join(', and ')}.`;
   }
 }
 
@@ -457,16 +467,6 @@ export function buildReport(
   const deniedAttempts = findings(dRows, store.deniedAttempts(after, all), newest);
   const unsettled = findings(uRows, store.ambiguous(after, all), newest);
   const evidence = evidenceFor(store, since, until);
-  // A violation is evidence whatever else is missing; its absence is only evidence when the period
-  // has data and every run that wrote to it finished, and no flow's verdict hangs on what was not observed.
-  const assessment: ReportAssessment =
-    violations.length > 0
-      ? 'not-compliant'
-      : evidence.status !== 'ok'
-        ? evidence.status
-        : unsettled.length > 0
-          ? 'unsettled'
-          : 'compliant';
   const traffic = store.totals(range);
   const length = until - since;
   const previous = { since: since - length, until: since };
@@ -475,28 +475,51 @@ export function buildReport(
   for (let d = Math.floor(since / DAY) * DAY; d < until; d += DAY)
     daily.set(d, { day: d, allowed: 0, violations: 0, deniedAttempts: 0, unsettled: 0, unattributed: 0 });
   const matrix = new Map<string, ReportModel['namespaceMatrix'][number]>();
+  // "Not attributable" is an outcome of its own: a flow the policies would allow, to or from an
+  // address in a pod CIDR that no pod held, is not evidence that the policies allowed a pod's traffic.
+  let unattributedAllowed = 0;
   for (const t of store.facts.namespaceTraffic(since, until)) {
-    const day = daily.get(t.day);
+    const unattributed = t.src === '(unattributed)' || t.dst === '(unattributed)';
     const field =
       t.classification === 'allowed'
-        ? 'allowed'
+        ? unattributed
+          ? 'unattributed'
+          : 'allowed'
         : t.classification === 'denied-but-observed'
           ? 'violations'
           : t.classification === 'denied-attempt'
             ? 'deniedAttempts'
             : 'unsettled';
-    if (day) {
-      day[field] += t.flows;
-      if (t.src === '(unattributed)' || t.dst === '(unattributed)') day.unattributed += t.flows;
-    }
+    if (field === 'unattributed') unattributedAllowed += t.flows;
+    const day = daily.get(t.day);
+    if (day) day[field] += t.flows;
     const k = `${t.src}\u0000${t.dst}`;
     let cell = matrix.get(k);
     if (!cell) {
-      cell = { src: t.src, dst: t.dst, allowed: 0, violations: 0, deniedAttempts: 0, unsettled: 0 };
+      cell = {
+        src: t.src,
+        dst: t.dst,
+        allowed: 0,
+        violations: 0,
+        deniedAttempts: 0,
+        unsettled: 0,
+        unattributed: 0,
+      };
       matrix.set(k, cell);
     }
     cell[field] += t.flows;
   }
+  // A violation is evidence whatever else is missing; its absence is only evidence when the period
+  // has data and every run that wrote to it finished, and no flow's verdict hangs on what was not
+  // observed (an unsettled verdict, or an address no pod held).
+  const assessment: ReportAssessment =
+    violations.length > 0
+      ? 'not-compliant'
+      : evidence.status !== 'ok'
+        ? evidence.status
+        : unsettled.length > 0 || unattributedAllowed > 0
+          ? 'unsettled'
+          : 'compliant';
   const pairs = new Map<string, { src: string; dst: string; flows: number }>();
   for (const v of violations) {
     const k = `${v.src}\u0000${v.dst}`;
@@ -514,7 +537,15 @@ export function buildReport(
     previousPeriod: previous,
     assessment,
     compliant: assessment === 'compliant',
-    summary: summaryOf(assessment, violations, unsettled, evidence.unfinishedRuns, traffic.flows, label),
+    summary: summaryOf(
+      assessment,
+      violations,
+      unsettled,
+      unattributedAllowed,
+      evidence.unfinishedRuns,
+      traffic.flows,
+      label,
+    ),
     keyFigures: keyFigures(figures(store, since, until), figures(store, previous.since, previous.until)),
     traffic,
     daily: [...daily.values()],

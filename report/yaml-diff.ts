@@ -27,7 +27,7 @@ export function lineDiff(before: string, after: string, context = 3): string[] {
       lines.push(` ${a[i]}`);
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) lines.push(`+${b[j++]}`);
+    } else if (j < m && (i === n || lcs[i]![j + 1]! > lcs[i + 1]![j]!)) lines.push(`+${b[j++]}`);
     else lines.push(`-${a[i++]}`);
   }
   const changed = lines.map((l) => l[0] !== ' ');

@@ -96,6 +96,7 @@ export const DayTrafficSchema = Type.Object({
   violations: Count,
   deniedAttempts: Count,
   unsettled: Count,
+  /** Flows the policies would allow to or from an address no pod held: not counted as allowed. */
   unattributed: Count,
 });
 
@@ -106,6 +107,8 @@ export const MatrixCellSchema = Type.Object({
   violations: Count,
   deniedAttempts: Count,
   unsettled: Count,
+  /** Allowed by the policies, but an end's address was in a pod CIDR and no pod held it. */
+  unattributed: Count,
 });
 
 /** Isolation of one workload, from the cluster in force when its day's flows were judged. */

@@ -146,6 +146,7 @@ function matrix(r: ReportModel): string {
         m.violations ? `${m.violations} violation` : '',
         m.deniedAttempts ? `${m.deniedAttempts} denied` : '',
         m.unsettled ? `${m.unsettled} unsettled` : '',
+        m.unattributed ? `${m.unattributed} not attributable` : '',
       ].filter(Boolean);
       return `<td class="cell ${cls}">${parts.join('<br>')}</td>`;
     });
@@ -188,6 +189,7 @@ ${stackedBars('Flows per day by classification', days, [
   { name: 'violations', cls: 'violation', values: r.daily.map((d) => d.violations) },
   { name: 'denied attempts', cls: 'denied', values: r.daily.map((d) => d.deniedAttempts) },
   { name: 'unsettled', cls: 'unsettled', values: r.daily.map((d) => d.unsettled) },
+  { name: 'not attributable', cls: 'unattributed', values: r.daily.map((d) => d.unattributed) },
 ])}
 <h3>Violations per day</h3>
 ${stackedBars('Violations per day', days, [{ name: 'violations', cls: 'violation', values: r.daily.map((d) => d.violations) }])}

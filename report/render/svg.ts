@@ -63,10 +63,11 @@ export function stackedBars(title: string, labels: string[], series: Series[]): 
       `<text class="axis" x="${(x + bw / 2).toFixed(1)}" y="${H - PAD.bottom + 16}" text-anchor="middle">${h(label)}</text>`,
     );
   });
+  const step = Math.min(150, (W - PAD.left) / Math.max(1, series.length));
   const legend = series
     .map(
       (s, i) =>
-        `<rect class="${s.cls}" x="${PAD.left + i * 150}" y="${H - 14}" width="10" height="10"/><text class="axis" x="${PAD.left + i * 150 + 14}" y="${H - 5}">${h(s.name)}</text>`,
+        `<rect class="${s.cls}" x="${PAD.left + i * step}" y="${H - 14}" width="10" height="10"/><text class="axis" x="${PAD.left + i * step + 14}" y="${H - 5}">${h(s.name)}</text>`,
     )
     .join('');
   return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${h(title)}"><title>${h(title)}</title>${parts.join('')}${legend}</svg>`;
