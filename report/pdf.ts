@@ -7,12 +7,13 @@ import { AuditError } from '../lib/errors.js';
  * every request is refused). Chromium is found at NETPOL_AUDIT_CHROMIUM, or Debian's /usr/bin/chromium.
  */
 
-const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+/** Debian's Chromium; anything else through NETPOL_AUDIT_CHROMIUM. */
+const DEBIAN_CHROMIUM = '/usr/bin/chromium';
 
 export function chromiumPath(): string | undefined {
   const env = process.env.NETPOL_AUDIT_CHROMIUM;
   if (env) return existsSync(env) ? env : undefined;
-  return CANDIDATES.find((p) => existsSync(p));
+  return existsSync(DEBIAN_CHROMIUM) ? DEBIAN_CHROMIUM : undefined;
 }
 
 export async function htmlToPdf(html: string): Promise<Buffer> {

@@ -37,7 +37,7 @@ const findingColumns = [
   'direction',
 ];
 
-function findingRows(list: Finding[]): Cell[][] {
+function findingRows(list: Finding[], unsettled = false): Cell[][] {
   return list.map((f) => [
     f.src,
     f.dst,
@@ -50,7 +50,13 @@ function findingRows(list: Finding[]): Cell[][] {
     f.since.stillOccurring
       ? `still occurring: ${f.since.flowsAfter} more flow(s), last ${time(f.since.lastSeen)}`
       : 'not seen since',
-    f.directionGuessed > 0 ? `guessed for ${f.directionGuessed} flow(s)` : 'observed',
+    f.directionGuessed === 0
+      ? unsettled
+        ? 'observed (a Service whose backends disagree)'
+        : 'observed'
+      : unsettled
+        ? `guessed for ${f.directionGuessed} flow(s): allowed one way, denied the other`
+        : `guessed for ${f.directionGuessed} flow(s): same result either way`,
   ]);
 }
 
@@ -148,7 +154,7 @@ export function reportSections(r: ReportModel): Section[] {
       name: 'unsettled',
       title: 'Unsettled verdicts',
       columns: findingColumns,
-      rows: findingRows(r.unsettled),
+      rows: findingRows(r.unsettled, true),
     },
     {
       name: 'evidence',

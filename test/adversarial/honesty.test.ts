@@ -181,7 +181,7 @@ describe('empty means unknown, not compliant', () => {
     // The shop data itself still reports its two violations: exit 1, not 4.
     const shop = await runCli(['report', '--db', db, '--fail-on-violation']);
     expect(shop.code).toBe(1);
-    expect(shop.stdout).toContain('**Not compliant**');
+    expect(shop.stdout).toContain('**Not compliant.**');
   });
 
   it('violations and rules --unused on an empty period say so and exit 4 instead of an empty "none"', async () => {

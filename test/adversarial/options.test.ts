@@ -72,9 +72,14 @@ const CASES: [string, string[], RegExp][] = [
     /--week excludes --since/,
   ],
   [
-    'report --format pdf',
-    ['report', '--db', db, '--format', 'pdf'],
-    /--format must be text, markdown, json, csv/,
+    'report --format xml',
+    ['report', '--db', db, '--format', 'xml'],
+    /--format must be text, markdown, json, csv, html, pdf/,
+  ],
+  [
+    'report --section without --format csv',
+    ['report', '--db', db, '--section', 'coverage'],
+    /--section goes with --format csv/,
   ],
   ['alerts --state lost', ['alerts', '--db', db, '--state', 'lost'], /--state must be pending, sent, failed/],
   ['alerts --deliver without --alerts', ['alerts', '--db', db, '--deliver'], /--deliver needs --alerts/],
