@@ -4,15 +4,27 @@ import type { ClusterView } from '../cluster-view.js';
 import { PolicyCompiler } from '../policy/index.js';
 import type { PolicyIndexApi, PolicyOptions } from '../policy/types.js';
 import { type PolicyVersion, policySpecHash } from '../policy/versions.js';
-import type { ClusterChangeSink, WatchedKind } from './events.js';
-import { Inventory, type InventoryOptions, isTerminal, normalizeIp } from './inventory.js';
-import { type ClusterModel, emptyCluster, type NamespaceModel, type PodModel } from './model.js';
 import {
-  ClusterModelBuilder,
-  NAMESPACE_NAME_LABEL,
-  SNAPSHOT_ISSUE,
-  type SnapshotResult,
-} from './snapshot.js';
+  type ChangeSink,
+  isPolicyKind,
+  KINDS,
+  keyOf,
+  POLICY_INPUTS,
+  parseChange,
+  TIMELINE_ISSUE,
+} from './changes.js';
+import { type IpClaim, IpClaims } from './claims.js';
+import type { ClusterChangeSink, WatchedKind } from './events.js';
+import {
+  clusterModelAt,
+  type Entry,
+  type PolicyVersionSpan,
+  policyVersionSpans,
+  pruneHistories,
+} from './history.js';
+import { Inventory, type InventoryOptions } from './inventory.js';
+import { type ClusterModel, emptyCluster, type PodModel } from './model.js';
+import type { SnapshotResult } from './snapshot.js';
 
 /**
  * The cluster as it was at any moment of the recent past. Flows reach the processor late (Kafka
@@ -25,14 +37,14 @@ import {
  * built, only when a flow asks for it, and a few of those are kept (LRU). Times are data times (the
  * source's `at`), never the wall clock; history older than the horizon, counted back from the newest
  * change, is dropped, except the version in force at the horizon itself.
+ *
+ * This file holds the versions and the built-version caches; reading the changed objects is
+ * changes.ts, the objects' histories history.ts, the pods' address claims claims.ts.
  */
 
-export const TIMELINE_ISSUE = {
-  /** The change names a kind that the object itself contradicts, or no usable metadata.name. */
-  badChange: 'TIMELINE_BAD_CHANGE',
-  /** The change time is not a number. */
-  badTime: 'TIMELINE_BAD_TIME',
-} as const;
+export { TIMELINE_ISSUE } from './changes.js';
+export type { IpClaim } from './claims.js';
+export type { PolicyVersionSpan } from './history.js';
 
 export const DEFAULT_HORIZON_MS = 6 * 3_600_000;
 const DEFAULT_CACHED_VERSIONS = 4;
@@ -88,43 +100,9 @@ export interface ClusterTimelineStats {
   pruned: number;
 }
 
-/** One policy's content over a span of time; consecutive versions with the same spec are merged. */
-export interface PolicyVersionSpan extends PolicyVersion {
-  resourceVersion?: string;
-  generation?: number;
-  /** In force from this time (inclusive)... */
-  validFrom: number;
-  /** ...until this time (exclusive); absent while still in force. */
-  validTo?: number;
-}
-
-/** A pod's hold on an address: from when it appeared with the IP until deleted, terminal, or readdressed. */
-export interface IpClaim {
-  ip: string;
-  /** `namespace/name`. */
-  pod: string;
-  uid?: string;
-  from: number;
-  /** Exclusive; absent while the pod still holds the address. */
-  to?: number;
-}
-
 export interface ClusterAt {
   inventory: Inventory;
   index: PolicyIndexApi;
-}
-
-interface Entry {
-  /** Version time from which this state holds. */
-  from: number;
-  /** The parsed model (raw object for policies); null once deleted. */
-  model: unknown;
-  /** Equal fingerprints mean equal for the audit: an upsert with the same one makes no version. */
-  fingerprint: string;
-  /** Pods: since when the pod has held its current addresses (the newest claimant wins conflicts). */
-  claimSince?: number;
-  /** Policies: content hash of spec, as the store records it. */
-  hash?: string;
 }
 
 interface Version {
@@ -140,55 +118,6 @@ interface Version {
 interface Built extends ClusterAt {
   seq: number;
 }
-
-const KINDS: readonly WatchedKind[] = [
-  'Namespace',
-  'Pod',
-  'Node',
-  'Service',
-  'EndpointSlice',
-  'NetworkPolicy',
-  'AdminNetworkPolicy',
-  'BaselineAdminNetworkPolicy',
-  'ClusterNetworkPolicy',
-];
-
-/** Watch and list items often lack kind/apiVersion (the List carries them); the parser needs both. */
-const DEFAULT_API_VERSION: Record<WatchedKind, string> = {
-  Namespace: 'v1',
-  Pod: 'v1',
-  Node: 'v1',
-  Service: 'v1',
-  EndpointSlice: 'discovery.k8s.io/v1',
-  NetworkPolicy: 'networking.k8s.io/v1',
-  AdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
-  BaselineAdminNetworkPolicy: 'policy.networking.k8s.io/v1alpha1',
-  ClusterNetworkPolicy: 'policy.networking.k8s.io/v1alpha2',
-};
-
-const CLUSTER_SCOPED = new Set<WatchedKind>([
-  'Namespace',
-  'Node',
-  'AdminNetworkPolicy',
-  'BaselineAdminNetworkPolicy',
-  'ClusterNetworkPolicy',
-]);
-
-/** The kinds a compiled PolicyIndex depends on. */
-const POLICY_INPUTS = new Set<WatchedKind>([
-  'Namespace',
-  'Node',
-  'NetworkPolicy',
-  'AdminNetworkPolicy',
-  'BaselineAdminNetworkPolicy',
-  'ClusterNetworkPolicy',
-]);
-
-const isPolicyKind = (k: WatchedKind) =>
-  k === 'NetworkPolicy' ||
-  k === 'AdminNetworkPolicy' ||
-  k === 'BaselineAdminNetworkPolicy' ||
-  k === 'ClusterNetworkPolicy';
 
 /** The hash audit.ts and the store use for a policy version: sha256 of the spec's JSON, 16 hex digits. */
 const MAX_REPORTED_KEYS = 100_000;
@@ -224,12 +153,16 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
   private empty: Built | undefined;
   /** Objects whose history has more than its current entry, or whose current entry is a deletion. */
   private readonly prunable = new Set<string>();
-  private readonly claims = new Map<string, IpClaim[]>();
-  /** Addresses with a closed claim, the only ones retention has to look at. */
-  private readonly closedClaims = new Set<string>();
+  private readonly claims = new IpClaims();
   private readonly reported = new Set<string>();
   private changeNo = 0;
   private readonly listed = new Set<WatchedKind>();
+  private readonly changeSink: ChangeSink = {
+    rejected: () => {
+      this.stat.rejected++;
+    },
+    report: (i) => this.report(i, false),
+  };
 
   constructor(options: Partial<ClusterTimelineOptions> = {}) {
     const horizonMs = options.horizonMs ?? DEFAULT_HORIZON_MS;
@@ -315,7 +248,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
   remove(kind: WatchedKind, object: unknown, at: number): void {
     if (!this.checkTime(kind, at)) return;
     this.changeNo++;
-    const key = this.keyOf(kind, object, '');
+    const key = keyOf(kind, object, '', this.source, this.changeNo, this.changeSink);
     if (key !== undefined) this.apply(kind, key, null, at);
     this.retain();
   }
@@ -364,50 +297,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
 
   /** The ClusterModel in force at `ms`, assembled from the object histories (no Inventory, no compile). */
   modelAt(ms: number): ClusterModel {
-    const pick = <T>(kind: WatchedKind): { model: T; since: number }[] => {
-      const out: { model: T; since: number }[] = [];
-      for (const hist of this.bucket(kind).values()) {
-        const e = entryAt(hist, ms);
-        if (e && e.model !== null) out.push({ model: e.model as T, since: e.claimSince ?? e.from });
-      }
-      return out;
-    };
-    // When two live pods claim one address (the older one's deletion not seen yet), the Inventory
-    // keeps the Running one, then the first listed: list the newest claimant first.
-    const pods = pick<PodModel>('Pod')
-      .sort((a, b) => b.since - a.since)
-      .map((p) => p.model);
-    const namespaces = pick<NamespaceModel>('Namespace').map((n) => n.model);
-    const services = pick<ClusterModel['services'][number]>('Service').map((s) => s.model);
-    // As the snapshot parser does: a namespace that is used but unknown gets its certain name label,
-    // so namespaceSelector rules do not silently turn into denials.
-    const known = new Set(namespaces.map((n) => n.name));
-    for (const ns of [...pods.map((p) => p.namespace), ...services.map((s) => s.namespace)]) {
-      if (known.has(ns)) continue;
-      known.add(ns);
-      namespaces.push({ name: ns, labels: { [NAMESPACE_NAME_LABEL]: ns } });
-      this.report(
-        issue(
-          SNAPSHOT_ISSUE.missingNamespace,
-          `namespace ${ns} is used but not known; assuming only the label ${NAMESPACE_NAME_LABEL}=${ns}`,
-          { source: this.source, object: ns },
-          'warning',
-        ),
-      );
-    }
-    return {
-      namespaces,
-      pods,
-      nodes: pick<ClusterModel['nodes'][number]>('Node').map((n) => n.model),
-      services,
-      endpointSlices: pick<ClusterModel['endpointSlices'][number]>('EndpointSlice').map((s) => s.model),
-      networkPolicies: pick<unknown>('NetworkPolicy').map((p) => p.model),
-      clusterNetworkPolicies: [
-        ...pick<unknown>('AdminNetworkPolicy'),
-        ...pick<unknown>('BaselineAdminNetworkPolicy'),
-        ...pick<unknown>('ClusterNetworkPolicy'),
-      ].map((p) => p.model),
-    };
+    return clusterModelAt(this.objects, ms, this.source, (i) => this.report(i));
   }
 
   /** Start times of the versions held, oldest first. */
@@ -417,7 +307,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
 
   /** Which pods held `ip`, and when (claims by pods whose address was then taken by another overlap). */
   ipHistory(ip: string): readonly IpClaim[] {
-    return this.claims.get(normalizeIp(ip) ?? ip) ?? [];
+    return this.claims.history(ip);
   }
 
   /**
@@ -425,34 +315,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
    * within `range` when given (spans overlapping it).
    */
   policyVersions(range: { since?: number; until?: number } = {}): PolicyVersionSpan[] {
-    const since = range.since ?? Number.NEGATIVE_INFINITY;
-    const until = range.until ?? Number.POSITIVE_INFINITY;
-    const out: PolicyVersionSpan[] = [];
-    for (const kind of KINDS) {
-      if (!isPolicyKind(kind)) continue;
-      for (const [key, hist] of this.bucket(kind)) {
-        let open: PolicyVersionSpan | undefined;
-        const close = (to: number | undefined) => {
-          if (!open) return;
-          if (to !== undefined) open.validTo = to;
-          if (open.validFrom <= until && (open.validTo === undefined || open.validTo > since)) out.push(open);
-          open = undefined;
-        };
-        for (const e of hist) {
-          if (e.model === null) {
-            close(e.from);
-            continue;
-          }
-          if (open && open.hash === e.hash) continue;
-          close(e.from);
-          open = policySpan(kind, key, e);
-        }
-        close(undefined);
-      }
-    }
-    return out.sort(
-      (a, b) => a.validFrom - b.validFrom || (a.policy < b.policy ? -1 : a.policy > b.policy ? 1 : 0),
-    );
+    return policyVersionSpans(this.objects, range);
   }
 
   /** The policy versions in force at `ms`, in the shape AuditStore.recordPolicies takes. */
@@ -505,72 +368,10 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     this.options.onIssue?.(i);
   }
 
-  /** `ns/name` (namespaced), `name` (Namespace, Node), `Kind/name` (cluster policies), as the builder keys them. */
-  private keyOf(kind: WatchedKind, obj: unknown, prefix: string): string | undefined {
-    const meta = isJsonObject(obj) && isJsonObject(obj.metadata) ? obj.metadata : undefined;
-    const name = meta?.name;
-    if (typeof name !== 'string' || name === '') {
-      this.stat.rejected++;
-      this.report(
-        issue(TIMELINE_ISSUE.badChange, `${kind} without metadata.name; ignored`, {
-          source: this.source,
-          record: this.changeNo,
-          field: `${prefix}metadata.name`,
-        }),
-        false,
-      );
-      return undefined;
-    }
-    if (kind === 'Namespace' || kind === 'Node') return name;
-    if (CLUSTER_SCOPED.has(kind)) return `${kind}/${name}`;
-    const ns = meta?.namespace;
-    return `${typeof ns === 'string' && ns !== '' ? ns : 'default'}/${name}`;
-  }
-
+  /** Reads one object of a change (counted as one change). */
   private parse(kind: WatchedKind, obj: unknown, prefix: string): { key?: string; model?: unknown } {
     this.changeNo++;
-    const key = this.keyOf(kind, obj, prefix);
-    if (key === undefined) return {};
-    const o = obj as JsonObject;
-    if (o.kind !== undefined && o.kind !== kind) {
-      this.stat.rejected++;
-      this.report(
-        issue(TIMELINE_ISSUE.badChange, `a ${kind} change carries a ${String(o.kind)} object; ignored`, {
-          source: this.source,
-          record: this.changeNo,
-          object: key,
-          field: `${prefix}kind`,
-        }),
-        false,
-      );
-      return { key };
-    }
-    let full: JsonObject = { apiVersion: DEFAULT_API_VERSION[kind], ...o, kind };
-    if (isPolicyKind(kind) && isJsonObject(o.metadata) && 'managedFields' in o.metadata) {
-      // Raw policies are kept for the compiler and the store; managedFields is most of their bulk.
-      const { managedFields: _drop, ...metadata } = o.metadata;
-      full = { ...full, metadata };
-    }
-    const r = ClusterModelBuilder.parseObject(full, {
-      source: this.source,
-      record: this.changeNo,
-      line: undefined,
-      prefix,
-    });
-    for (const i of r.issues) this.report(i, false);
-    if (r.model === undefined) {
-      this.stat.rejected++;
-      if (r.issues.length === 0)
-        this.report(
-          issue(
-            TIMELINE_ISSUE.badChange,
-            `${kind} with apiVersion ${String(full.apiVersion)} is not one the inventory reads; ignored`,
-            { source: this.source, record: this.changeNo, object: key, field: `${prefix}apiVersion` },
-          ),
-          false,
-        );
-    }
-    return { key, model: r.model };
+    return parseChange(kind, obj, prefix, this.source, this.changeNo, this.changeSink);
   }
 
   /** Records `model` (null: deleted) as the state of one object from `at`. Returns whether anything changed. */
@@ -612,7 +413,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     if (kind === 'Pod') {
       const before = cur && cur.model !== null ? (cur.model as PodModel) : undefined;
       const after = model !== null ? (model as PodModel) : undefined;
-      const same = this.updateClaims(key, before, after, t);
+      const same = this.claims.update(key, before, after, t);
       entry.claimSince = same && cur ? (cur.claimSince ?? cur.from) : t;
     }
     if (!hist) {
@@ -636,7 +437,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     const entry: Entry = { from, model, fingerprint: policy ? `${hash}` : JSON.stringify(model) };
     if (hash !== undefined) entry.hash = hash;
     if (kind === 'Pod') {
-      this.updateClaims(key, undefined, model as PodModel, from);
+      this.claims.update(key, undefined, model as PodModel, from);
       entry.claimSince = from;
     }
     this.bucket(kind).set(key, [entry]);
@@ -648,57 +449,6 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     this.last = undefined;
     this.stat.changes++;
     this.stat.backdated++;
-  }
-
-  /** Closes and opens address claims for a pod change; true when the pod holds exactly what it held. */
-  private updateClaims(
-    ref: string,
-    before: PodModel | undefined,
-    after: PodModel | undefined,
-    t: number,
-  ): boolean {
-    const held = (p: PodModel | undefined): string[] => {
-      if (!p || p.hostNetwork || isTerminal(p)) return [];
-      const out: string[] = [];
-      for (const a of p.ips) {
-        const ip = normalizeIp(a);
-        if (ip && !out.includes(ip)) out.push(ip);
-      }
-      return out;
-    };
-    const was = held(before);
-    const is = held(after);
-    // Same name, new uid: a new pod (StatefulSets reuse names), so its claims start afresh.
-    const samePod = before?.uid === after?.uid;
-    for (const ip of was) {
-      if (samePod && is.includes(ip)) continue;
-      const list = this.claims.get(ip);
-      if (!list) continue;
-      for (let i = list.length - 1; i >= 0; i--) {
-        const c = list[i]!;
-        if (c.pod !== ref || c.to !== undefined) continue;
-        if (c.from === t) list.splice(i, 1);
-        else {
-          c.to = t;
-          this.closedClaims.add(ip);
-        }
-        break;
-      }
-      if (list.length === 0) this.claims.delete(ip);
-    }
-    for (const ip of is) {
-      if (samePod && was.includes(ip)) continue;
-      const claim: IpClaim = { ip, pod: ref, from: t };
-      if (after?.uid) claim.uid = after.uid;
-      const list = this.claims.get(ip);
-      if (!list) this.claims.set(ip, [claim]);
-      else {
-        list.push(claim);
-        // A backdated claim can start before claims already held: keep the history in time order.
-        if (list[list.length - 2]!.from > t) list.sort((a, b) => a.from - b.from);
-      }
-    }
-    return samePod && was.length === is.length && was.every((ip) => is.includes(ip)) && was.length > 0;
   }
 
   private namespaceHeld(ns: string | undefined): boolean {
@@ -752,54 +502,7 @@ export class ClusterTimeline implements ClusterChangeSink, ClusterView {
     const first = this.versions[0]!.from;
     const firstEpoch = this.versions[0]!.epoch;
     for (const epoch of this.indexes.keys()) if (epoch < firstEpoch) this.indexes.delete(epoch);
-    for (const id of this.prunable) {
-      const sep = id.indexOf('\u0000');
-      const bucket = this.bucket(id.slice(0, sep) as WatchedKind);
-      const key = id.slice(sep + 1);
-      const hist = bucket.get(key);
-      if (!hist) {
-        this.prunable.delete(id);
-        continue;
-      }
-      let j = 0;
-      while (j + 1 < hist.length && hist[j + 1]!.from <= first) j++;
-      if (j > 0) hist.splice(0, j);
-      if (hist.length === 1 && hist[0]!.from <= first) {
-        this.prunable.delete(id);
-        if (hist[0]!.model === null) bucket.delete(key);
-      }
-    }
-    for (const ip of this.closedClaims) {
-      const list = this.claims.get(ip);
-      if (!list) {
-        this.closedClaims.delete(ip);
-        continue;
-      }
-      const kept = list.filter((c) => c.to === undefined || c.to > first);
-      if (kept.length === 0) this.claims.delete(ip);
-      else this.claims.set(ip, kept);
-      if (kept.every((c) => c.to === undefined)) this.closedClaims.delete(ip);
-    }
+    pruneHistories(this.objects, this.prunable, first);
+    this.claims.retain(first);
   }
-}
-
-function entryAt(hist: Entry[], ms: number): Entry | undefined {
-  // Histories are short and mostly asked about recent times: scan from the end.
-  for (let i = hist.length - 1; i >= 0; i--) if (hist[i]!.from <= ms) return hist[i];
-  return undefined;
-}
-
-function policySpan(kind: WatchedKind, key: string, e: Entry): PolicyVersionSpan {
-  const raw = e.model as JsonObject;
-  const meta = isJsonObject(raw.metadata) ? raw.metadata : {};
-  const span: PolicyVersionSpan = {
-    kind,
-    policy: kind === 'NetworkPolicy' ? key : key.slice(kind.length + 1),
-    hash: e.hash!,
-    spec: raw.spec ?? {},
-    validFrom: e.from,
-  };
-  if (typeof meta.resourceVersion === 'string') span.resourceVersion = meta.resourceVersion;
-  if (typeof meta.generation === 'number') span.generation = meta.generation;
-  return span;
 }
