@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTransient } from '../../pipeline/kafka.js';
 import type { StoredFlow } from '../../processor/store/index.js';
-import { kafkaSettings, parseBrokers, topicNames } from './settings.js';
+import { kafkajsLevel, kafkaSettings, parseBrokers, topicNames } from './settings.js';
 import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
 
 const flow: StoredFlow = {
@@ -99,5 +99,39 @@ describe('consumer errors the processor recovers from', () => {
       false,
     );
     expect(isTransient(new TypeError('bug'))).toBe(false);
+  });
+});
+
+describe("kafkajs' own log on a healthy start (#15)", () => {
+  // kafkajs logLevel: ERROR 1, WARN 2, INFO 4, DEBUG 5.
+  it('logs the conditions the pipeline retries at info, not error', () => {
+    expect(
+      kafkajsLevel(
+        1,
+        '[Connection] Response GroupCoordinator(key: 10, version: 2)',
+        "The coordinator is loading and hence can't process requests",
+      ),
+    ).toBe('info');
+    expect(
+      kafkajsLevel(
+        1,
+        '[Consumer] Crash: KafkaJSGroupCoordinatorNotFound: The group coordinator is not available',
+      ),
+    ).toBe('info');
+    expect(
+      kafkajsLevel(
+        2,
+        'There is no leader for this topic-partition as we are in the middle of a leadership election',
+      ),
+    ).toBe('info');
+    expect(kafkajsLevel(1, '[Connection] Connection error: connect ECONNREFUSED 127.0.0.1:9092')).toBe(
+      'debug',
+    );
+  });
+
+  it('keeps what is wrong at its level', () => {
+    expect(kafkajsLevel(1, '[Producer] Topic authorization failed')).toBe('error');
+    expect(kafkajsLevel(2, 'SASL authentication failed')).toBe('warn');
+    expect(kafkajsLevel(4, 'Consumer has joined the group')).toBe('info');
   });
 });

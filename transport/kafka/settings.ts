@@ -74,6 +74,34 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /**
+ * Conditions of a healthy start or a rebalance that kafkajs logs as errors although it retries them
+ * and the pipeline carries on (a broker still loading its group coordinator, a partition leader
+ * being elected, a group rebalancing): logged at info, so an error in the log means something is wrong.
+ */
+const RETRIED_CONDITIONS =
+  /coordinator is loading|coordinator is not available|not the correct coordinator|not the coordinator|no leader for this topic-partition|leader not available|group is rebalancing|rebalance in progress|COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_COORDINATOR|LEADER_NOT_AVAILABLE|REBALANCE_IN_PROGRESS/i;
+
+/** The level a kafkajs log entry is written at (lib/log.ts), or undefined to keep it at debug. */
+export function kafkajsLevel(
+  level: number,
+  message: string,
+  error?: unknown,
+): 'error' | 'warn' | 'info' | 'debug' {
+  // A stopped broker makes kafkajs log each reconnect attempt; the sink and runner report the
+  // outage once, in their own words. Bounded producer retries are deliberate (the spool takes over
+  // and the processor dedupes by origin and sequence headers), so kafkajs' warning about them is noise.
+  if (
+    (level === logLevel.ERROR && /Connection error|ECONNREFUSED|Failed to connect/.test(message)) ||
+    /Limiting retries for the idempotent producer/.test(message)
+  )
+    return 'debug';
+  const shown = levels[level] ?? 'info';
+  if ((shown === 'error' || shown === 'warn') && RETRIED_CONDITIONS.test(`${message} ${String(error ?? '')}`))
+    return 'info';
+  return shown;
+}
+
+/**
  * A kafkajs client whose own log goes through lib/log.ts. Its retry settings are short: a broker
  * that does not answer within a few seconds is treated as away (the sink spools, the consumer
  * keeps retrying) rather than blocking a collector for minutes.
@@ -91,18 +119,7 @@ export function createKafka(settings: KafkaSettings, clientSuffix = ''): Kafka {
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        // A stopped broker makes kafkajs log each reconnect attempt; the sink and runner report
-        // the outage once, in their own words.
-        // Bounded producer retries are deliberate (the spool takes over and the processor dedupes by
-        // origin and sequence headers), so kafkajs' warning about them is noise.
-        if (
-          (level === logLevel.ERROR && /Connection error|ECONNREFUSED|Failed to connect/.test(message)) ||
-          /Limiting retries for the idempotent producer/.test(message)
-        ) {
-          logger.debug(rest, message);
-          return;
-        }
-        logger[levels[level] ?? 'info'](rest, message);
+        logger[kafkajsLevel(level, message, (rest as { error?: unknown }).error)](rest, message);
       },
     retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
   });
