@@ -31,8 +31,16 @@ describe('isolation coverage', () => {
 
   it('a default deny is an empty podSelector with the direction in its policyTypes and no rule for it', () => {
     const ns = (yaml: string) => Object.fromEntries(coverage(yaml).namespaces.map((n) => [n.namespace, n]));
-    expect(ns(shop).shop).toEqual({ namespace: 'shop', defaultDenyIngress: true, defaultDenyEgress: false });
-    expect(ns(shop).dev).toEqual({ namespace: 'dev', defaultDenyIngress: false, defaultDenyEgress: false });
+    expect(ns(shop).shop).toMatchObject({
+      namespace: 'shop',
+      defaultDenyIngress: true,
+      defaultDenyEgress: false,
+    });
+    expect(ns(shop).dev).toMatchObject({
+      namespace: 'dev',
+      defaultDenyIngress: false,
+      defaultDenyEgress: false,
+    });
     // allow-monitoring-scrape also selects every pod, but has an ingress rule: not a default deny.
     const withoutDeny = shop
       .replace(/name: default-deny-ingress/, 'name: default-deny-ingress-gone')
@@ -40,7 +48,7 @@ describe('isolation coverage', () => {
         m.replace('- Ingress', '- Egress'),
       );
     expect(withoutDeny).not.toBe(shop);
-    expect(ns(withoutDeny).shop).toEqual({
+    expect(ns(withoutDeny).shop).toMatchObject({
       namespace: 'shop',
       defaultDenyIngress: false,
       defaultDenyEgress: true,
@@ -52,6 +60,16 @@ describe('isolation coverage', () => {
     );
     expect(invalid).not.toBe(shop);
     expect(ns(invalid).shop!.defaultDenyIngress).toBe(false);
+  });
+
+  it('records who each workload and namespace was: shared labels, named ports, namespace labels', () => {
+    const c = coverage(shop);
+    const cart = c.workloads.find((w) => w.workload === 'shop/cart')!;
+    expect(cart.labels).toMatchObject({ app: 'cart' });
+    expect(cart.namedPorts).toContainEqual({ name: 'http', port: 8080, protocol: 'TCP' });
+    expect(c.namespaces.find((n) => n.namespace === 'monitoring')!.labels).toMatchObject({
+      'kubernetes.io/metadata.name': 'monitoring',
+    });
   });
 
   it('leaves out hostNetwork pods unless they count as pods, and pods without an address', () => {

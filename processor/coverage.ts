@@ -32,9 +32,23 @@ export function coverageOf(inventory: Inventory, index: PolicyIndexApi, atMs: nu
     const workload = workloadOf(pod);
     let w = byWorkload.get(workload);
     if (!w) {
-      w = { workload, namespace: pod.namespace, pods: 0, ingressIsolated: 0, egressIsolated: 0 };
+      w = {
+        workload,
+        namespace: pod.namespace,
+        pods: 0,
+        ingressIsolated: 0,
+        egressIsolated: 0,
+        labels: { ...pod.labels },
+        namedPorts: [],
+      };
       byWorkload.set(workload, w);
+    } else {
+      // Only the labels all its pods share identify the workload.
+      for (const k of Object.keys(w.labels!)) if (pod.labels[k] !== w.labels![k]) delete w.labels![k];
     }
+    for (const p of pod.ports)
+      if (p.name && !w.namedPorts!.some((x) => x.name === p.name && x.port === p.containerPort))
+        w.namedPorts!.push({ name: p.name, port: p.containerPort, protocol: p.protocol });
     w.pods++;
     if (ingress) w.ingressIsolated++;
     if (egress) w.egressIsolated++;
@@ -56,7 +70,12 @@ function namespaceDefaults(inventory: Inventory): NamespaceCoverage[] {
   const names = new Set<string>(inventory.cluster.namespaces.map((n) => n.name));
   for (const p of inventory.cluster.pods) names.add(p.namespace);
   for (const name of names)
-    out.set(name, { namespace: name, defaultDenyIngress: false, defaultDenyEgress: false });
+    out.set(name, {
+      namespace: name,
+      labels: { ...(inventory.namespace(name)?.labels ?? { 'kubernetes.io/metadata.name': name }) },
+      defaultDenyIngress: false,
+      defaultDenyEgress: false,
+    });
   const reg = newRegistry();
   inventory.cluster.networkPolicies.forEach((raw, i) => {
     const parsed = compilePolicy(raw, i, reg);

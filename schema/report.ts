@@ -118,10 +118,19 @@ export const WorkloadCoverageSchema = Type.Object({
   pods: Count,
   ingressIsolated: Count,
   egressIsolated: Count,
+  /**
+   * Labels every pod of the workload carries (so not pod-template-hash), and the named container
+   * ports of its pods: who the workload was, for replaying recorded traffic (issue #16).
+   */
+  labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+  namedPorts: Type.Optional(
+    Type.Array(Type.Object({ name: Type.String(), port: Type.Integer(), protocol: Type.String() })),
+  ),
 });
 
 export const NamespaceCoverageSchema = Type.Object({
   namespace: Type.String(),
+  labels: Type.Optional(Type.Record(Type.String(), Type.String())),
   /** A policy selecting every pod of the namespace, isolating it for ingress, with no ingress rule. */
   defaultDenyIngress: Type.Boolean(),
   defaultDenyEgress: Type.Boolean(),
