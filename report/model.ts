@@ -1,5 +1,4 @@
 import { formatIssue, type InputIssue } from '../lib/errors.js';
-import { isoTime } from '../lib/format.js';
 import { packageVersion } from '../lib/version.js';
 import type { AggregateRow, AuditStore } from '../processor/store/index.js';
 import { SCHEMA_VERSION } from '../schema/migrations.js';
@@ -26,9 +25,6 @@ import { lineDiff, toYaml } from './yaml-diff.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-
-/** @deprecated name kept for the commands that print one: the model is ReportModel. */
-export type ComplianceReport = ReportModel;
 
 /** Start (Monday 00:00 UTC) of ISO week `YYYY-Www`. */
 export function isoWeekStart(value: string): number {
@@ -234,6 +230,7 @@ function coverage(store: AuditStore, since: number, until: number): Coverage {
   };
 }
 
+/** The key figures of a period, read from the store (the previous period's). */
 function figures(store: AuditStore, since: number, until: number): Figures {
   const range = { since, until };
   const all = Number.MAX_SAFE_INTEGER;
@@ -520,6 +517,8 @@ export function buildReport(
         : unsettled.length > 0 || unattributedAllowed > 0
           ? 'unsettled'
           : 'compliant';
+  const cov = coverage(store, since, until);
+  const rules = unusedRules(store, since, until);
   const pairs = new Map<string, { src: string; dst: string; flows: number }>();
   for (const v of violations) {
     const k = `${v.src}\u0000${v.dst}`;
@@ -546,7 +545,17 @@ export function buildReport(
       traffic.flows,
       label,
     ),
-    keyFigures: keyFigures(figures(store, since, until), figures(store, previous.since, previous.until)),
+    // This period's figures come from what was just built; only the previous period is read again.
+    keyFigures: keyFigures(
+      {
+        flows: traffic.flows,
+        violations: sum(violations),
+        deniedAttempts: sum(deniedAttempts),
+        workloadsIsolated: cov.available ? cov.ingressIsolated : null,
+        unusedRules: traffic.flows > 0 ? rules.unused.length : null,
+      },
+      figures(store, previous.since, previous.until),
+    ),
     traffic,
     daily: [...daily.values()],
     topViolatingPairs: [...pairs.values()].sort((a, b) => b.flows - a.flows).slice(0, 10),
@@ -556,17 +565,12 @@ export function buildReport(
     violations,
     deniedAttempts,
     unsettled,
-    coverage: coverage(store, since, until),
-    rules: unusedRules(store, since, until),
+    coverage: cov,
+    rules,
     policyChanges: policyChanges(store, since, until),
     policyVersions: store.policyVersions(range),
     completeness: completeness(store, since, until, evidence.issues),
     unfinishedRuns: evidence.unfinishedRuns,
     inputProblems: evidence.issues as unknown as ReportModel['inputProblems'],
   };
-}
-
-/** The period in words, for headings. */
-export function periodText(r: ReportModel): string {
-  return `${isoTime(r.period.since)} to ${isoTime(r.period.until)}`;
 }

@@ -320,24 +320,3 @@ export function reportSections(r: ReportModel): Section[] {
     },
   ];
 }
-
-export const SECTION_NAMES = [
-  'summary',
-  'key-figures',
-  'daily',
-  'violations',
-  'denied-attempts',
-  'unsettled',
-  'evidence',
-  'namespace-matrix',
-  'coverage',
-  'namespaces',
-  'unisolated-traffic',
-  'unused-rules',
-  'policy-changes',
-  'observers',
-  'unattributed',
-  'skipped',
-  'runs',
-  'input-problems',
-] as const;

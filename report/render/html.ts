@@ -45,7 +45,7 @@ table{font-size:10px}th,td{padding:2px 4px}.chart{max-width:100%}}
 const CSS_HASH = createHash('sha256').update(CSS).digest('base64');
 
 /** The policy the page runs under: its own stylesheet and nothing else (no script at all). */
-export const REPORT_CSP = `default-src 'none'; style-src 'sha256-${CSS_HASH}'; img-src data:; script-src 'none'; base-uri 'none'; form-action 'none'`;
+const REPORT_CSP = `default-src 'none'; style-src 'sha256-${CSS_HASH}'; img-src data:; script-src 'none'; base-uri 'none'; form-action 'none'`;
 
 const VERDICT: Record<ReportModel['assessment'], string> = {
   compliant: 'Compliant',
@@ -59,10 +59,11 @@ function cell(v: Cell): string {
   if (v === null) return '<td></td>';
   if (typeof v === 'number') return `<td class="num">${v}</td>`;
   if (typeof v === 'boolean') return `<td>${v ? 'yes' : 'no'}</td>`;
-  return ISO.test(v)
-    ? `<td class="time">${h(v.replace('T', ' ').replace('Z', ''))}</td>`
-    : `<td>${h(v)}</td>`;
+  return ISO.test(v) ? `<td class="time">${h(readableTime(v))}</td>` : `<td>${h(v)}</td>`;
 }
+
+/** An ISO time as a table shows it: `2026-11-23 07:15:59.305` (the page says the times are UTC). */
+const readableTime = (iso: string) => iso.replace('T', ' ').replace('Z', '');
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
@@ -83,7 +84,7 @@ function evidence(r: ReportModel): string {
       const rows = f.evidence.map((e) => {
         const end = (x: typeof e.src) =>
           `${h(x.ip)}${x.port !== undefined ? `:${x.port}` : ''}${x.name ? `<br>${h(x.name)}` : ''}`;
-        return `<tr><td class="time">${h(isoTime(e.start).replace('T', ' ').replace('Z', ''))}<br>${h(isoTime(e.end).replace('T', ' ').replace('Z', ''))}</td><td class="ev">${end(e.src)}</td><td class="ev">${end(e.dst)}</td><td class="num">\u2192 ${e.packets.fwd} / ${e.bytes.fwd} B<br>\u2190 ${e.packets.rev} / ${e.bytes.rev} B</td><td>${h(e.state)}</td><td class="ev">${h(e.observer ?? '')}${e.node ? `<br>node ${h(e.node)}` : ''}</td><td class="ev">ingress: ${h(e.reasons.ingress)}${e.isolatedBy.ingress.length ? ` (isolated by ${h(e.isolatedBy.ingress.join(', '))})` : ''}<br>egress: ${h(e.reasons.egress)}${e.isolatedBy.egress.length ? ` (isolated by ${h(e.isolatedBy.egress.join(', '))})` : ''}${e.rules.length ? `<br>allowed a side: ${h(e.rules.join(', '))}` : ''}</td></tr>`;
+        return `<tr><td class="time">${h(readableTime(isoTime(e.start)))}<br>${h(readableTime(isoTime(e.end)))}</td><td class="ev">${end(e.src)}</td><td class="ev">${end(e.dst)}</td><td class="num">\u2192 ${e.packets.fwd} / ${e.bytes.fwd} B<br>\u2190 ${e.packets.rev} / ${e.bytes.rev} B</td><td>${h(e.state)}</td><td class="ev">${h(e.observer ?? '')}${e.node ? `<br>node ${h(e.node)}` : ''}</td><td class="ev">ingress: ${h(e.reasons.ingress)}${e.isolatedBy.ingress.length ? ` (isolated by ${h(e.isolatedBy.ingress.join(', '))})` : ''}<br>egress: ${h(e.reasons.egress)}${e.isolatedBy.egress.length ? ` (isolated by ${h(e.isolatedBy.egress.join(', '))})` : ''}${e.rules.length ? `<br>allowed a side: ${h(e.rules.join(', '))}` : ''}</td></tr>`;
       });
       out.push(
         `<table data-section="evidence"><thead><tr><th>start / end</th><th>from</th><th>to</th><th>packets / bytes</th><th>state</th><th>observed by</th><th>what the policies said</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,

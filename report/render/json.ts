@@ -1,6 +1,6 @@
-import type { ComplianceReport } from '../model.js';
+import type { ReportModel } from '../../schema/report.js';
 
 /** The report model as JSON: for machines (dashboards, CI), the same fields as every renderer sees. */
-export function renderJson(r: ComplianceReport): string {
+export function renderJson(r: ReportModel): string {
   return `${JSON.stringify(r, null, 2)}\n`;
 }
