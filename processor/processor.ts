@@ -116,10 +116,16 @@ function factsOf(record: CheckRecord): FlowFacts {
   };
   if (record.dst.kind === 'pod' && podSide(v.ingress)) facts.dstUnisolated = true;
   if (record.src.kind === 'pod' && podSide(v.egress)) facts.srcUnisolated = true;
-  const unattributed = [record.src, record.dst].filter((e) => e.kind === 'external' && e.podCidrOf);
-  if (unattributed.length > 0)
-    facts.unattributed = unattributed.map((e) => ({ ip: e.ip, node: e.podCidrOf! }));
+  // Per flow: nothing is allocated for the common case of two attributed ends.
+  addUnattributed(facts, record.src);
+  addUnattributed(facts, record.dst);
   return facts;
+}
+
+function addUnattributed(facts: FlowFacts, e: CheckRecord['src']): void {
+  if (e.kind !== 'external' || !e.podCidrOf) return;
+  facts.unattributed ??= [];
+  facts.unattributed.push({ ip: e.ip, node: e.podCidrOf });
 }
 
 function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: number): string {

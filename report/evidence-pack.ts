@@ -243,6 +243,16 @@ function verifyPack(
   return m;
 }
 
+/** The link from `m` to the previous pack (in `root`): present, and its manifest as hashed then. */
+function checkLink(root: string, label: string, m: PackManifest, who: string, out: VerifyResult): void {
+  if (!m.previous) return;
+  const prev = join(root, m.previous.dir, MANIFEST);
+  const file = `${label}${m.previous.dir}/${MANIFEST}`;
+  if (!existsSync(prev)) out.problems.push({ file, problem: `missing, but ${who} chains to it` });
+  else if (sha256(readFileSync(prev)) !== m.previous.sha256)
+    out.problems.push({ file, problem: `changed since ${who} chained to it` });
+}
+
 /**
  * Verifies a pack (a directory holding manifest.json) or every pack under a root, and the chain:
  * each pack's `previous` must name a pack present whose manifest still hashes to what it says.
@@ -252,19 +262,7 @@ export function verifyEvidence(path: string, publicKey?: string): VerifyResult {
   if (!existsSync(path)) throw new AuditError('EVIDENCE_NOT_FOUND', 'no such directory', { source: path });
   if (existsSync(join(path, MANIFEST))) {
     const m = verifyPack(path, '', publicKey, out);
-    if (m?.previous) {
-      const prev = join(path, '..', m.previous.dir, MANIFEST);
-      if (!existsSync(prev))
-        out.problems.push({
-          file: `../${m.previous.dir}/${MANIFEST}`,
-          problem: 'the previous pack of the chain is missing',
-        });
-      else if (sha256(readFileSync(prev)) !== m.previous.sha256)
-        out.problems.push({
-          file: `../${m.previous.dir}/${MANIFEST}`,
-          problem: 'changed since this pack chained to it',
-        });
-    }
+    if (m) checkLink(join(path, '..'), '../', m, 'this pack', out);
     return out;
   }
   const packs = readdirSync(path)
@@ -277,19 +275,7 @@ export function verifyEvidence(path: string, publicKey?: string): VerifyResult {
     const m = verifyPack(join(path, d), `${d}/`, publicKey, out);
     if (m) manifests.set(d, m);
   }
-  const pointedTo = new Set<string>();
-  for (const [d, m] of manifests) {
-    if (!m.previous) continue;
-    pointedTo.add(m.previous.dir);
-    const prev = join(path, m.previous.dir, MANIFEST);
-    if (!existsSync(prev))
-      out.problems.push({ file: `${m.previous.dir}/${MANIFEST}`, problem: `missing, but ${d} chains to it` });
-    else if (sha256(readFileSync(prev)) !== m.previous.sha256)
-      out.problems.push({
-        file: `${m.previous.dir}/${MANIFEST}`,
-        problem: `changed since ${d} chained to it`,
-      });
-  }
+  for (const [d, m] of manifests) checkLink(path, '', m, d, out);
   // Every pack but the first is chained to by the next: one chain, no pack taken out silently.
   const heads = [...manifests.entries()].filter(([, m]) => !m.previous).map(([d]) => d);
   if (heads.length > 1)

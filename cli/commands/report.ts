@@ -100,8 +100,10 @@ export const reportCommand: Command = {
       }
       if (since >= until) throw new UsageError('the period is empty (--since must be before --until)');
       const report = buildReport(store, since, until, label);
+      // Chromium prints the PDF once, for standard output and the pack alike.
+      const pdf = format === 'pdf' || values.pdf ? await htmlToPdf(renderHtml(report)) : undefined;
       let output: string | Buffer;
-      if (format === 'pdf') output = await htmlToPdf(renderHtml(report));
+      if (format === 'pdf') output = pdf!;
       else if (format === 'csv') {
         const section = values.section ?? 'findings';
         if (!csvSections(report).some((s) => s.name === section))
@@ -128,7 +130,7 @@ export const reportCommand: Command = {
               spec: JSON.parse(p.spec) as unknown,
             })),
           runs: report.completeness.runs.map((r) => r.id),
-          pdf: values.pdf ? await htmlToPdf(renderHtml(report)) : undefined,
+          pdf: values.pdf ? pdf : undefined,
           signingKey: values['sign-key'],
         });
         process.stderr.write(`report: evidence pack written to ${dir}\n`);
