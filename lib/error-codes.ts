@@ -21,6 +21,7 @@ export const ERROR_AREAS = [
   'Output and internal failures',
   'Alerts and metrics (--alerts, alerts, --metrics-listen)',
   'Reports and evidence packs (report, verify-evidence)',
+  'What-if and suggestions (whatif, suggest)',
   'honesty',
 ] as const;
 
@@ -686,6 +687,30 @@ export const ERROR_CODES = {
     retriable: false,
     meaning:
       'a file of a pack is missing, changed (its SHA-256 differs from the manifest), or was added; a manifest no longer hashes to what the next pack chained; a signature does not match. Each is named; `verify-evidence` exits 1',
+  },
+  WHATIF_DRAFT_INVALID: {
+    area: 'What-if and suggestions (whatif, suggest)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'a draft given to `whatif --apply` holds something other than NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy or ClusterNetworkPolicy objects, or no policy at all; the file is named',
+  },
+  WHATIF_DELETE_UNKNOWN: {
+    area: 'What-if and suggestions (whatif, suggest)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      '`whatif --delete` names no policy in force, or is not of the form `NetworkPolicy/NAMESPACE/NAME` or `AdminNetworkPolicy|BaselineAdminNetworkPolicy|ClusterNetworkPolicy/NAME`',
+  },
+  WHATIF_NOT_REPLAYABLE: {
+    area: 'What-if and suggestions (whatif, suggest)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'part of the period cannot be replayed: days recorded before the store kept replay data (migration 6), or flows no single policy question decided (a Service judged across its backends, SNAT, a guessed direction). They are counted in the output, never taken as unaffected',
   },
   METRICS_LISTEN_FAILED: {
     area: 'Alerts and metrics (--alerts, alerts, --metrics-listen)',

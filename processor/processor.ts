@@ -6,9 +6,12 @@ import { type Classification, classify } from './classify.js';
 import type { ClusterView } from './cluster-view.js';
 import { coverageOf } from './coverage.js';
 import type { Inventory } from './inventory/index.js';
-import { type CheckRecord, judgeFlow } from './judge/index.js';
+import type { NodeModel, PodModel } from './inventory/model.js';
+import { type CheckRecord, judgeFlow, replayQueryOf } from './judge/index.js';
+import type { FlowEndpointRef } from './policy/types.js';
 import type { FlowFacts } from './store/facts.js';
 import type { StoredFlow } from './store/index.js';
+import type { ReplayEndpoint, ReplayNode, ReplayPod } from './store/replay.js';
 import { workloadOf } from './workload.js';
 
 /**
@@ -58,12 +61,80 @@ export class FlowProcessor implements FlowSink {
     const record = judgeFlow(flow, inventory, index);
     const classification = classify(flow.state, record.verdict);
     const stored = toStoredFlow(record, classification, inventory);
+    this.addReplay(stored.facts!, record, inventory);
     const day = Math.floor(flow.start / DAY) * DAY;
     if (!this.coveredDays.has(day)) {
       this.coveredDays.add(day);
       stored.facts!.coverage = coverageOf(inventory, index, flow.start);
     }
     return { record, classification, stored };
+  }
+
+  /** Replay identities per pod (and per node), made once: pods are immutable versions in the inventory. */
+  private readonly replayPods = new WeakMap<PodModel, { nsLabels: unknown; pod: ReplayPod }>();
+  private readonly replayNodes = new WeakMap<NodeModel, ReplayNode>();
+
+  private addReplay(facts: FlowFacts, record: CheckRecord, inventory: Inventory): void {
+    const r = replayQueryOf(record);
+    if (!r) return;
+    if ('skip' in r) {
+      facts.replaySkip = r.skip;
+      return;
+    }
+    const q = r.query;
+    facts.replay = {
+      src: this.replayEndpoint(q.src, inventory),
+      dst: this.replayEndpoint(q.dst, inventory),
+      proto: q.proto,
+      port: q.port ?? -1,
+      answered: record.state === 'established' || record.state === 'closed',
+    };
+  }
+
+  private replayEndpoint(ref: FlowEndpointRef, inventory: Inventory): ReplayEndpoint {
+    const e: ReplayEndpoint = { ip: ref.ip };
+    if (ref.pod) {
+      const nsLabels = inventory.namespace(ref.pod.namespace)?.labels ?? {
+        'kubernetes.io/metadata.name': ref.pod.namespace,
+      };
+      let cached = this.replayPods.get(ref.pod);
+      if (!cached || cached.nsLabels !== nsLabels) {
+        const p = ref.pod;
+        const namedPorts: ReplayPod['namedPorts'] = [];
+        for (const cp of p.ports)
+          if (cp.name && !namedPorts.some((x) => x.name === cp.name && x.port === cp.containerPort))
+            namedPorts.push({ name: cp.name, port: cp.containerPort, protocol: cp.protocol });
+        cached = {
+          nsLabels,
+          pod: {
+            namespace: p.namespace,
+            workload: workloadOf(p),
+            labels: { ...p.labels },
+            namespaceLabels: { ...nsLabels },
+            namedPorts,
+            hostNetwork: p.hostNetwork,
+            ...(p.nodeName ? { nodeName: p.nodeName } : {}),
+          },
+        };
+        this.replayPods.set(ref.pod, cached);
+      }
+      e.pod = cached.pod;
+    }
+    if (ref.node) {
+      let node = this.replayNodes.get(ref.node);
+      if (!node) {
+        const n = ref.node;
+        node = {
+          name: n.name,
+          labels: { ...(n.labels ?? {}) },
+          addresses: [...n.addresses],
+          podCIDRs: [...n.podCIDRs],
+        };
+        this.replayNodes.set(ref.node, node);
+      }
+      e.node = node;
+    }
+    return e;
   }
 
   write(flow: FlowRecord): void | Promise<void> {

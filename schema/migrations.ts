@@ -275,6 +275,56 @@ CREATE TABLE unattributed_daily (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 6,
+    name: 'replay edges',
+    // What-if replay (docs/whatif.md): who each end was (labels, namespace labels, named ports, the
+    // node) and the traffic between them per day, at the level the policy engine judges: the one
+    // question that decided each flow. Counted once per flow with the aggregates.
+    sql: `
+-- A pod as policies see it (namespace, labels, namespace labels, named ports, hostNetwork) or a
+-- node (name, labels, addresses, pod CIDRs): the canonical JSON is the key. Ids never change.
+CREATE TABLE replay_identities (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('pod', 'node')),
+  key TEXT NOT NULL UNIQUE,
+  namespace TEXT NOT NULL,            -- '' for a node
+  name TEXT NOT NULL                  -- the workload (namespace/name) or the node's name
+);
+
+-- The decisive engine question of each flow, aggregated per day: ends (address, pod identity,
+-- node identity; 0 = none), protocol, destination port (-1: none), whether the peer answered, and
+-- the classification at the time.
+CREATE TABLE replay_edges_daily (
+  day REAL NOT NULL,
+  src_ip TEXT NOT NULL,
+  src_pod INTEGER NOT NULL,
+  src_node INTEGER NOT NULL,
+  dst_ip TEXT NOT NULL,
+  dst_pod INTEGER NOT NULL,
+  dst_node INTEGER NOT NULL,
+  proto INTEGER NOT NULL,
+  port INTEGER NOT NULL,
+  answered INTEGER NOT NULL,
+  classification TEXT NOT NULL,
+  flows INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  first_seen REAL NOT NULL,
+  last_seen REAL NOT NULL,
+  PRIMARY KEY (day, src_ip, src_pod, src_node, dst_ip, dst_pod, dst_node, proto, port, answered, classification)
+) WITHOUT ROWID;
+
+-- Flows that one engine question does not decide (a Service judged across its backends, SNAT, a
+-- guessed direction): counted, so replay says what it could not replay.
+CREATE TABLE replay_skipped_daily (
+  day REAL NOT NULL,
+  reason TEXT NOT NULL,
+  flows INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (day, reason)
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

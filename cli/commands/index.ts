@@ -10,8 +10,10 @@ import { processCommand } from './process.js';
 import { reportCommand } from './report.js';
 import { rulesCommand } from './rules.js';
 import { snapshotCommand } from './snapshot.js';
+import { suggestCommand } from './suggest.js';
 import { verifyEvidenceCommand } from './verify-evidence.js';
 import { violationsCommand } from './violations.js';
+import { whatifCommand } from './whatif.js';
 
 /** Every subcommand, in the order `netpol-audit --help` lists them. Each lives in its own module. */
 export const commands: Command[] = [
@@ -26,6 +28,8 @@ export const commands: Command[] = [
   rulesCommand,
   reportCommand,
   verifyEvidenceCommand,
+  whatifCommand,
+  suggestCommand,
   alertsCommand,
   snapshotCommand,
 ];

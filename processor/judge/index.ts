@@ -302,6 +302,26 @@ interface Judged {
   dstInfo: EndpointInfo;
   verdict: Verdict;
   note?: JudgeNote;
+  replay: ReplayQuery;
+}
+
+/**
+ * The one engine question that decided a flow, or why there was more than one: what-if replay
+ * (whatif/) asks it again under other policies. Kept under a symbol, so it never travels in JSON.
+ */
+export type ReplayQuery = { query: FlowQuery } | { skip: ReplaySkipReason };
+export type ReplaySkipReason = 'service-backends' | 'snat' | 'direction-guessed';
+export const REPLAY_QUERY: unique symbol = Symbol('replay query');
+
+/** The decisive engine question of a judged record (undefined for records not made by judgeFlow). */
+export function replayQueryOf(record: CheckRecord): ReplayQuery | undefined {
+  return (record as { [REPLAY_QUERY]?: ReplayQuery })[REPLAY_QUERY];
+}
+
+function replayOf(plan: FlowPlan): ReplayQuery {
+  if (plan.service && !plan.note) return { skip: 'service-backends' };
+  if (plan.ingressSrc !== plan.src) return { skip: 'snat' };
+  return { query: query(plan, plan.targets[0]!, plan.src) };
 }
 
 /**
@@ -363,7 +383,12 @@ export function judgeFlow(
   out.dst = copyInto(copyInto({}, flow.dst), judged.dstInfo);
   out.verdict = judged.verdict;
   if (judged.note) out.note = judged.note;
-  if (oriented) out.verdict = withDirection(judged.verdict, oriented, inventory, index, cache);
+  let replay = judged.replay;
+  if (oriented) {
+    out.verdict = withDirection(judged.verdict, oriented, inventory, index, cache);
+    if (oriented.basis === 'guessed') replay = { skip: 'direction-guessed' };
+  }
+  (out as { [REPLAY_QUERY]?: ReplayQuery })[REPLAY_QUERY] = replay;
   return out;
 }
 
@@ -377,7 +402,12 @@ function judgeOriented(
   let judged = cache?.get(key);
   if (!judged) {
     const plan = planFlow(inventory, flow);
-    judged = { srcInfo: plan.srcInfo, dstInfo: plan.dstInfo, verdict: judgePlan(plan, index) };
+    judged = {
+      srcInfo: plan.srcInfo,
+      dstInfo: plan.dstInfo,
+      verdict: judgePlan(plan, index),
+      replay: replayOf(plan),
+    };
     if (plan.note) judged.note = plan.note;
     if (cache) {
       if (cache.size >= JUDGED_CACHE_LIMIT) cache.clear();

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { CoverageSnapshot } from '../../schema/report.js';
 import type { Classification } from '../classify.js';
+import type { ReplayFact } from './replay.js';
 
 /**
  * The report's facts (migration 5): isolation coverage per day, traffic between namespaces,
@@ -27,6 +28,10 @@ export interface FlowFacts {
   unattributed?: { ip: string; node: string }[];
   /** The cluster's isolation, on the first flow a processor judges of each day. */
   coverage?: CoverageSnapshot;
+  /** The engine question that decided the flow, for what-if replay (replay.ts). */
+  replay?: ReplayFact;
+  /** Why no single engine question decided it (a Service across backends, SNAT, a guessed direction). */
+  replaySkip?: string;
 }
 
 /** The part of a stored flow the facts are made from. */

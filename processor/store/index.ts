@@ -6,6 +6,7 @@ import { ReportFacts } from './facts.js';
 import { DEFAULT_DEDUPE_TOLERANCE_MS } from './identity.js';
 import { AlertOutbox } from './outbox.js';
 import * as queries from './queries.js';
+import { ReplayFacts } from './replay.js';
 import * as runs from './runs.js';
 import { HOUR, IDENTITY_BUCKET_MS, migrate, refuseForeign, storeError } from './schema.js';
 import type {
@@ -149,6 +150,7 @@ export class AuditStore {
         result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
         writeAggregates(this.stmts, fresh, this.windowMs);
         this.facts.record(flows, fresh);
+        this.replay.record(fresh);
         for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
         // What the flows counted for the first time cause (alerts into the outbox), in this transaction.
         onCounted?.(fresh);
@@ -158,6 +160,13 @@ export class AuditStore {
   }
 
   private factsCache: ReportFacts | undefined;
+  private replayCache: ReplayFacts | undefined;
+
+  /** What-if replay's facts: who each end was, and the traffic between them per day (replay.ts). */
+  get replay(): ReplayFacts {
+    this.replayCache ??= new ReplayFacts(this.db);
+    return this.replayCache;
+  }
 
   /** The report's facts kept in this store: coverage, namespaces, collectors (see facts.ts). */
   get facts(): ReportFacts {
@@ -298,6 +307,7 @@ export class AuditStore {
     return this.guard('write to', () => {
       const result = prune(this.db, beforeMs);
       result.deleted += this.facts.prune(beforeMs);
+      result.deleted += this.replay.prune(beforeMs);
       return result;
     });
   }

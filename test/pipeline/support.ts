@@ -215,6 +215,16 @@ export function storeDigest(dbPath: string) {
       unisolated: all('SELECT * FROM unisolated_traffic_daily ORDER BY 1,2,3,4'),
       unattributed: all('SELECT * FROM unattributed_daily ORDER BY 1,2,3'),
       observers: all('SELECT hour, node, flows FROM observer_hours ORDER BY 1,2'),
+      // What-if replay's edges (migration 6), with identities by content (ids follow insertion order).
+      replayEdges: all(
+        `SELECT e.day, e.src_ip, sp.key AS src_pod, sn.key AS src_node, e.dst_ip, dp.key AS dst_pod,
+         dn.key AS dst_node, e.proto, e.port, e.answered, e.classification, e.flows, e.bytes, e.first_seen, e.last_seen
+         FROM replay_edges_daily e
+         LEFT JOIN replay_identities sp ON sp.id = e.src_pod LEFT JOIN replay_identities sn ON sn.id = e.src_node
+         LEFT JOIN replay_identities dp ON dp.id = e.dst_pod LEFT JOIN replay_identities dn ON dn.id = e.dst_node
+         ORDER BY 1,2,3,4,5,6,7,8,9,10,11`,
+      ),
+      replaySkipped: all('SELECT * FROM replay_skipped_daily ORDER BY 1,2'),
       // The snapshot of the day, not the moment it was taken (the first flow judged differs by wiring).
       coverage: (
         all('SELECT day, snapshot FROM coverage_daily ORDER BY 1') as { day: number; snapshot: string }[]
