@@ -1,5 +1,6 @@
 import type { FlowSink } from '../collectors/sink.js';
 import type { FlowRecord } from '../schema/flow-record.js';
+import type { ReplayEndpoint, ReplayNode, ReplayPod } from '../schema/replay.js';
 import type { RuleRefValue } from '../schema/verdict.js';
 import type { JudgedFlow, JudgedSink } from '../sinks/types.js';
 import { type Classification, classify } from './classify.js';
@@ -11,7 +12,6 @@ import { type CheckRecord, judgeFlow, replayQueryOf } from './judge/index.js';
 import type { FlowEndpointRef } from './policy/types.js';
 import type { FlowFacts } from './store/facts.js';
 import type { StoredFlow } from './store/index.js';
-import type { ReplayEndpoint, ReplayNode, ReplayPod } from './store/replay.js';
 import { workloadOf } from './workload.js';
 
 /**

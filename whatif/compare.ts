@@ -1,7 +1,7 @@
 import type { InputIssue } from '../lib/errors.js';
 import type { Classification } from '../processor/classify.js';
 import type { PolicyOptions, RuleInfo } from '../processor/policy/types.js';
-import type { RecordedEdge } from '../processor/store/replay.js';
+import type { RecordedEdge } from '../schema/replay.js';
 import type { RuleRefValue, Verdict } from '../schema/verdict.js';
 import { type Applied, policyId, ruleOwner } from './drafts.js';
 import { endpointName, type PolicySet, replay } from './replay.js';

@@ -3,7 +3,7 @@ import { type Classification, classify } from '../processor/classify.js';
 import type { ClusterModel, NamespaceModel, NodeModel, PodModel } from '../processor/inventory/model.js';
 import { compilePolicyIndex } from '../processor/policy/compiler.js';
 import type { FlowEndpointRef, PolicyIndexApi, PolicyOptions } from '../processor/policy/types.js';
-import type { RecordedEdge, ReplayEndpoint, ReplayNode, ReplayPod } from '../processor/store/replay.js';
+import type { RecordedEdge, ReplayEndpoint, ReplayNode, ReplayPod } from '../schema/replay.js';
 import type { Verdict } from '../schema/verdict.js';
 
 /**

@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { Document } from 'yaml';
 import { parseIp } from '../processor/policy/ip.js';
 import type { PolicyOptions } from '../processor/policy/types.js';
-import type { RecordedEdge, ReplayEndpoint, ReplayPod } from '../processor/store/replay.js';
+import type { RecordedEdge, ReplayEndpoint, ReplayPod } from '../schema/replay.js';
 import { type WhatIfResult, whatIf } from './compare.js';
 import { policyId } from './drafts.js';
 import { portText } from './render.js';
@@ -316,7 +316,8 @@ export function suggest(input: SuggestInput): Suggestion {
     };
     policies.push(policy);
     const doc = new Document(policy);
-    doc.commentBefore = ` ${s.key}: ${s.identities.length} pod identit${s.identities.length === 1 ? 'y' : 'ies'} selected; traffic ${new Date(input.since).toISOString()} to ${new Date(input.until).toISOString()}`;
+    const workloads = new Set(s.identities.map((i) => i.workload)).size;
+    doc.commentBefore = ` ${s.key}: isolates ${workloads} workload${workloads === 1 ? '' : 's'}; from the traffic of ${new Date(input.since).toISOString()} to ${new Date(input.until).toISOString()}`;
     for (const d of ['ingress', 'egress'] as const)
       built[d].forEach((r, i) => {
         const node = doc.getIn(['spec', d, i], true) as { commentBefore?: string } | undefined;

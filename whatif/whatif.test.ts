@@ -11,8 +11,8 @@ import { compilePolicyIndex } from '../processor/policy/index.js';
 import { DEFAULT_POLICY_OPTIONS, type PolicyOptions } from '../processor/policy/types.js';
 import { FlowProcessor, type JudgedFlow } from '../processor/processor.js';
 import { AuditStore, type StoredFlow } from '../processor/store/index.js';
-import type { RecordedEdge } from '../processor/store/replay.js';
 import type { FlowRecord } from '../schema/flow-record.js';
+import type { RecordedEdge } from '../schema/replay.js';
 import { applyDrafts, type PolicySet, parseDrafts, policyId, replay, suggest, whatIf } from './index.js';
 import { foldAddresses } from './suggest.js';
 

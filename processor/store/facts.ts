@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
+import type { ReplayFact } from '../../schema/replay.js';
 import type { CoverageSnapshot } from '../../schema/report.js';
 import type { Classification } from '../classify.js';
-import type { ReplayFact } from './replay.js';
 
 /**
  * The report's facts (migration 5): isolation coverage per day, traffic between namespaces,
