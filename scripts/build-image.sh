@@ -158,14 +158,21 @@ dist_key=$(
   {
     find "${SOURCES[@]}" -type f ! -name '*.test.ts' -print0 |
       sort -z | xargs -0 sha256sum
-    sha256sum tsconfig.json tsconfig.build.json package-lock.json
+    sha256sum tsconfig.json tsconfig.build.json package-lock.json "$0"
   } | hash
 )
 dist=$cache/dist-$dist_key
 if [ ! -d "$dist/dist" ]; then
   say "dist/ (tsc -p tsconfig.build.json)"
   rm -rf "$dist.part"
-  node node_modules/typescript/bin/tsc -p tsconfig.build.json --outDir "$dist.part/dist"
+  # Compiled in a copy laid out as the Containerfile's build stage is, so that the source maps'
+  # relative paths come out the same, and the worktree's own dist/ is left alone.
+  mkdir -p "$dist.part/src"
+  cp -r "${SOURCES[@]}" tsconfig.json tsconfig.build.json package.json "$dist.part/src/"
+  ln -s "$PWD/node_modules" "$dist.part/src/node_modules"
+  (cd "$dist.part/src" && node node_modules/typescript/bin/tsc -p tsconfig.build.json)
+  mv "$dist.part/src/dist" "$dist.part/dist"
+  rm -rf "$dist.part/src"
   mv "$dist.part" "$dist"
 fi
 prune dist "$dist"
