@@ -158,7 +158,8 @@ dist_key=$(
   {
     find "${SOURCES[@]}" -type f ! -name '*.test.ts' -print0 |
       sort -z | xargs -0 sha256sum
-    sha256sum tsconfig.json tsconfig.build.json package-lock.json "$0"
+    sha256sum tsconfig.json tsconfig.build.json package-lock.json
+    sha256sum <"$0"
   } | hash
 )
 dist=$cache/dist-$dist_key
