@@ -55,6 +55,7 @@ if [ "$(id -u)" -ne 0 ]; then
   done
 fi
 
+[ -f node_modules/typescript/bin/tsc ] || die "no node_modules/typescript: run bash scripts/bootstrap.sh first"
 version=$(node -p 'require("./package.json").version')
 image=${IMAGE:-localhost/netpol-audit:$version}
 cache=${NETPOL_AUDIT_IMAGE_CACHE:-$HOME/.cache/netpol-audit/image}
