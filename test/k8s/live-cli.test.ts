@@ -1,8 +1,11 @@
 // `netpol-audit check --kubeconfig`: the CLI follows a real kube-apiserver instead of a snapshot.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flowAt } from '../../processor/judge/fixtures.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
-import { runCli } from '../support/cli.js';
+import { ROOT, runCli } from '../support/cli.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
 import { ClusterWriter } from './objects.js';
 
@@ -32,10 +35,17 @@ async function check(flows: FlowRecord[]) {
   };
 }
 
+beforeAll(async () => {
+  srv = await startApiServer();
+  w = new ClusterWriter(srv);
+}, 3_600_000);
+
+afterAll(async () => {
+  await srv?.stop();
+});
+
 describe('check --kubeconfig against a real kube-apiserver', () => {
   beforeAll(async () => {
-    srv = await startApiServer();
-    w = new ClusterWriter(srv);
     await w.namespace('shop', { team: 'shop' });
     await w.namespace('clients', { team: 'clients' });
     await w.node('node-1', '172.18.0.2', '10.244.1.0/24');
@@ -45,10 +55,6 @@ describe('check --kubeconfig against a real kube-apiserver', () => {
     // A bare podSelector peer selects pods of the policy's own namespace only.
     await w.networkPolicy('shop', 'web-from-clients', { app: 'web' }, { role: 'client' });
   }, 3_600_000);
-
-  afterAll(async () => {
-    await srv?.stop();
-  });
 
   it('judges flows against the live cluster, and follows a label change', async () => {
     const before = await check([
@@ -72,5 +78,59 @@ describe('check --kubeconfig against a real kube-apiserver', () => {
     const r = await runCli(['check', '--kubeconfig', srv.kubeconfigPath, '--context', 'nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('kubeconfig has no context "nope"');
+  });
+});
+
+describe('whatif --kubeconfig: the policies in force come from a real kube-apiserver', () => {
+  let dir: string;
+  let db: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'npa-whatif-live-'));
+    db = join(dir, 'shop.db');
+    // The store: the shop example audited against its snapshot (examples/shop/README.md).
+    const a = await runCli([
+      'audit',
+      join(ROOT, 'examples/shop/capture.pcap'),
+      '--cluster',
+      join(ROOT, 'examples/shop/cluster.yaml'),
+      '--db',
+      db,
+    ]);
+    expect(a.code).toBe(0);
+    // The cluster now: shop has only a default deny for ingress.
+    for (const ns of ['shop', 'dev', 'monitoring', 'kube-system'])
+      await w.namespace(ns).catch(() => undefined);
+    await w.create('/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies', {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'default-deny-ingress', namespace: 'shop' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    });
+  }, 3_600_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('judges the recorded week against them, counts the drift, and deletes one of them by name', async () => {
+    const r = await runCli(['whatif', '--db', db, '--kubeconfig', srv.kubeconfigPath, '--format', 'json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // Recorded allowed into shop (frontend -> cart x2, cart -> payments, prometheus -> cart): now denied.
+    expect(out.drift).toEqual({ flows: 4, edges: 3 });
+    const del = await runCli([
+      'whatif',
+      '--db',
+      db,
+      '--kubeconfig',
+      srv.kubeconfigPath,
+      '--delete',
+      'NetworkPolicy/shop/default-deny-ingress',
+      '--format',
+      'json',
+    ]);
+    expect(del.code).toBe(0);
+    const d = JSON.parse(del.stdout);
+    expect(d.deleted).toEqual(['NetworkPolicy/shop/default-deny-ingress']);
+    // Every flow into shop becomes allowed: the four above and the four denied ones.
+    expect(d.becomeAllowed.reduce((n: number, c: { flows: number }) => n + c.flows, 0)).toBe(8);
+    expect(d.becomeDenied).toEqual([]);
   });
 });
