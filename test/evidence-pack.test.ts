@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../schema/migrations.js';
 import { ReportModelSchema } from '../schema/report.js';
 import { ROOT, runCli } from './support/cli.js';
 import { requirePrograms } from './support/programs.js';
@@ -164,7 +165,7 @@ describe('evidence packs', () => {
     const m49 = JSON.parse(readFileSync(join(root, '2026-W49/manifest.json'), 'utf8'));
     expect(m48.previous).toBeNull();
     expect(m49.previous.dir).toBe('2026-W48');
-    expect(m49.inputs).toMatchObject({ storeSchemaVersion: 5, reportVersion: 1 });
+    expect(m49.inputs).toMatchObject({ storeSchemaVersion: SCHEMA_VERSION, reportVersion: 1 });
     const ok = await runCli(['verify-evidence', root, '--public-key', keys.pub]);
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toBe('2 pack(s) checked, 0 problem(s), 2 signature(s) valid\n');
