@@ -29,7 +29,8 @@ NODE_VERSION=24.22.3
 DEBIAN_SUITE=bookworm
 PACKAGES=tcpdump,conntrack,ca-certificates,libstdc++6
 APP_UID=65532
-SOURCES=(cli lib schema collectors processor transport alerts report pipeline sinks metrics)
+# The source folders are those the build compiles (tsconfig.build.json), one list.
+mapfile -t SOURCES < <(node -e 'for (const d of require("./tsconfig.build.json").include) console.log(d)')
 
 force=false
 refresh=false
