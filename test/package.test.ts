@@ -46,3 +46,26 @@ describe('the package', () => {
     expect(r.stdout).toBe(`netpol-audit ${pkg.version}\n`);
   });
 });
+
+describe('the supported Node.js versions, one list', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+  const nvmrc = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim();
+
+  it('engines names Node.js 22 and 24, and the version bootstrap installs (.nvmrc) is a 24', () => {
+    expect(pkg.engines.node).toBe('^22.12.0 || ^24.0.0');
+    expect(nvmrc).toMatch(/^24\.\d+\.\d+$/);
+  });
+
+  it('the Containerfile and the offline image script build with the same Node.js', () => {
+    const containerfile = readFileSync(join(ROOT, 'Containerfile'), 'utf8');
+    expect(containerfile).toContain(`ARG NODE_VERSION=${nvmrc}\n`);
+    expect(readFileSync(join(ROOT, 'scripts/build-image.sh'), 'utf8')).toContain(
+      'NODE_VERSION=$(cat .nvmrc)',
+    );
+  });
+
+  it('the tests run on a supported Node.js (CI: the one bootstrap installs)', () => {
+    const major = Number(process.versions.node.split('.')[0]);
+    expect([22, 24]).toContain(major);
+  });
+});
