@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ROOT } from '../support/cli.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
 import {
@@ -251,6 +251,56 @@ describe('deploy/ with kustomize against a real kube-apiserver', () => {
     }
   });
 
+  it('Pod Security: every pod but the collector meets `restricted`; the collector needs `privileged`', async () => {
+    // Pod Security admission enforces on pods, not on their templates: dry-run each template as a pod.
+    for (const level of ['restricted', 'baseline']) {
+      const r = await kubectl(['create', 'namespace', `psa-${level}`]);
+      expect(r.code, r.stderr).toBe(0);
+      const l = await kubectl([
+        'label',
+        'namespace',
+        `psa-${level}`,
+        `pod-security.kubernetes.io/enforce=${level}`,
+      ]);
+      expect(l.code, l.stderr).toBe(0);
+    }
+    const ns = find('deploy', 'Namespace', 'netpol-audit');
+    expect(ns.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('privileged');
+    const asPod = (o: K8sObject, namespace: string) =>
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `${o.metadata.name}-psa`, namespace, labels: template(o).metadata.labels },
+        spec: template(o).spec,
+      });
+    for (const t of ['deploy', 'deploy/overlays/live-capture']) {
+      for (const o of built.get(t)!.objects.filter((x) => WORKLOADS.has(x.kind))) {
+        const restricted = await kubectl(
+          ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+          asPod(o, 'psa-restricted'),
+        );
+        if (o.kind !== 'DaemonSet') {
+          expect(restricted.code, `${t} ${o.metadata.name}: ${restricted.stderr}`).toBe(0);
+          continue;
+        }
+        expect(restricted.code).not.toBe(0);
+        expect(restricted.stderr).toContain('violates PodSecurity "restricted:latest"');
+        const baseline = await kubectl(
+          ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+          asPod(o, 'psa-baseline'),
+        );
+        expect(baseline.code).not.toBe(0);
+        expect(baseline.stderr).toContain('violates PodSecurity "baseline:latest"');
+        expect(baseline.stderr).toContain('host namespaces (hostNetwork=true)');
+        const own = await kubectl(
+          ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+          asPod(o, 'netpol-audit'),
+        );
+        expect(own.code, own.stderr).toBe(0);
+      }
+    }
+  });
+
   it('collectors: every node, host network, node name from the downward API, conntrack or live capture', () => {
     for (const t of ['deploy', 'deploy/overlays/live-capture']) {
       const spec = template(find(t, 'DaemonSet', 'netpol-audit-collector')).spec;
@@ -304,14 +354,15 @@ describe('deploy/ with kustomize against a real kube-apiserver', () => {
     const pvc = find('deploy', 'PersistentVolumeClaim', 'netpol-audit-store');
     expect((pvc.spec as { accessModes: string[] }).accessModes).toEqual(['ReadWriteOnce']);
 
-    // The report job: the same claim, read-only, on the recorder's node (ReadWriteOnce).
+    // The report job: the same claim on the recorder's node (ReadWriteOnce). Mounted writable: SQLite's
+    // read-only open of a WAL store recreates -shm/-wal once the recorder stopped (and removed them).
     const report = template(find('deploy', 'CronJob', 'netpol-audit-weekly-report'));
     const claim = report.spec.volumes!.find(
       (v) => v.persistentVolumeClaim?.claimName === 'netpol-audit-store',
     );
-    expect(claim?.persistentVolumeClaim?.readOnly).toBe(true);
+    expect(claim?.persistentVolumeClaim?.readOnly).toBeUndefined();
     const mount = report.spec.containers[0]!.volumeMounts!.find((m) => m.name === claim!.name)!;
-    expect(mount.readOnly).toBe(true);
+    expect(mount.readOnly).toBeUndefined();
     const script = report.spec.containers[0]!.command!.join(' ');
     expect(script).toContain(`--db ${mount.mountPath}/store.db`);
     const affinity = report.spec.affinity!.podAffinity!.requiredDuringSchedulingIgnoredDuringExecution!;
