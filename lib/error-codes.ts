@@ -381,7 +381,7 @@ export const ERROR_CODES = {
     fatal: true,
     retriable: false,
     meaning:
-      '`--in-cluster` outside a pod: `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT` are not set or the service-account token is not mounted at /var/run/secrets/kubernetes.io/serviceaccount',
+      '`--in-cluster` outside a pod: the environment names no API server (Kubernetes sets its service host and port variables in every pod) or no service-account token is mounted at /var/run/secrets/kubernetes.io/serviceaccount',
   },
   TIMELINE_BAD_CHANGE: {
     area: 'Cluster snapshots and inventory',

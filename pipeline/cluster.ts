@@ -40,8 +40,8 @@ export const CLUSTER_OPTIONS = {
 export const CLUSTER_USAGE = `  --cluster FILE             cluster snapshot (repeatable), or:
   --kubeconfig FILE          follow the live cluster (list + watch, docs/kube.md); --context NAME
   --in-cluster               follow the live cluster with the pod's service account (token and CA
-                             under /var/run/secrets/kubernetes.io/serviceaccount, the API server at
-                             $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; docs/deploy.md)
+                             under /var/run/secrets/kubernetes.io/serviceaccount, the API server
+                             the pod's environment names; docs/deploy.md)
   --history-hours H          live: cluster history kept for late flows (default 6)
   --cluster-domain D         cluster DNS domain for names (default cluster.local)
   --ipblock-matches-pods B   true (default, upstream) or false (Cilium): ipBlock peers match pod IPs

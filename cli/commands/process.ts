@@ -25,9 +25,9 @@ const USAGE = `usage: netpol-audit process (--cluster SNAPSHOT | --kubeconfig FI
 The processor of the Kafka pipeline (docs/pipeline.md). Consumes the FlowRecords the collectors
 publish (collect ... --kafka), judges them against the cluster (a snapshot, or the API server
 followed live) and stores them in SQLite exactly once, until SIGTERM/SIGINT (then it finishes the
-batch in hand and commits it). In a pod (KUBERNETES_SERVICE_HOST set) without --cluster or
---kubeconfig, it follows the cluster with the pod's service account, as --in-cluster does
-(deploy/, docs/deploy.md).
+batch in hand and commits it). In a pod (Kubernetes' service environment variables for the API
+server set) without --cluster or --kubeconfig, it follows the cluster with the pod's service
+account, as --in-cluster does (deploy/, docs/deploy.md).
 
 options:
 ${CLUSTER_USAGE}

@@ -29,8 +29,9 @@ export function loadKubeConfig(opts: KubeConnectionOptions = {}): KubeConfig {
   const kc = new KubeConfig();
   if (opts.inCluster) {
     const missing = [
-      ...(process.env.KUBERNETES_SERVICE_HOST ? [] : ['KUBERNETES_SERVICE_HOST is not set']),
-      ...(process.env.KUBERNETES_SERVICE_PORT ? [] : ['KUBERNETES_SERVICE_PORT is not set']),
+      ...(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT
+        ? []
+        : ["no API server address in the environment (Kubernetes' service variables host and port)"]),
       ...(existsSync(`${SERVICE_ACCOUNT_DIR}/token`) ? [] : [`no ${SERVICE_ACCOUNT_DIR}/token`]),
     ];
     if (missing.length > 0)
