@@ -234,7 +234,7 @@ describe('deploy/ with kustomize against a real kube-apiserver', () => {
             // Capabilities take effect for uid 0 only; everything else is dropped.
             expect(sc.runAsUser, what).toBe(0);
             expect(sc.capabilities?.add, what).toEqual(
-              t.endsWith('live-capture') ? ['NET_RAW', 'SETUID', 'SETGID'] : ['NET_ADMIN'],
+              t.endsWith('live-capture') ? ['NET_RAW', 'SETUID', 'SETGID', 'KILL'] : ['NET_ADMIN'],
             );
           } else {
             expect(spec.securityContext?.runAsNonRoot, what).toBe(true);
