@@ -21,6 +21,7 @@ import { storedFlows, waitUntil } from '../pipeline/support.js';
 import { ROOT } from '../support/cli.js';
 import { requirePrograms } from '../support/programs.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
+import { buildKubectl, type K8sObject, kubectlFor, parseObjects } from './kubectl.js';
 import { ClusterWriter } from './objects.js';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
@@ -82,6 +83,21 @@ const stage = join(dir, 'serviceaccount');
 const home = join(dir, 'home');
 const running = new Set<ChildProcess>();
 let tokenConfig: KubeConfig;
+type Container = { args: string[]; volumeMounts: { mountPath: string }[] };
+let rendered: K8sObject[] = [];
+
+/** A container's arguments as the kubelet expands them here; its volumes become directories of `into`. */
+function argsOf(kind: string, name: string, prefix: string, into: string): string[] {
+  const o = rendered.find((x) => x.kind === kind && x.metadata.name === name)!;
+  const c = (o.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+  const values: Record<string, string> = { KAFKA_BROKERS: broker.brokers.join(','), TOPIC_PREFIX: prefix };
+  return c.args.map((a) => {
+    let out = a.replace(/\$\((\w+)\)/g, (_, v: string) => values[v] ?? `$(${v})`);
+    const m = c.volumeMounts.find((v) => out.startsWith(`${v.mountPath}/`));
+    if (m) out = join(into, out.slice(m.mountPath.length + 1));
+    return out === ':9464' ? '127.0.0.1:0' : out;
+  });
+}
 
 /** The CLI as a pod runs it: the pod's environment, the token mounted, nothing else. */
 function inPod(args: string[]): PodRun {
@@ -152,7 +168,12 @@ async function podEventSince(metricsUrl: string, t: number, what: string): Promi
 
 beforeAll(async () => {
   requirePrograms('test/k8s/in-cluster.test.ts', ['unshare', 'mount']);
-  [srv, broker] = await Promise.all([startApiServer(), startBroker()]);
+  const [s0, b0, kubectlBin] = await Promise.all([startApiServer(), startBroker(), buildKubectl()]);
+  srv = s0;
+  broker = b0;
+  const k = await kubectlFor(kubectlBin, srv.kubeconfigPath)(['kustomize', join(ROOT, 'deploy')]);
+  if (k.code !== 0) throw new Error(k.stderr);
+  rendered = parseObjects(k.stdout);
   w = new ClusterWriter(srv);
   await w.namespace('shop', { team: 'shop' });
   await w.node('node-1', '172.18.0.2', '10.244.1.0/24');
@@ -329,4 +350,78 @@ describe('snapshot and process in a pod: service account, no kubeconfig', () => 
       store.close();
     }
   });
+
+  it("deploy/'s judge and recorder, with the arguments kustomize renders, follow the cluster in-cluster", async () => {
+    const prefix = 'deployed.';
+    const settings = kafkaSettings({ brokers: broker.brokers, topics: topicNames(prefix) });
+    const kafka = new Kafka({
+      clientId: 'in-cluster-deployed',
+      brokers: broker.brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, settings);
+    await admin.disconnect();
+    const volumes = join(dir, 'recorder-volumes');
+    mkdirSync(volumes);
+    const judgeArgs = argsOf('Deployment', 'netpol-audit-processor', prefix, volumes);
+    const recorderArgs = argsOf('StatefulSet', 'netpol-audit-recorder', prefix, volumes);
+    expect(judgeArgs.slice(0, 4)).toEqual(['process', '--role', 'judge', '--in-cluster']);
+    expect(recorderArgs.slice(0, 4)).toEqual(['process', '--role', 'record', '--in-cluster']);
+    const db = recorderArgs[recorderArgs.indexOf('--db') + 1]!;
+    expect(db).toBe(join(volumes, 'store.db'));
+    const judge = inPod(judgeArgs);
+    const recorder = inPod(recorderArgs);
+    for (const [p, what] of [
+      [judge, 'judge'],
+      [recorder, 'recorder'],
+    ] as const)
+      await waitUntil(
+        () => `the ${what} to be assigned its partitions; log:\n${p.stderr().slice(-3000)}`,
+        () => p.stderr().includes('"assigned partitions"'),
+      );
+    const metricsUrl = /metrics at (http:\/\/\S+)/.exec(judge.stderr())![1]!;
+    for (const [name, role, ip] of [
+      ['deployed-client', 'client', '10.244.1.10'],
+      ['deployed-visitor', 'visitor', '10.244.1.11'],
+    ] as const) {
+      const created = Date.now();
+      await w.pod('shop', name, { role });
+      await podEventSince(metricsUrl, created, `the judge's watch to deliver ${name}'s creation`);
+      const running = Date.now();
+      await w.podRunning('shop', name, ip);
+      await podEventSince(metricsUrl, running, `the judge's watch to deliver ${name}'s IP`);
+    }
+    const at = Date.now();
+    const flow = (src: string) =>
+      flowAt(at, src, '10.244.1.5', 8080, { src: { ip: src, port: 41000 }, state: 'closed' });
+    const sink = new KafkaFlowSink({ settings, spoolDir: join(dir, 'spool-deployed') });
+    await sink.write(flow('10.244.1.10'));
+    await sink.write(flow('10.244.1.11'));
+    await sink.close();
+    await waitUntil(
+      () =>
+        `the recorder to store the 2 flows (has ${storedFlows(db)}); logs:\n${judge.stderr().slice(-1500)}\n${recorder.stderr().slice(-1500)}`,
+      () => storedFlows(db) === 2,
+    );
+    judge.proc.kill('SIGTERM');
+    recorder.proc.kill('SIGTERM');
+    const [j, r] = await Promise.all([judge.done, recorder.done]);
+    expect(j.code, j.stderr.slice(-2000)).toBe(0);
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect(j.stdout).toContain('process (judge): 2 flows judged');
+    const store = AuditStore.open(db, { readonly: true });
+    try {
+      expect(store.violations().map((v) => `${v.srcWorkload}>${v.dstWorkload}:${v.port}`)).toEqual([
+        'shop/deployed-visitor>shop/web-1:8080',
+      ]);
+      // The recorder, following the cluster too, recorded the policy in force over the data.
+      expect(store.rules().map((x) => `${x.policy}#${x.rule}:${x.hits}`)).toEqual([
+        'shop/web-from-clients#0:1',
+      ]);
+    } finally {
+      store.close();
+    }
+  }, 300_000);
 });
