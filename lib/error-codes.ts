@@ -368,6 +368,22 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'two live pods (or a pod and a node) claim one address; which one wins is stated',
   },
+  KUBE_FORBIDDEN: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: true,
+    retriable: true,
+    meaning:
+      'the API server refused (HTTP 403) to list or watch a kind under the credentials in use; the message names the resource, the verb and the user. `snapshot` and the start of a live `process` stop; once a live `process` follows the cluster, it logs the code and retries with backoff. The ClusterRole of deploy/base/rbac.yaml grants what is needed (granting it cures this)',
+  },
+  KUBE_IN_CLUSTER_UNAVAILABLE: {
+    area: 'Cluster snapshots and inventory',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      '`--in-cluster` outside a pod: the environment names no API server (Kubernetes sets its service host and port variables in every pod) or no service-account token is mounted at /var/run/secrets/kubernetes.io/serviceaccount',
+  },
   TIMELINE_BAD_CHANGE: {
     area: 'Cluster snapshots and inventory',
     severity: 'error',

@@ -33,11 +33,15 @@ export const CLUSTER_OPTIONS = {
   'host-network': { type: 'string' },
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
+  'in-cluster': { type: 'boolean' },
   'history-hours': { type: 'string' },
 } as const;
 
 export const CLUSTER_USAGE = `  --cluster FILE             cluster snapshot (repeatable), or:
   --kubeconfig FILE          follow the live cluster (list + watch, docs/kube.md); --context NAME
+  --in-cluster               follow the live cluster with the pod's service account (token and CA
+                             under /var/run/secrets/kubernetes.io/serviceaccount, the API server
+                             the pod's environment names; docs/deploy.md)
   --history-hours H          live: cluster history kept for late flows (default 6)
   --cluster-domain D         cluster DNS domain for names (default cluster.local)
   --ipblock-matches-pods B   true (default, upstream) or false (Cilium): ipBlock peers match pod IPs
@@ -47,6 +51,8 @@ export interface ClusterOptions {
   snapshots: string[];
   kubeconfig?: string;
   context?: string;
+  /** Follow the cluster with the pod's service account (no kubeconfig). */
+  inCluster?: boolean;
   historyHours?: string;
   clusterDomain?: string;
   policy: PolicyOptions;
@@ -59,6 +65,7 @@ type ClusterValues = {
   'host-network'?: string | undefined;
   kubeconfig?: string | undefined;
   context?: string | undefined;
+  'in-cluster'?: boolean | undefined;
   'history-hours'?: string | undefined;
 };
 
@@ -82,13 +89,22 @@ export function policyOptionsFrom(values: ClusterValues): PolicyOptions {
 /** The parsed CLUSTER_OPTIONS; `live` says whether the command may follow the API server. */
 export function clusterOptionsFrom(values: ClusterValues, live = true): ClusterOptions {
   const snapshots = values.cluster ?? [];
-  const liveWanted = values.kubeconfig !== undefined || values.context !== undefined;
-  if (liveWanted && !live) throw new UsageError('--kubeconfig is not available here: give --cluster');
+  const inCluster = values['in-cluster'] === true;
+  const liveWanted = values.kubeconfig !== undefined || values.context !== undefined || inCluster;
+  if (liveWanted && !live)
+    throw new UsageError(
+      `${inCluster ? '--in-cluster' : '--kubeconfig'} is not available here: give --cluster`,
+    );
   if (snapshots.length === 0 && !liveWanted)
-    throw new UsageError(live ? '--cluster or --kubeconfig is required' : '--cluster is required');
+    throw new UsageError(
+      live ? '--cluster or --kubeconfig is required (or --in-cluster in a pod)' : '--cluster is required',
+    );
   if (snapshots.length > 0 && liveWanted)
-    throw new UsageError('--cluster excludes --kubeconfig and --context');
+    throw new UsageError('--cluster excludes --kubeconfig, --context and --in-cluster');
+  if (inCluster && (values.kubeconfig !== undefined || values.context !== undefined))
+    throw new UsageError('--in-cluster excludes --kubeconfig and --context');
   const out: ClusterOptions = { snapshots, policy: policyOptionsFrom(values) };
+  if (inCluster) out.inCluster = true;
   if (values.kubeconfig !== undefined) out.kubeconfig = values.kubeconfig;
   if (values.context !== undefined) out.context = values.context;
   if (values['history-hours'] !== undefined) out.historyHours = values['history-hours'];
@@ -184,6 +200,7 @@ async function openLive(opts: ClusterOptions, onIssue?: (i: InputIssue) => void)
   const live: LiveCluster = await openLiveCluster({
     kubeconfig: opts.kubeconfig,
     context: opts.context,
+    inCluster: opts.inCluster,
     historyHours: opts.historyHours,
     clusterDomain: opts.clusterDomain,
     policy: opts.policy,

@@ -20,11 +20,14 @@ import { kafkaSettings, parseBrokers, topicNames } from '../../transport/kafka/i
 import { asUsage, parse } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
 
-const USAGE = `usage: netpol-audit process (--cluster SNAPSHOT | --kubeconfig FILE) --brokers HOST:PORT [--db FILE] [options]
+const USAGE = `usage: netpol-audit process (--cluster SNAPSHOT | --kubeconfig FILE | --in-cluster) --brokers HOST:PORT [--db FILE] [options]
 
 The processor of the Kafka pipeline (docs/pipeline.md). Consumes the FlowRecords the collectors
-publish (collect ... --kafka), judges them against the cluster snapshot and stores them in SQLite
-exactly once, until SIGTERM/SIGINT (then it finishes the batch in hand and commits it).
+publish (collect ... --kafka), judges them against the cluster (a snapshot, or the API server
+followed live) and stores them in SQLite exactly once, until SIGTERM/SIGINT (then it finishes the
+batch in hand and commits it). In a pod (Kubernetes' service environment variables for the API
+server set) without --cluster or --kubeconfig, it follows the cluster with the pod's service
+account, as --in-cluster does (deploy/, docs/deploy.md).
 
 options:
 ${CLUSTER_USAGE}
@@ -68,6 +71,14 @@ export const processCommand: Command = {
       'exit-when-idle': { type: 'string' },
       format: { type: 'string' },
     });
+    // In a pod with nothing said about the cluster: follow it with the pod's service account.
+    if (
+      values.cluster === undefined &&
+      values.kubeconfig === undefined &&
+      values.context === undefined &&
+      process.env.KUBERNETES_SERVICE_HOST
+    )
+      values['in-cluster'] = true;
     // The same cluster options as audit and check (--ipblock-matches-pods, --host-network included).
     const clusterOptions = clusterOptionsFrom(values);
     if (values.brokers === undefined) throw new UsageError('--brokers is required');
@@ -118,7 +129,11 @@ export const processCommand: Command = {
     const store = role === 'judge' ? undefined : AuditStore.open(dbPath, { windowMs });
     const runId = store?.beginRun(
       `pipeline-${role}`,
-      [...(values.cluster ?? [`kubeconfig:${values.kubeconfig ?? 'default'}`]), brokers.join(',')],
+      [
+        ...(values.cluster ??
+          (clusterOptions.inCluster ? ['in-cluster'] : [`kubeconfig:${values.kubeconfig ?? 'default'}`])),
+        brokers.join(','),
+      ],
       Date.now(),
     );
     const ac = new AbortController();

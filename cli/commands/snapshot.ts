@@ -1,8 +1,9 @@
 import { rename, writeFile } from 'node:fs/promises';
+import { AuditError } from '../../lib/errors.js';
 import { parse } from '../args.js';
-import { type Command, EXIT_FATAL, EXIT_OK } from '../command.js';
+import { type Command, EXIT_FATAL, EXIT_OK, UsageError } from '../command.js';
 
-const USAGE = `usage: netpol-audit snapshot [--kubeconfig FILE] [--context NAME] [--output FILE]
+const USAGE = `usage: netpol-audit snapshot [--kubeconfig FILE | --in-cluster] [--context NAME] [--output FILE]
 
 Lists the cluster's namespaces, pods, nodes, services, EndpointSlices, NetworkPolicies and, where their
 CRDs are installed, AdminNetworkPolicies, BaselineAdminNetworkPolicies and ClusterNetworkPolicies, and
@@ -11,10 +12,14 @@ writes them as one \`List\` YAML: the snapshot format \`check\` and \`explain\` 
   --kubeconfig FILE   kubeconfig to use (default: the in-cluster service account inside a pod, else
                       $KUBECONFIG or ~/.kube/config)
   --context NAME      kubeconfig context (default: its current-context)
+  --in-cluster        the pod's service account only (token and CA under
+                      /var/run/secrets/kubernetes.io/serviceaccount), whatever $KUBECONFIG says
   -o, --output FILE   write to FILE (atomically: a temporary file renamed at the end) instead of
                       standard output
 
-Needs get/list on those resources (deploy/rbac.yaml grants exactly that).`;
+Needs get/list on those resources (deploy/base/rbac.yaml grants exactly that); a refusal (403) is
+KUBE_FORBIDDEN, naming the resource. Exit status: 0 ok, 2 usage error, 3 the cluster could not be
+listed or the file not written.`;
 
 export const snapshotCommand: Command = {
   path: ['snapshot'],
@@ -24,17 +29,21 @@ export const snapshotCommand: Command = {
     const { values } = parse(argv, {
       kubeconfig: { type: 'string' },
       context: { type: 'string' },
+      'in-cluster': { type: 'boolean' },
       output: { type: 'string', short: 'o' },
     });
     // Loaded here, not at the top: @kubernetes/client-node costs every other command ~0.7 CPU-s otherwise.
     const { loadKubeConfig, snapshotCluster, snapshotYaml } = await import(
       '../../processor/inventory/kube/index.js'
     );
+    if (values['in-cluster'] && (values.kubeconfig !== undefined || values.context !== undefined))
+      throw new UsageError('--in-cluster excludes --kubeconfig and --context');
     let text: string;
     try {
       const kc = loadKubeConfig({
         ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
         ...(values.context ? { context: values.context } : {}),
+        ...(values['in-cluster'] ? { inCluster: true } : {}),
       });
       const snap = await snapshotCluster(kc);
       text = snapshotYaml(snap.items);
@@ -48,6 +57,8 @@ export const snapshotCommand: Command = {
         );
       }
     } catch (err) {
+      // Catalogued failures (KUBE_FORBIDDEN, KUBE_IN_CLUSTER_UNAVAILABLE) are printed with their code.
+      if (err instanceof AuditError) throw err;
       process.stderr.write(`netpol-audit snapshot: ${(err as Error).message}\n`);
       return EXIT_FATAL;
     }

@@ -4,6 +4,8 @@
 #   apiserver.sh fetch            install etcd (Debian etcd-server) if missing; build kube-apiserver from the
 #                                 Kubernetes source through the Go module proxy into the cache (network once)
 #   apiserver.sh build            alias of fetch
+#   apiserver.sh kubectl          build kubectl from the same k8s.io/kubernetes module into the same cache
+#                                 (network once); print its path
 #   apiserver.sh start            fetch if needed, make certs/keys/kubeconfig, start etcd + kube-apiserver,
 #                                 wait for /readyz; prints the admin kubeconfig path
 #   apiserver.sh stop             SIGTERM both (SIGKILL after KUBE_STOP_TIMEOUT seconds)
@@ -15,6 +17,8 @@
 #   apiserver.sh logs [N]         last N (default 100) lines of both logs
 #   apiserver.sh clean            stop and delete the data dir
 #   apiserver.sh crds             fetch the network-policy-api CRDs (ANP, BANP, CNP); print their paths
+#   apiserver.sh monitoring-crds  fetch the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs
+#                                 (deploy/components/prometheus-operator); print their paths
 #   apiserver.sh latest-version   newest k8s.io/kubernetes release on the Go module proxy (network)
 #
 # Settings (environment):
@@ -35,6 +39,7 @@ KUBE_STOP_TIMEOUT=${KUBE_STOP_TIMEOUT:-30}
 cache_root=${NETPOL_AUDIT_CACHE:-$HOME/.cache/netpol-audit}
 build_dir=$cache_root/kube-apiserver-$KUBE_VERSION
 apiserver_bin=$build_dir/kube-apiserver
+kubectl_bin=$build_dir/kubectl
 
 say() { printf 'apiserver.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -113,6 +118,36 @@ build_apiserver() {
   exec 8>&-
 }
 
+# kubectl (with its built-in kustomize) for the deploy/ tests: no registry here ships it as a binary
+# either, so it is built from the same k8s.io/kubernetes module and go.mod as kube-apiserver (the
+# module cache and Go build cache are shared, so this costs only kubectl's own packages).
+build_kubectl() {
+  [ -x "$kubectl_bin" ] && [ -f "$build_dir/.complete-kubectl" ] && return 0
+  build_apiserver
+  exec 8>"$build_dir/.build.lock"
+  flock 8
+  if [ ! -f "$build_dir/.complete-kubectl" ]; then
+    local t0 ldflags="-s -w" minor=${KUBE_VERSION#v1.}
+    t0=$(now_ms)
+    minor=${minor%%.*}
+    for kv in "gitVersion=$KUBE_VERSION" gitMajor=1 "gitMinor=$minor" gitTreeState=clean; do
+      ldflags+=" -X k8s.io/component-base/version.$kv"
+    done
+    say "building kubectl $KUBE_VERSION in $build_dir"
+    if ! (cd "$build_dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" \
+      -o "$kubectl_bin.tmp" k8s.io/kubernetes/cmd/kubectl) >"$build_dir/build-kubectl.log" 2>&1; then
+      tail -n 60 "$build_dir/build-kubectl.log" >&2
+      die "go build k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION failed (log: $build_dir/build-kubectl.log)"
+    fi
+    mv -f "$kubectl_bin.tmp" "$kubectl_bin"
+    local ms=$(($(now_ms) - t0))
+    echo "$KUBE_VERSION built in $ms ms on $(date -u +%FT%TZ)" >"$build_dir/.complete-kubectl"
+    say "built $kubectl_bin in $ms ms"
+  fi
+  flock -u 8
+  exec 8>&-
+}
+
 # The AdminNetworkPolicy / BaselineAdminNetworkPolicy (v1alpha1, last shipped in v0.1.7) and
 # ClusterNetworkPolicy (v1alpha2, from v0.2.0) CRDs come from the sigs.k8s.io/network-policy-api module.
 NPAPI_VERSIONS=${NPAPI_VERSIONS:-"v0.1.7 v0.2.0"}
@@ -132,6 +167,27 @@ fetch_crds() {
   done
   echo "$NPAPI_VERSIONS" >"$crd_dir/.complete"
   say "network-policy-api CRDs ($NPAPI_VERSIONS) in $crd_dir"
+}
+
+# The Prometheus Operator's CRDs, from its Go module (example/prometheus-operator-crd), for the dry run
+# of deploy/components/prometheus-operator's ServiceMonitor and PrometheusRule.
+PROMOP_VERSION=${PROMOP_VERSION:-v0.85.0}
+promop_crd_dir=$cache_root/prometheus-operator-crds-$PROMOP_VERSION
+
+fetch_monitoring_crds() {
+  [ -f "$promop_crd_dir/.complete" ] && return 0
+  mkdir -p "$promop_crd_dir"
+  local dir
+  dir=$(cd "$promop_crd_dir" && GOFLAGS= go mod download -json \
+    "github.com/prometheus-operator/prometheus-operator@$PROMOP_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p') || true
+  [ -n "$dir" ] && [ -d "$dir/example/prometheus-operator-crd" ] ||
+    die "cannot download github.com/prometheus-operator/prometheus-operator@$PROMOP_VERSION from the Go module proxy"
+  cp -f "$dir"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml \
+    "$promop_crd_dir/"
+  chmod u+w "$promop_crd_dir"/*.yaml
+  echo "$PROMOP_VERSION" >"$promop_crd_dir/.complete"
+  say "Prometheus Operator CRDs ($PROMOP_VERSION) in $promop_crd_dir"
 }
 
 fetch() {
@@ -441,9 +497,17 @@ case "${1:-}" in
     rm -rf "$KUBE_DATA_DIR"
     ;;
   latest-version) latest_version ;;
+  kubectl)
+    build_kubectl
+    echo "$kubectl_bin"
+    ;;
   crds)
     fetch_crds
     ls "$crd_dir"/*.yaml
+    ;;
+  monitoring-crds)
+    fetch_monitoring_crds
+    ls "$promop_crd_dir"/*.yaml
     ;;
   *)
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2

@@ -1,5 +1,6 @@
-// deploy/ manifests, the ClusterRole's sufficiency, `netpol-audit snapshot` and the live source feeding
-// ClusterTimeline, all against a real kube-apiserver + etcd (test/k8s/apiserver.sh).
+// The ClusterRole's sufficiency, `netpol-audit snapshot` and the live source feeding ClusterTimeline,
+// all against a real kube-apiserver + etcd (test/k8s/apiserver.sh). deploy/ as a whole (kustomize,
+// server-side dry runs) is test/k8s/deploy.test.ts; the in-cluster paths are test/k8s/in-cluster.test.ts.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespa
 const quiet = pino({ level: 'silent' });
 
 function manifests(file: string): Obj[] {
-  return parseAllDocuments(readFileSync(join(ROOT, 'deploy', file), 'utf8'))
+  return parseAllDocuments(readFileSync(join(ROOT, 'deploy/base', file), 'utf8'))
     .map((d) => (Array.isArray(d) ? undefined : (d.toJS() as Obj | null)))
     .filter((o): o is Obj => !!o);
 }
@@ -43,9 +44,6 @@ function collectionPath(o: Obj): string {
     ServiceAccount: 'serviceaccounts',
     ClusterRole: 'clusterroles',
     ClusterRoleBinding: 'clusterrolebindings',
-    Deployment: 'deployments',
-    PersistentVolumeClaim: 'persistentvolumeclaims',
-    CronJob: 'cronjobs',
   };
   const resource = plural[o.kind];
   if (!resource) throw new Error(`test knows no path for kind ${o.kind}`);
@@ -69,7 +67,7 @@ let srv: RunningApiServer;
 let w: ClusterWriter;
 const tmp = mkdtempSync(join(tmpdir(), 'netpol-audit-k8s-'));
 
-describe('deploy/, RBAC, snapshot and timeline against a real kube-apiserver', () => {
+describe('RBAC, snapshot and timeline against a real kube-apiserver', () => {
   beforeAll(async () => {
     srv = await startApiServer();
     w = new ClusterWriter(srv);
@@ -112,38 +110,6 @@ describe('deploy/, RBAC, snapshot and timeline against a real kube-apiserver', (
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('deploy/ manifests pass a server-side dry run, which persists nothing and rejects a broken one', async () => {
-    const [ns] = manifests('namespace.yaml');
-    const rest = [
-      ...manifests('rbac.yaml'),
-      ...manifests('processor.yaml'),
-      ...manifests('report-cronjob.yaml'),
-    ];
-    expect(rest.map((o) => o.kind)).toEqual([
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Deployment',
-      'PersistentVolumeClaim',
-      'CronJob',
-    ]);
-    await srv.api('POST', `${collectionPath(ns!)}?dryRun=All`, ns);
-    // Namespaced objects can only be checked inside an existing namespace.
-    await srv.api('POST', collectionPath(ns!), ns);
-    for (const o of rest) {
-      const answer = (await srv.api('POST', `${collectionPath(o)}?dryRun=All`, o)) as Obj;
-      expect(answer.metadata.name).toBe(o.metadata.name);
-    }
-    expect(await httpStatus(srv.api('GET', `${collectionPath(rest[1]!)}/netpol-audit-inventory`))).toBe(404);
-    expect(await httpStatus(srv.api('GET', `${collectionPath(rest[3]!)}/netpol-audit-processor`))).toBe(404);
-    // The dry run validates for real: a Deployment whose selector misses its pod labels is refused.
-    const broken = structuredClone(rest[3]!) as Obj & {
-      spec: { selector: { matchLabels: Record<string, string> } };
-    };
-    broken.spec.selector.matchLabels = { app: 'something-else' };
-    expect(await httpStatus(srv.api('POST', `${collectionPath(broken)}?dryRun=All`, broken))).toBe(422);
-  });
-
   it('the ClusterRole grants get/list/watch on exactly the kinds the watcher follows', () => {
     const role = manifests('rbac.yaml').find((o) => o.kind === 'ClusterRole') as unknown as {
       rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
@@ -157,8 +123,7 @@ describe('deploy/, RBAC, snapshot and timeline against a real kube-apiserver', (
 
   it('a ServiceAccount token bound to that role suffices for the watcher and the snapshot, and no more', async () => {
     const [ns] = manifests('namespace.yaml');
-    // The dry-run test may have created it already.
-    expect([200, 409]).toContain(await httpStatus(srv.api('POST', collectionPath(ns!), ns)));
+    await srv.api('POST', collectionPath(ns!), ns);
     for (const o of manifests('rbac.yaml')) await srv.api('POST', collectionPath(o), o);
     const tr = (await srv.api('POST', '/api/v1/namespaces/netpol-audit/serviceaccounts/netpol-audit/token', {
       apiVersion: 'authentication.k8s.io/v1',

@@ -1,6 +1,11 @@
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { AuditError } from '../../../lib/errors.js';
+
+/** Where a pod's service-account token, CA and namespace are mounted. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /**
  * The HTTP edge to the API server. Configuration and authentication (kubeconfig, contexts, client
@@ -16,11 +21,26 @@ export interface KubeConnectionOptions {
   kubeconfig?: string;
   /** Context of the kubeconfig to use; default its current-context. */
   context?: string;
+  /** The pod's service account only (no kubeconfig, whatever $KUBECONFIG says); an error outside a pod. */
+  inCluster?: boolean;
 }
 
 export function loadKubeConfig(opts: KubeConnectionOptions = {}): KubeConfig {
   const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  if (opts.inCluster) {
+    const missing = [
+      ...(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT
+        ? []
+        : ["no API server address in the environment (Kubernetes' service variables host and port)"]),
+      ...(existsSync(`${SERVICE_ACCOUNT_DIR}/token`) ? [] : [`no ${SERVICE_ACCOUNT_DIR}/token`]),
+    ];
+    if (missing.length > 0)
+      throw new AuditError(
+        'KUBE_IN_CLUSTER_UNAVAILABLE',
+        `--in-cluster: not in a pod with a service account (${missing.join(', ')})`,
+      );
+    kc.loadFromCluster();
+  } else if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kc.loadFromCluster();
   else kc.loadFromDefault();
   if (opts.context) {
@@ -55,6 +75,22 @@ export function isGone(err: unknown): boolean {
 
 export function isNotFound(err: unknown): boolean {
   return err instanceof KubeHttpError && err.statusCode === 404;
+}
+
+export function isForbidden(err: unknown): boolean {
+  return err instanceof KubeHttpError && err.statusCode === 403;
+}
+
+/**
+ * A 403 as the catalogued KUBE_FORBIDDEN: what was asked (`list Pod (/api/v1/pods)`) and the server's
+ * message, which names the resource, the verb and the user (`pods is forbidden: User "..." cannot list
+ * resource "pods" in API group "" at the cluster scope`).
+ */
+export function forbiddenError(what: string, err: KubeHttpError): AuditError {
+  return new AuditError(
+    'KUBE_FORBIDDEN',
+    `${what}: refused by the API server (403): ${err.message.replace(/^HTTP 403 Forbidden: /, '')}; the netpol-audit ClusterRole (deploy/base/rbac.yaml) grants get, list and watch on it`,
+  );
 }
 
 function statusMessage(statusCode: number, body: string): KubeHttpError {

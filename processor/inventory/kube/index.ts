@@ -3,6 +3,8 @@
  * feeds a ClusterChangeSink, the same interface snapshots feed. See docs/kube.md.
  */
 export {
+  forbiddenError,
+  isForbidden,
   isGone,
   isNotFound,
   type KubeConnectionOptions,
@@ -10,6 +12,7 @@ export {
   loadKubeConfig,
   openWatch,
   requestJson,
+  SERVICE_ACCOUNT_DIR,
   type WatchEvent,
   type WatchStream,
 } from './client.js';

@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { WatchedKind } from '../events.js';
-import { isNotFound } from './client.js';
+import { forbiddenError, isForbidden, isNotFound, type KubeHttpError } from './client.js';
 import { listComplete } from './list.js';
 import { KUBE_RESOURCES } from './resources.js';
 
@@ -36,6 +36,7 @@ export async function snapshotCluster(
         result.absent.push(r.kind);
         continue;
       }
+      if (isForbidden(err)) throw forbiddenError(`list ${r.kind} (${r.path})`, err as KubeHttpError);
       throw new Error(`listing ${r.kind} (${r.path}) failed: ${(err as Error).message}`);
     }
   }

@@ -2,7 +2,15 @@ import { setMaxListeners } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type Logger, log } from '../../../lib/log.js';
 import type { ClusterChangeSink, WatchedKind } from '../events.js';
-import { isGone, isNotFound, KubeHttpError, openWatch, type WatchEvent, type WatchStream } from './client.js';
+import {
+  isForbidden,
+  isGone,
+  isNotFound,
+  KubeHttpError,
+  openWatch,
+  type WatchEvent,
+  type WatchStream,
+} from './client.js';
 import { listComplete } from './list.js';
 import { KUBE_RESOURCES, type KubeResource, normalizeObject } from './resources.js';
 
@@ -46,6 +54,8 @@ export interface KubeInventorySourceOptions {
   logger?: Logger;
   /** The clock for `at` and health times (Unix ms). */
   now?: () => number;
+  /** Told of every failed request before the backoff (a caller may give up, e.g. on 403 at start). */
+  onRequestError?: (kind: WatchedKind, what: string, err: unknown) => void;
 }
 
 export type KindState = 'starting' | 'listing' | 'watching' | 'backoff' | 'absent' | 'stopped';
@@ -84,9 +94,12 @@ export interface KubeSourceHealth {
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2 };
 
 export class KubeInventorySource {
-  private readonly opts: Required<Omit<KubeInventorySourceOptions, 'backoff' | 'kinds'>> & {
+  private readonly opts: Required<
+    Omit<KubeInventorySourceOptions, 'backoff' | 'kinds' | 'onRequestError'>
+  > & {
     backoff: BackoffOptions;
   };
+  private readonly onRequestError: KubeInventorySourceOptions['onRequestError'];
   private readonly resources: KubeResource[];
   private readonly health = new Map<WatchedKind, KindHealth>();
   private readonly stopController = new AbortController();
@@ -109,6 +122,7 @@ export class KubeInventorySource {
       logger: options.logger ?? log().child({ component: 'kube-inventory' }),
       now: options.now ?? Date.now,
     };
+    this.onRequestError = options.onRequestError;
     const kinds = options.kinds ?? KUBE_RESOURCES.map((r) => r.kind);
     this.resources = KUBE_RESOURCES.filter((r) => kinds.includes(r.kind));
     for (const r of this.resources) {
@@ -183,7 +197,14 @@ export class KubeInventorySource {
     h.errors++;
     h.lastError = `${what}: ${(err as Error).message ?? String(err)}`;
     h.lastErrorAt = this.opts.now();
-    this.opts.logger.warn({ kind: h.kind, err: h.lastError }, 'kube inventory request failed; backing off');
+    if (isForbidden(err))
+      this.opts.logger.error(
+        { kind: h.kind, code: 'KUBE_FORBIDDEN', err: h.lastError },
+        'kube inventory request refused (403): the ClusterRole lacks this kind; backing off',
+      );
+    else
+      this.opts.logger.warn({ kind: h.kind, err: h.lastError }, 'kube inventory request failed; backing off');
+    this.onRequestError?.(h.kind, what, err);
   }
 
   /** Resolves after `ms`, or at once when the source stops. */
