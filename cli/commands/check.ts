@@ -28,6 +28,7 @@ JSON line per flow: the flow, its ends named (pod, DNS name, kind) and the verdi
   --kubeconfig FILE          instead of a snapshot, follow the live cluster (list + watch); each flow is
                              judged against the cluster as it was at the flow's start
   --context NAME             kubeconfig context (default: the current one)
+  --in-cluster               follow the live cluster with the pod's service account (docs/deploy.md)
   --history-hours H          live cluster history kept for late flows (default 6)
   --flows FILE|-             FlowRecords, one per line; standard input when absent or -
   --cluster-domain D         cluster DNS domain for names (default cluster.local)

@@ -98,29 +98,37 @@ export const collectConntrackCommand: Command = {
 
     let summary: ConntrackSummary;
     let toolMessages: string[] = [];
-    if (values.input !== undefined) {
-      summary = await collectConntrackLog(values.input, sink, { ...common, timeMs });
-    } else {
-      const ac = new AbortController();
-      const onSignal = () => ac.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        const live = await collectConntrackLive(sink, {
-          ...common,
-          netns: values.netns,
-          dump: values['no-dump'] !== true,
-          signal: ac.signal,
-          onReady: () => process.stderr.write('collect conntrack: listening\n'),
-        });
-        summary = live;
-        toolMessages = live.toolMessages;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+    // A fatal error must not leave the metrics server (or the Kafka client) holding the process
+    // open: in a pod, a collector that cannot run has to exit and be restarted, not hang.
+    try {
+      if (values.input !== undefined) {
+        summary = await collectConntrackLog(values.input, sink, { ...common, timeMs });
+      } else {
+        const ac = new AbortController();
+        const onSignal = () => ac.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          const live = await collectConntrackLive(sink, {
+            ...common,
+            netns: values.netns,
+            dump: values['no-dump'] !== true,
+            signal: ac.signal,
+            onReady: () => process.stderr.write('collect conntrack: listening\n'),
+          });
+          summary = live;
+          toolMessages = live.toolMessages;
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
       }
+    } catch (err) {
+      await sink.close().catch(() => undefined);
+      throw err;
+    } finally {
+      await stopMetrics();
     }
-    await stopMetrics();
     await sink.flush();
     await sink.close();
     process.stderr.write(

@@ -91,6 +91,10 @@ export const collectLiveCommand: Command = {
           issues.push(formatIssue(i));
         },
       });
+    } catch (err) {
+      // As collect conntrack: a fatal error exits, whatever the Kafka client still holds open.
+      await sink.close().catch(() => undefined);
+      throw err;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

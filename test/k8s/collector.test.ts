@@ -257,9 +257,9 @@ describe("the collector as deploy/'s DaemonSet runs it", () => {
   }, 300_000);
 
   it('conntrack without CAP_NET_ADMIN cannot run', async () => {
-    // Without --metrics-listen: with it, `collect conntrack` does not exit after a fatal error (its
-    // metrics server stays open; cli/commands/collect-conntrack.ts stops it only on the normal path).
-    const col = runAsDaemonSet(collectors.get('deploy')!, 'ds-nocap.', [], ['--metrics-listen']);
+    // With every argument of the DaemonSet, --metrics-listen included: a fatal error still exits
+    // (the metrics server and the Kafka client are closed on every path), so the pod restarts.
+    const col = runAsDaemonSet(collectors.get('deploy')!, 'ds-nocap.', []);
     expect(await col.done).toBe(3);
     expect(col.stderr()).toContain('CONNTRACK_TOOL_FAILED');
     expect(col.stderr()).toContain('Operation not permitted');
@@ -288,12 +288,9 @@ describe("the collector as deploy/'s DaemonSet runs it", () => {
   }, 300_000);
 
   it("live capture without CAP_SETUID and CAP_SETGID cannot run (Debian's tcpdump switches to its user)", async () => {
-    const col = runAsDaemonSet(
-      collectors.get('deploy/overlays/live-capture')!,
-      'ds-live-nocap.',
-      ['NET_RAW'],
-      ['--metrics-listen'],
-    );
+    const col = runAsDaemonSet(collectors.get('deploy/overlays/live-capture')!, 'ds-live-nocap.', [
+      'NET_RAW',
+    ]);
     expect(await col.done).toBe(3);
     expect(col.stderr()).toContain("Couldn't change to 'tcpdump'");
   }, 120_000);
