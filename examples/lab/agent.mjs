@@ -54,6 +54,7 @@ function tcp(cmd) {
   };
   // Unanswered (dropped by the stand-in CNI): give up; closing a socket still in SYN_SENT sends nothing.
   const timer = setTimeout(() => {
+    local = sock.localPort ?? 0;
     sock.destroy();
     finish('timeout');
   }, cmd.timeoutMs ?? 1500);
@@ -63,7 +64,10 @@ function tcp(cmd) {
   });
   sock.on('data', (d) => got.push(d));
   sock.on('close', () => finish('ok'));
-  sock.on('error', (err) => finish(err.code === 'ECONNREFUSED' ? 'refused' : 'error'));
+  sock.on('error', (err) => {
+    local ||= sock.localPort ?? 0;
+    finish(err.code === 'ECONNREFUSED' ? 'refused' : 'error');
+  });
 }
 
 function udp(cmd) {

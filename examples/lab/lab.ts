@@ -10,7 +10,15 @@
 // Everything it creates is named npl-<pid>-*, lives in its own network namespaces or on loopback, and
 // is removed on exit (also on failure, Ctrl-C, or, for namespaces left by a killed run, on the next run).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -248,7 +256,9 @@ function startProcess(
   file: string,
   args: string[],
   connects: Connection[],
+  logFile: string,
 ): LabProcess {
+  const log = createWriteStream(logFile, { flags: 'a' });
   // Its own process group: a kill reaches the conntrack/tcpdump children too, as a container's end would.
   const child = spawn(file, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -262,10 +272,16 @@ function startProcess(
     if (out.length > 4_000_000) out = out.slice(-2_000_000);
   });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    log.write(d);
     err += d;
     if (err.length > 4_000_000) err = err.slice(-2_000_000);
   });
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const exited = new Promise<number | null>((r) =>
+    child.on('close', (code) => {
+      log.end();
+      r(code);
+    }),
+  );
   return {
     name,
     role,
@@ -436,6 +452,8 @@ export interface ActionRecord extends Action {
    * two slices, and the store counts every slice of a flow, as it does active-timeout slices).
    */
   slices: number;
+  /** The client's port (0 when it could not be read): with the pod's IP, the flow in the store. */
+  srcPort: number;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -464,7 +482,7 @@ export class Lab {
   readonly records: ActionRecord[] = [];
   readonly holds = new Map<
     string,
-    { agent: Agent; handle: string; action: Action; startedAt: number; phase: string }
+    { agent: Agent; handle: string; action: Action; startedAt: number; phase: string; srcPort: number }
   >();
   phase = 'start';
   /** Memory samples: time, process name, pid, RSS KiB. */
@@ -756,6 +774,7 @@ table inet lab_cni {
       process.execPath,
       [CLI, ...args, '--metrics-listen', '127.0.0.1:0'],
       connects,
+      join(this.dir, `${name}.log`),
     );
     this.procs.set(name, p);
     return p;
@@ -937,6 +956,7 @@ table inet lab_cni {
       startedAt,
       phase: this.phase,
       slices: 1,
+      srcPort: reply.port ?? 0,
     };
     this.records.push(rec);
     return rec;
@@ -948,7 +968,14 @@ table inet lab_cni {
     const startedAt = Date.now();
     const reply = await agent.call({ op: 'hold', host: a.host, port: a.port });
     if (reply.result !== 'ok') throw new Error(`lab: hold ${key} failed: ${JSON.stringify(reply)}`);
-    this.holds.set(key, { agent, handle: reply.handle!, action: a, startedAt, phase: this.phase });
+    this.holds.set(key, {
+      agent,
+      handle: reply.handle!,
+      action: a,
+      startedAt,
+      phase: this.phase,
+      srcPort: reply.port ?? 0,
+    });
   }
 
   async release(key: string, slices = 1): Promise<void> {
@@ -964,6 +991,7 @@ table inet lab_cni {
       startedAt: h.startedAt,
       phase: h.phase,
       slices,
+      srcPort: h.srcPort,
     });
   }
 
@@ -1181,7 +1209,37 @@ table inet lab_cni {
         `the store to hold ${expected} flows (has ${this.storedFlows()}); judge:\n${this.procs.get('judge')?.stderr().slice(-1500)}\nrecorder:\n${this.procs.get('recorder')?.stderr().slice(-1500)}`,
       () => this.storedFlows() === expected,
       timeoutMs,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nnot in the store:\n${this.missingFlows().slice(0, 40).join('\n')}`);
+    });
+  }
+
+  /** What the lab made that the store has no flow for (by the client's address and port). */
+  missingFlows(): string[] {
+    const db = new Database(this.db, { readonly: true, fileMustExist: true });
+    try {
+      const ends = new Set<string>();
+      for (const r of db.prepare('SELECT tuple FROM flow_identities').all() as { tuple: string }[]) {
+        const [proto, a, b] = r.tuple.split('|');
+        ends.add(`${proto}|${a}`);
+        ends.add(`${proto}|${b}`);
+      }
+      // A refused TCP connection leaves no local port to read (srcPort 0): those cannot be checked here.
+      return this.records
+        .filter(
+          (r) => r.srcPort !== 0 && !ends.has(`${r.proto === 'TCP' ? 6 : 17}|${this.ipOf(r)}#${r.srcPort}`),
+        )
+        .map(
+          (r) =>
+            `${new Date(r.startedAt).toISOString()} ${r.phase} ${r.src}:${r.srcPort} > ${r.dst} ${r.proto}/${r.port} (${r.result})`,
+        );
+    } finally {
+      db.close();
+    }
+  }
+
+  private ipOf(r: ActionRecord): string {
+    return [...PODS, REPLACEMENT].find((p) => p.name === r.src)!.ip;
   }
 
   /** Flows in the store per source, destination, protocol, port and classification. */
