@@ -7,7 +7,7 @@ import type { FlowRecord } from '../../schema/flow-record.js';
 import { collectConntrackLive, DEFAULT_EVENT_BUFFER_BYTES } from './run.js';
 
 describe('collectConntrackLive', () => {
-  it('asks conntrack -E for a large netlink buffer (the lab lost whole flows to ENOBUFS with the default)', async () => {
+  it('asks conntrack -E for a large netlink buffer (the lab lost events to ENOBUFS with the default)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ct-run-'));
     const fake = join(dir, 'conntrack');
     const log = join(dir, 'args');

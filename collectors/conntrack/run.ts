@@ -65,9 +65,10 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
   conntrackPath?: string;
   /**
    * Netlink receive buffer of `conntrack -E` (its `-b`), default 8 MiB. The kernel's default
-   * (net.core.rmem_default, often 208 KiB) holds a few hundred events: a collector slowed for a
-   * moment (a busy node, a paused sink) overruns it and the kernel drops events (ENOBUFS), so
-   * whole flows go missing. The buffer costs memory only while events wait in it.
+   * (net.core.rmem_default, often 208 KiB) holds a few hundred events: a burst of connections, or a
+   * collector slowed for a moment, overruns it and the kernel drops events (ENOBUFS); a lost DESTROY
+   * leaves its flow open here until the active timeout. The buffer costs memory only while events
+   * wait in it.
    */
   bufferBytes?: number;
 }

@@ -1437,6 +1437,8 @@ export interface Checkpoint {
   expected: number;
   stored: number;
   at: number;
+  /** The flows made that the store did not hold then (only the steady traffic may have some). */
+  missing: ActionRecord[];
 }
 
 export interface ScenarioResult {
@@ -1459,7 +1461,13 @@ export async function runScenario(
     const t0 = Date.now();
     await lab.settle(180_000, { allowLoss });
     durations[`settle ${name}`] = Date.now() - t0;
-    const c = { name, expected: lab.expectedFlows(), stored: lab.storedFlows(), at: Date.now() };
+    const c = {
+      name,
+      expected: lab.expectedFlows(),
+      stored: lab.storedFlows(),
+      at: Date.now(),
+      missing: allowLoss ? lab.missingRecords() : [],
+    };
     checkpoints.push(c);
     lab.log(
       c.stored === c.expected
