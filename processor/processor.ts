@@ -213,7 +213,9 @@ function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: numbe
 function toStoredFlow(record: CheckRecord, classification: Classification, inventory: Inventory): StoredFlow {
   const v = record.verdict;
   const rules: RuleRefValue[] = [...v.egress.rules, ...v.ingress.rules, ...(v.direction?.reverseRules ?? [])];
-  const port = record.dst.port ?? -1;
+  // With the DNAT known (conntrack), the destination is the pod behind the Service: its port, not the
+  // Service's, so the node that saw the ClusterIP and the node that saw the pod store the same row.
+  const port = (record.nat?.dst?.ip ? record.nat.dst.port : undefined) ?? record.dst.port ?? -1;
   return {
     start: record.start,
     end: record.end,

@@ -63,7 +63,17 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
   onReady?(): void;
   /** The executable (default 'conntrack'; 'ip' is used for --netns). */
   conntrackPath?: string;
+  /**
+   * Netlink receive buffer of `conntrack -E` (its `-b`), default 8 MiB. The kernel's default
+   * (net.core.rmem_default, often 208 KiB) holds a few hundred events: a burst of connections, or a
+   * collector slowed for a moment, overruns it and the kernel drops events (ENOBUFS); a lost DESTROY
+   * leaves its flow open here until the active timeout. The buffer costs memory only while events
+   * wait in it.
+   */
+  bufferBytes?: number;
 }
+
+export const DEFAULT_EVENT_BUFFER_BYTES = 8 << 20;
 
 const MAX_PENDING_LINES = 10_000;
 
@@ -116,7 +126,15 @@ export async function collectConntrackLive(
     });
   };
 
-  const eventArgs = ['-E', '-o', 'timestamp,extended,id', '-e', opts.events ?? 'NEW,UPDATE,DESTROY'];
+  const eventArgs = [
+    '-E',
+    '-o',
+    'timestamp,extended,id',
+    '-e',
+    opts.events ?? 'NEW,UPDATE,DESTROY',
+    '-b',
+    String(opts.bufferBytes ?? DEFAULT_EVENT_BUFFER_BYTES),
+  ];
   const ev = command(opts, eventArgs);
   const events = spawn(ev.file, ev.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const evErr: string[] = [];

@@ -92,6 +92,33 @@ describe('collectCaptureStream / collectCaptureFiles', () => {
     }
   });
 
+  it('a live capture exports an idle flow by the wall clock, with no later packet to expire it (the lab found flows waiting for the next traffic)', async () => {
+    const stream = new PassThrough();
+    const sink = new SlowSink();
+    const done = collectCaptureStream(stream, 'tcpdump', sink, {
+      observerSource: 'live',
+      live: true,
+      idleTimeoutMs: { udp: 500 },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'collect-'));
+    const file = join(dir, 'one.pcap');
+    const w = new PcapWriter(file);
+    const now = Date.now();
+    w.writePacket(now, udpFrame(A, B, 40000, 53, 30));
+    w.writePacket(now + 1, udpFrame(B, A, 53, 40000, 100));
+    w.close();
+    stream.write(readFileSync(file));
+    // The stream stays open: only the wall clock can end the flow.
+    const deadline = Date.now() + 10_000;
+    while (sink.records.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(sink.records).toHaveLength(1);
+    expect(sink.records[0]).toMatchObject({ reason: 'idle-timeout', packets: { fwd: 1, rev: 1 } });
+    stream.end();
+    const summary = await done;
+    expect(summary).toMatchObject({ records: 1, flows: 1 });
+    expect(sink.records).toHaveLength(1);
+  });
+
   it('goes on with the next file after a bad one, reporting issues with their location', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'collect-'));
     const good = join(dir, 'good.pcap');

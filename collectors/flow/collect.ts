@@ -261,18 +261,44 @@ class Collection {
     }
   }
 
-  /** Hands queued records to the sink, honouring its back-pressure. */
+  private draining: Promise<void> | undefined;
+
+  /**
+   * Hands queued records to the sink, honouring its back-pressure; one drain at a time (a live
+   * capture's wall-clock expiry may queue records while a drain waits on the sink).
+   */
   async drain(): Promise<void> {
+    while (this.draining) await this.draining;
+    if (this.queue.length === 0) return;
+    this.draining = this.drainQueue();
+    try {
+      await this.draining;
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  private async drainQueue(): Promise<void> {
     const q = this.queue;
-    if (q.length === 0) return;
-    this.summary.records += q.length;
     for (let i = 0; i < q.length; i++) {
       const r = q[i]!;
+      this.summary.records++;
       if (r.seq === 0) this.summary.flows++;
       const wait = this.sink.write(r);
       if (wait !== undefined) await wait;
     }
     q.length = 0;
+  }
+
+  /**
+   * A live capture: exports the flows idle past their timeout by the wall clock. Packets drive the
+   * expiry otherwise, and on a quiet link no later packet comes: the last flows would wait for the
+   * next traffic or the end of the capture.
+   */
+  async expireIdle(nowMs: number): Promise<void> {
+    if (this.table === undefined) return;
+    this.table.expire(nowMs);
+    if (this.queue.length > 0) await this.drain();
   }
 
   async push(chunk: Uint8Array): Promise<void> {
@@ -304,6 +330,9 @@ class Collection {
     await this.drain();
   }
 }
+
+/** How often a live capture expires idle flows by the wall clock. */
+const LIVE_EXPIRE_EVERY_MS = 1000;
 
 /** How long a stopped standard input is read on, for its writer's last flush. */
 const STDIN_GRACE_MS = 2000;
@@ -395,6 +424,14 @@ async function collectInto(
   // A failure of the sink (a full disk under the store) is not a problem of this input: it stops
   // the command, with its own code, instead of passing for an unreadable capture.
   let sinkError: unknown;
+  const ticker = opts.live
+    ? setInterval(() => {
+        c.expireIdle(Date.now()).catch((err) => {
+          sinkError ??= err;
+          (stream as Readable).destroy();
+        });
+      }, LIVE_EXPIRE_EVERY_MS)
+    : undefined;
   try {
     for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
       try {
@@ -407,6 +444,7 @@ async function collectInto(
   } catch (err) {
     error = err;
   } finally {
+    clearInterval(ticker);
     clearTimeout(grace);
     signal?.removeEventListener('abort', onAbort);
   }

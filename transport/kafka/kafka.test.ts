@@ -62,6 +62,31 @@ describe('judged-record codec', () => {
     expect(d.ok && d.verdict.flow.evidence).toBeNull();
   });
 
+  it('an allowed flow keeps its ingestion identity without its evidence (the lab found it lost: two nodes, two counts)', () => {
+    const record = {
+      v: 1,
+      start: 1000,
+      end: 2000,
+      proto: 'UDP',
+      src: { ip: '10.244.2.20', port: 40000 },
+      dst: { ip: '10.244.1.2', port: 53 },
+      packets: { fwd: 1, rev: 1 },
+      bytes: { fwd: 40, rev: 40 },
+      state: 'established',
+    };
+    const m = encodeVerdict({
+      ...v,
+      flow: { ...flow, result: 'allowed', classification: 'allowed', evidence: record },
+    });
+    const d = decodeVerdict(m);
+    expect(d.ok && d.verdict.flow.evidence).toBeNull();
+    expect(d.ok && d.verdict.flow.identity).toEqual({
+      tuple: '17|10.244.1.2#53|10.244.2.20#40000',
+      seq: 0,
+      start: 1000,
+    });
+  });
+
   it.each([
     [
       'another schema',

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../../lib/errors.js';
+import { identityOf } from '../../processor/store/identity.js';
 import type { StoredFlow } from '../../processor/store/index.js';
 import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
 
@@ -32,7 +33,12 @@ export function encodeVerdict(m: VerdictMessage): WireMessage {
     flow.classification === 'denied-but-observed' ||
     flow.classification === 'denied-attempt' ||
     flow.classification === 'ambiguous';
-  const compact: VerdictMessage = keepEvidence ? m : { ...m, flow: { ...flow, evidence: null } };
+  // The recorder derives a flow's ingestion identity from its evidence; an allowed flow travels without
+  // evidence, so it carries its identity instead (without it, a flow two nodes saw is counted twice).
+  const identity = keepEvidence ? undefined : (flow.identity ?? identityOf(flow.evidence));
+  const compact: VerdictMessage = keepEvidence
+    ? m
+    : { ...m, flow: { ...flow, evidence: null, ...(identity ? { identity } : {}) } };
   return {
     key: verdictKey(m.source),
     value: JSON.stringify(compact),
