@@ -4,8 +4,10 @@
 // API server restarted, a pod deleted and its IP given to a pod of another namespace. Then steady
 // traffic (NETPOL_LAB_STEADY_MINUTES, default 10) while every process's memory is sampled.
 // The store must hold exactly what the lab did: every flow once, each with the verdict of its time.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import {
   type ActionRecord,
   Lab,
@@ -15,7 +17,7 @@ import {
   type ScenarioResult,
   tcpPeers,
 } from '../../examples/lab/lab.js';
-import { runCli } from '../support/cli.js';
+import { ROOT, runCli } from '../support/cli.js';
 
 const STEADY_MINUTES = Number(process.env.NETPOL_LAB_STEADY_MINUTES ?? 10);
 const STEADY_MS = STEADY_MINUTES * 60_000;
@@ -248,6 +250,114 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
       ).toEqual([]);
     }
   });
+
+  it("what the lab's processes connect to is what deploy/ says its components need (and its NetworkPolicies allow)", () => {
+    // deploy/base/connections.yaml lists each component's connections; test/k8s/self-audit.test.ts
+    // proves deploy's NetworkPolicies allow exactly those. Here: the lab's real processes need no more.
+    const deploy = parseYaml(readFileSync(join(ROOT, 'deploy/base/connections.yaml'), 'utf8')) as {
+      connections: { from: string; to: string }[];
+    };
+    const component = (name: string) =>
+      name.startsWith('conntrack-') || name.startsWith('live-') ? 'collector' : name;
+    const peer = { kafka: 'kafka', 'kube-apiserver': 'apiserver', alertmanager: 'alertmanager' } as const;
+    const needed = new Set<string>();
+    for (const p of lab.procs.values())
+      for (const c of p.connects) needed.add(`${component(p.name)} -> ${peer[c.service]}`);
+    const listed = new Set(deploy.connections.map((c) => `${c.from} -> ${c.to}`));
+    // Alerts to a receiver are the one connection an install adds itself (docs/deploy.md says so).
+    expect([...needed].filter((n) => !listed.has(n)).sort()).toEqual(['recorder -> alertmanager']);
+    expect([...needed].sort()).toEqual([
+      'collector -> kafka',
+      'judge -> apiserver',
+      'judge -> kafka',
+      'recorder -> alertmanager',
+      'recorder -> apiserver',
+      'recorder -> kafka',
+    ]);
+  });
+
+  it('whatif on the lab store: a default deny for dev breaks exactly the traffic dev is still allowed', async () => {
+    const draft = join(lab.dir, 'dev-deny.yaml');
+    writeFileSync(
+      draft,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: default-deny, namespace: dev}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n',
+    );
+    const r = await runCli([
+      'whatif',
+      '--db',
+      lab.db,
+      '--kubeconfig',
+      lab.srv!.kubeconfigPath,
+      '--since',
+      '1d',
+      '--apply',
+      draft,
+      '--format',
+      'json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      becomeDenied: { src: string; dst: string; flows: number }[];
+      becomeAllowed: unknown[];
+      notReplayable: { flows: number }[];
+    };
+    // Still allowed for dev today: what dev sent and was allowed, and debug -> cart:8080 since the
+    // policy edit (recorded as violations before it, allowed after).
+    const table = lab.storeTable();
+    const expected = Object.entries(table)
+      .filter(
+        ([k]) =>
+          (/^dev\/\S+ > /.test(k) || / > dev\//.test(k)) &&
+          (k.endsWith(' allowed') || k === 'dev/debug > shop/cart TCP/8080 violation'),
+      )
+      .reduce((n, [, v]) => n + v, 0);
+    const broken = out.becomeDenied.reduce((n, c) => n + c.flows, 0);
+    const skipped = out.notReplayable.reduce((n, c) => n + c.flows, 0);
+    expect(expected).toBeGreaterThan(0);
+    expect(out.becomeDenied.every((c) => c.src.startsWith('dev/') || c.dst.startsWith('dev/'))).toBe(true);
+    expect(broken).toBeLessThanOrEqual(expected);
+    expect(broken + skipped).toBeGreaterThanOrEqual(expected);
+    expect(out.becomeAllowed).toEqual([]);
+  }, 120_000);
+
+  it('suggest on the lab store: the suggested policies, applied, break nothing and allow no violation', async () => {
+    const file = join(lab.dir, 'suggested.yaml');
+    const s = await runCli([
+      'suggest',
+      '--db',
+      lab.db,
+      '--kubeconfig',
+      lab.srv!.kubeconfigPath,
+      '--since',
+      '1d',
+      '--output',
+      file,
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const w = await runCli([
+      'whatif',
+      '--db',
+      lab.db,
+      '--kubeconfig',
+      lab.srv!.kubeconfigPath,
+      '--since',
+      '1d',
+      '--apply',
+      file,
+      '--fail-on-breakage',
+      '--format',
+      'json',
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+    const out = JSON.parse(w.stdout) as {
+      becomeDenied: unknown[];
+      becomeAllowed: unknown[];
+      added: string[];
+    };
+    expect(out.added.length).toBeGreaterThan(5);
+    expect(out.becomeDenied).toEqual([]);
+    expect(out.becomeAllowed).toEqual([]);
+  }, 120_000);
 
   it('memory over the steady traffic: bounded (last third within 1.5× the first third, per process)', () => {
     console.info(
