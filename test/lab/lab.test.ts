@@ -27,6 +27,8 @@ let result: ScenarioResult;
 let exitCodes: Record<string, number | null> = {};
 let recorderSummary: Record<string, unknown> = {};
 const peers: Record<string, { observed: string[]; declared: string[] }> = {};
+/** What each process of the lab connects to, by service (kafka, kube-apiserver, alertmanager). */
+const services: Record<string, string[]> = {};
 let steadyFrom = 0;
 let steadyTo = 0;
 
@@ -37,8 +39,10 @@ beforeAll(
     result = await runScenario(lab, { steadyMs: STEADY_MS });
     steadyFrom = result.checkpoints.at(-2)!.at;
     steadyTo = result.checkpoints.at(-1)!.at;
-    for (const p of lab.procs.values())
+    for (const p of lab.procs.values()) {
       peers[p.name] = { observed: tcpPeers(p.pid), declared: p.connects.map((c) => c.address) };
+      services[p.name] = p.connects.map((c) => c.service);
+    }
     exitCodes = await lab.stopPipeline();
     const recorder = lab.ended.find((p) => p.name === 'recorder')!;
     recorderSummary = JSON.parse(recorder.stdout().trim().split('\n').at(-1) ?? '{}');
@@ -261,8 +265,8 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
       name.startsWith('conntrack-') || name.startsWith('live-') ? 'collector' : name;
     const peer = { kafka: 'kafka', 'kube-apiserver': 'apiserver', alertmanager: 'alertmanager' } as const;
     const needed = new Set<string>();
-    for (const p of lab.procs.values())
-      for (const c of p.connects) needed.add(`${component(p.name)} -> ${peer[c.service]}`);
+    for (const [name, list] of Object.entries(services))
+      for (const c of list) needed.add(`${component(name)} -> ${peer[c as keyof typeof peer]}`);
     const listed = new Set(deploy.connections.map((c) => `${c.from} -> ${c.to}`));
     // Alerts to a receiver are the one connection an install adds itself (docs/deploy.md says so).
     expect([...needed].filter((n) => !listed.has(n)).sort()).toEqual(['recorder -> alertmanager']);
