@@ -101,6 +101,25 @@ export function kafkajsLevel(
   return shown;
 }
 
+let quieted = false;
+
+/**
+ * kafkajs (unmaintained since 2023) arms its throttle check with `throttledUntil - Date.now()` while
+ * `throttledUntil` is still -1, a negative delay Node.js has always run as 1 ms; Node.js 24 also
+ * prints a TimeoutNegativeWarning for it on standard error, on every healthy start. That warning says
+ * nothing a person can act on, so it is dropped; every other warning is printed as before.
+ */
+function quietNegativeTimeouts(): void {
+  if (quieted) return;
+  quieted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'TimeoutNegativeWarning') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /**
  * A kafkajs client whose own log goes through lib/log.ts. Its retry settings are short: a broker
  * that does not answer within a few seconds is treated as away (the sink spools, the consumer
@@ -108,6 +127,7 @@ export function kafkajsLevel(
  */
 export function createKafka(settings: KafkaSettings, clientSuffix = ''): Kafka {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+  quietNegativeTimeouts();
   const logger = log().child({ component: 'kafkajs' });
   return new Kafka({
     clientId: `${settings.clientId}${clientSuffix}`,
