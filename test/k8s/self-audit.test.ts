@@ -1,10 +1,11 @@
 // netpol-audit audits itself: deploy/'s NetworkPolicies, as `kubectl kustomize deploy/` renders them,
 // judged by netpol-audit's own engine (`check`) against the connections its pods make
 // (deploy/base/connections.yaml): every listed connection allowed, and the ones nobody needs denied.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { flowAt } from '../../processor/judge/fixtures.js';
@@ -50,7 +51,9 @@ function templateOf(o: Obj): PodTemplate | undefined {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'npa-self-audit-'));
   const kubectl = await buildKubectl();
-  const rendered = execFileSync(kubectl, ['kustomize', join(ROOT, 'deploy')], { encoding: 'utf8' });
+  const rendered = (
+    await promisify(execFile)(kubectl, ['kustomize', join(ROOT, 'deploy')], { encoding: 'utf8' })
+  ).stdout;
   const objects = parseAllDocuments(rendered).map((d) => d.toJS() as Obj);
   const conn = parse(readFileSync(join(ROOT, 'deploy/base/connections.yaml'), 'utf8')) as {
     components: typeof components;
