@@ -53,6 +53,13 @@ if $check; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+# podman's and buildah's storage and configuration (test/image): apt pulls them in with podman;
+# named here so the list of what the tests need from Debian is whole.
+if $tests; then
+  for pkg in containers-storage golang-github-containers-common; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  done
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap.sh: installing from Debian: ${need_apt[*]}"
   $SUDO apt-get update -qq
