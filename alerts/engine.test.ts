@@ -25,6 +25,13 @@ function flow(p: Partial<AlertFlow> = {}): AlertFlow {
 const opts = (o: Partial<EngineOptions> = {}): EngineOptions => ({ ...DEFAULT_ENGINE_OPTIONS, ...o });
 
 describe('AlertEngine: violations', () => {
+  it('a later slice of a long flow keeps the alert firing and adds its bytes, not a flow', () => {
+    const e = new AlertEngine(opts());
+    e.observe(flow());
+    expect(e.observe(flow({ start: T0 + 60_000, end: T0 + 120_000, flows: 0 }))).toEqual([]);
+    expect(e.firing[0]).toMatchObject({ flows: 1, packets: 20, bytes: 2000, lastSeen: T0 + 120_000 });
+  });
+
   it('the first flow of a key fires; later ones update without notifying until the repeat interval', () => {
     const e = new AlertEngine(opts());
     const first = e.observe(flow());

@@ -29,6 +29,11 @@ export interface AlertFlow {
   classification: 'allowed' | 'denied-but-observed' | 'denied-attempt' | 'ambiguous';
   /** Policies that isolated the pod the flow was denied by. */
   policies: string[];
+  /**
+   * Flows this record adds: 0 for a later slice of a flow already reported (processor/store
+   * identity.ts flowsIn); default 1. An alert a later slice raises still counts that flow once.
+   */
+  flows?: 0 | 1;
 }
 
 export interface EngineOptions {
@@ -198,7 +203,7 @@ export class AlertEngine {
       events.push({ type: 'firing', alert: { ...a }, seq: 0, at });
       return;
     }
-    a.flows++;
+    a.flows += f.flows ?? 1;
     a.packets += f.packets;
     a.bytes += f.bytes;
     a.lastSeen = Math.max(a.lastSeen, f.end, at);

@@ -1,3 +1,4 @@
+import { flowsIn } from '../processor/store/identity.js';
 import type { StoredFlow } from '../processor/store/index.js';
 import type { AlertOutbox } from '../processor/store/outbox.js';
 import type { AlertPayload } from '../schema/alert.js';
@@ -131,5 +132,6 @@ function toAlertFlow(f: StoredFlow): AlertFlow {
     bytes: f.bytes,
     classification: f.classification,
     policies,
+    flows: flowsIn(f),
   };
 }

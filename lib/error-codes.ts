@@ -238,6 +238,22 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'the event log cannot be read',
   },
+  CONNTRACK_STATE_UNREADABLE: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'the `--state` file of a previous run cannot be read or is not a state file: the collector starts afresh, and the flows open across the restart are reported from the table dump as if new (the store still counts each once when `nf_conntrack_timestamp=1` dates them)',
+  },
+  CONNTRACK_STATE_UNWRITABLE: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'warning',
+    fatal: false,
+    retriable: true,
+    meaning:
+      'the `--state` file cannot be written (reported once): records still flow, but a restart would report the flows open at that time again',
+  },
   CONNTRACK_TOOL_FAILED: {
     area: 'conntrack (collect conntrack)',
     severity: 'error',

@@ -18,6 +18,9 @@ options:
                            'conntrack -L -o extended,id' dump) instead; '-' is standard input
       --netns NAME         run conntrack in network namespace NAME ('ip netns exec NAME conntrack ...')
       --no-dump            live: do not list the flows open before the start
+      --state FILE         live: remember the flows reported in part in FILE (written every second and
+                           at the end), so a restarted collector goes on with them instead of
+                           reporting them again as new flows; keep FILE where a restart finds it
       --node NAME          observer.node of every record
   -o, --output FILE        write the records to FILE instead of standard output
       --time T             with --input: the time of lines without a timestamp (dump lines), as
@@ -59,6 +62,7 @@ export const collectConntrackCommand: Command = {
       input: { type: 'string', short: 'i' },
       netns: { type: 'string' },
       'no-dump': { type: 'boolean' },
+      state: { type: 'string' },
       node: { type: 'string' },
       output: { type: 'string', short: 'o' },
       time: { type: 'string' },
@@ -75,6 +79,8 @@ export const collectConntrackCommand: Command = {
     }
     if (values.input === undefined && timeMs !== undefined)
       throw new UsageError('--time applies to --input only');
+    if (values.input !== undefined && values.state !== undefined)
+      throw new UsageError('--state applies to a live collection, not to --input');
 
     const opened = openFlowSink('collect conntrack', values, () =>
       jsonlOutput('collect conntrack', values.output, values.input === undefined ? [] : [values.input]),
@@ -113,11 +119,16 @@ export const collectConntrackCommand: Command = {
             ...common,
             netns: values.netns,
             dump: values['no-dump'] !== true,
+            stateFile: values.state,
             signal: ac.signal,
             onReady: () => process.stderr.write('collect conntrack: listening\n'),
           });
           summary = live;
           toolMessages = live.toolMessages;
+          if (values.state !== undefined)
+            toolMessages.push(
+              `state ${values.state}: ${live.resumed} flow(s) taken up from the previous run, ${live.resumeGone} of its open flow(s) had ended meanwhile`,
+            );
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);

@@ -179,6 +179,71 @@ describe('joining and slicing', () => {
     });
   });
 
+  it('a restarted collector goes on with a flow the previous run reported in part: same id, next seq, counters net of what was reported', async () => {
+    const other =
+      '[1700000400.000000]\t    [NEW] ipv4     2 udp      17 30 src=10.0.0.9 dst=10.0.0.2 sport=5 dport=53 [UNREPLIED] src=10.0.0.2 dst=10.0.0.9 sport=53 dport=5 id=99';
+    const UPD =
+      '[1700000399.000000]\t [UPDATE] ipv4     2 tcp      6 432000 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 packets=20 bytes=2000 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=16 bytes=1600 [ASSURED] id=11';
+    // Run 1: NEW, counters, then an active-timeout record; then the collector is gone (no end()).
+    const sink1 = new ArraySink();
+    // Live, as the restarted collector runs (a saved log's lines are held back to check their times).
+    const live = { activeTimeoutMs: 300_000, live: true, now: () => 1_700_000_450_000 };
+    const run1 = new ConntrackCollector(sink1, live);
+    let n = 0;
+    for (const l of [NEW, EST, UPD, other]) await run1.line(l, ++n, 0);
+    expect(sink1.records.map((r) => [r.reason, r.seq])).toEqual([['active-timeout', 0]]);
+    const saved = run1.flows.resumableFlows();
+    expect(saved).toHaveLength(1);
+
+    // Run 2 resumes: the table dump lists the flow (delta-time 450 s: started at the NEW's time),
+    // then its DESTROY comes.
+    const dump =
+      'ipv4     2 tcp      6 431000 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 packets=30 bytes=3000 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=25 bytes=2500 [ASSURED] mark=0 delta-time=450 use=1 id=11';
+    const sink2 = new ArraySink();
+    const run2 = new ConntrackCollector(sink2, live);
+    run2.flows.resume(JSON.parse(JSON.stringify(saved)));
+    await run2.line(dump, 1, 1_700_000_450_000);
+    expect(run2.flows.dropUnresumed()).toEqual([]);
+    expect(sink2.records).toEqual([]); // no second "first" record of the flow
+    await run2.line(END('1700000500.000000', 50, 40), 2, 0);
+    expect(run2.flows.resumedCount).toBe(1);
+    const [end] = sink2.records;
+    expect(end).toMatchObject({
+      reason: 'conntrack-destroy',
+      seq: 1,
+      id: sink1.records[0]!.id,
+      start: sink1.records[0]!.end,
+      packets: { fwd: 30, rev: 24 },
+      bytes: { fwd: 3000, rev: 2400 },
+    });
+    // Both runs together carry the flow's counters exactly once.
+    const total = [...sink1.records, end!].reduce((a, r) => a + r.packets.fwd + r.packets.rev, 0);
+    expect(total).toBe(50 + 40);
+  });
+
+  it('resuming: a flow met again with another start (conntrack reused the id) or as NEW is a new flow; flows not met again are dropped', async () => {
+    const flows = new ConntrackFlows({});
+    const state = {
+      start: 1_600_000_000_000,
+      sliceStart: 1_600_000_100_000,
+      seq: 2,
+      continued: false,
+      emitted: { pf: 1, pr: 1, bf: 1, br: 1 },
+    };
+    flows.resume([
+      { ...state, key: '11|6|10.0.0.1>10.0.0.2|40000>80|0' },
+      { ...state, key: '12|6|10.0.0.3>10.0.0.2|40000>80|0' },
+    ]);
+    const dump =
+      'ipv4     2 tcp      6 431000 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 packets=30 bytes=3000 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=25 bytes=2500 [ASSURED] mark=0 delta-time=5 use=1 id=11';
+    const parsed = parseConntrackLine(dump, 1, 'dump');
+    if (parsed.kind !== 'entry') throw new Error('dump line did not parse');
+    const out = flows.push(parsed.entry, 1_700_000_000_000);
+    expect(out.map((r) => [r.reason, r.seq, r.continued])).toEqual([['conntrack-dump', 0, true]]);
+    expect(flows.resumedCount).toBe(0);
+    expect(flows.dropUnresumed().map((r) => r.key)).toEqual(['12|6|10.0.0.3>10.0.0.2|40000>80|0']);
+  });
+
   it('a dump-only flow with nothing new is not repeated at the end', async () => {
     const { records } = await collect(readFileSync(fixturePath('dump-pod-traffic.txt'), 'utf8'));
     expect(records.map((r) => r.reason)).toEqual(['conntrack-dump', 'conntrack-dump', 'conntrack-dump']);

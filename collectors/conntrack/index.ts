@@ -120,6 +120,24 @@ interface OpenFlow {
   emitted: { pf: number; pr: number; bf: number; br: number };
 }
 
+/**
+ * A flow a collector had reported in part (one or more records) and that was still open when it
+ * stopped. A restarted collector (`--state`) goes on from it: the same start and `id`, the next `seq`,
+ * and counters net of what was already reported, so the store counts the flow once and its packets
+ * once (docs/conntrack.md, "Restarts").
+ */
+export interface ResumableFlow {
+  key: string;
+  start: number;
+  sliceStart: number;
+  seq: number;
+  continued: boolean;
+  emitted: { pf: number; pr: number; bf: number; br: number };
+}
+
+/** A resumed flow's start and the start a dump line's delta-time gives may differ by this much. */
+const RESUME_START_TOLERANCE_MS = 2000;
+
 function tupleKey(e: ConntrackEntry): string {
   const o = e.orig;
   const l4 =
@@ -177,6 +195,12 @@ function stateOf(
  */
 export class ConntrackFlows {
   private readonly flows = new Map<string, OpenFlow>();
+  /** Flows a previous run reported in part, by key, until met again (resume). */
+  private readonly resumable = new Map<string, ResumableFlow>();
+  /** Flows ended by flushAll that had been reported: still open in conntrack, resumable. */
+  private flushed: ResumableFlow[] = [];
+  /** Flows taken up from a previous run's state. */
+  resumedCount = 0;
   private readonly activeTimeoutMs: number;
   private readonly maxFlows: number;
   private nextSweep = 0;
@@ -202,12 +226,14 @@ export class ConntrackFlows {
     let f = this.flows.get(key);
     // Most recently updated last: Map order is the eviction order.
     const created = f === undefined;
+    let resumed: ResumableFlow | undefined;
     if (f) {
       this.flows.delete(key);
       this.flows.set(key, f);
     } else {
       const start =
         e.event === 'NEW' ? now : e.deltaTime !== undefined ? Math.max(0, now - e.deltaTime * 1000) : now;
+      resumed = this.takeResumable(key, e, start);
       f = {
         key,
         ctId: e.id,
@@ -225,6 +251,14 @@ export class ConntrackFlows {
         connected: false,
         emitted: { pf: 0, pr: 0, bf: 0, br: 0 },
       };
+      if (resumed) {
+        f.start = resumed.start;
+        f.sliceStart = resumed.sliceStart;
+        f.seq = resumed.seq;
+        f.continued = resumed.continued;
+        f.emitted = { ...resumed.emitted };
+        this.resumedCount++;
+      }
       this.flows.set(key, f);
       this.flowCount++;
       if (this.flows.size > this.maxFlows) {
@@ -251,14 +285,57 @@ export class ConntrackFlows {
     if (e.event === 'DESTROY') {
       this.flows.delete(key);
       out.push(this.record(f, 'conntrack-destroy', now, true));
-    } else if (e.event === undefined && created) {
-      // A dump line for a flow not met before: report it now, it may live for days.
+    } else if (e.event === undefined && created && !resumed) {
+      // A dump line for a flow not met before: report it now, it may live for days. (A resumed flow
+      // was reported by the previous run: its next record carries what happened since.)
       out.push(this.record(f, 'conntrack-dump', now, false));
     }
     if (now >= this.nextSweep) {
       this.nextSweep = now + SWEEP_EVERY_MS;
       this.sweep(now, out);
     }
+    return out;
+  }
+
+  /**
+   * Takes up where a previous run of the collector stopped: flows it had reported in part, matched
+   * by conntrack id and tuple when they are met again (the table dump, or their next event).
+   */
+  resume(flows: readonly ResumableFlow[]): void {
+    for (const r of flows) this.resumable.set(r.key, r);
+  }
+
+  private takeResumable(key: string, e: ConntrackEntry, start: number): ResumableFlow | undefined {
+    const r = this.resumable.get(key);
+    if (!r) return undefined;
+    this.resumable.delete(key);
+    // conntrack reuses ids: with timestamps on, a connection that started elsewhere in time is
+    // another one that happens to have the same id and tuple.
+    if (
+      e.event !== 'NEW' &&
+      e.deltaTime !== undefined &&
+      Math.abs(start - r.start) > RESUME_START_TOLERANCE_MS
+    )
+      return undefined;
+    return e.event === 'NEW' ? undefined : r;
+  }
+
+  /**
+   * Forgets the resumable flows not met again (call once the table dump is read): their connections
+   * ended while no collector ran, and what they did since their last record is unknown. Returns them.
+   */
+  dropUnresumed(): ResumableFlow[] {
+    const gone = [...this.resumable.values()];
+    this.resumable.clear();
+    return gone;
+  }
+
+  /** What a restarted collector needs to go on without counting a flow twice: open flows already reported in part. */
+  resumableFlows(): ResumableFlow[] {
+    const out: ResumableFlow[] = [...this.flushed];
+    for (const f of this.flows.values()) if (f.seq > 0) out.push(resumableOf(f));
+    // Not met yet (the dump is still being read): keep them for the next run.
+    for (const r of this.resumable.values()) out.push(r);
     return out;
   }
 
@@ -281,6 +358,7 @@ export class ConntrackFlows {
     const out: FlowRecord[] = [];
     for (const f of this.flows.values()) {
       if (f.dirty) out.push(this.record(f, reason, Math.max(atMs ?? f.last, f.sliceStart), false));
+      if (f.seq > 0) this.flushed.push(resumableOf(f));
     }
     this.flows.clear();
     return out;
@@ -332,6 +410,17 @@ export class ConntrackFlows {
     f.sliceStart = r.end;
     return r;
   }
+}
+
+function resumableOf(f: OpenFlow): ResumableFlow {
+  return {
+    key: f.key,
+    start: f.start,
+    sliceStart: f.sliceStart,
+    seq: f.seq,
+    continued: f.continued,
+    emitted: { ...f.emitted },
+  };
 }
 
 /**
@@ -496,6 +585,21 @@ export class ConntrackCollector {
 
   get lastTimeMs(): number {
     return this.lastTime;
+  }
+
+  private checkpointedRecords = -1;
+
+  /**
+   * Hands `save` what a restarted collector needs (ConntrackFlows.resumableFlows), once every record
+   * written so far is delivered or durably spooled: a state that got ahead of the records would
+   * make a restart skip what never arrived. Nothing is saved when no record was written since.
+   */
+  async checkpoint(save: (flows: ResumableFlow[]) => void | Promise<void>): Promise<void> {
+    if (this.summary.records === this.checkpointedRecords) return;
+    const records = this.summary.records;
+    await this.sink.flush();
+    await save(this.flows.resumableFlows());
+    this.checkpointedRecords = records;
   }
 
   private async write(records: FlowRecord[]): Promise<void> {

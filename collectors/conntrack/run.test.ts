@@ -3,8 +3,10 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { InputIssue } from '../../lib/errors.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { collectConntrackLive, DEFAULT_EVENT_BUFFER_BYTES } from './run.js';
+import { readConntrackState } from './state.js';
 
 describe('collectConntrackLive', () => {
   it('asks conntrack -E for a large netlink buffer (the lab lost events to ENOBUFS with the default)', async () => {
@@ -33,5 +35,45 @@ describe('collectConntrackLive', () => {
     );
     expect(DEFAULT_EVENT_BUFFER_BYTES).toBe(8 * 1024 * 1024);
     expect(records).toEqual([]);
+  });
+
+  it('--state: an unreadable state file is a warning and the collector starts afresh; at its stop it writes the flows it reported in part', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-run-'));
+    const fake = join(dir, 'conntrack');
+    // -L lists one established flow; -E waits until it is stopped.
+    const dump =
+      'ipv4     2 tcp      6 431000 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 packets=3 bytes=300 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=2 bytes=200 [ASSURED] mark=0 delta-time=7 use=1 id=11';
+    writeFileSync(fake, `#!/bin/sh\ncase "$1" in -E) exec sleep 30;; -L) echo '${dump}';; esac\n`);
+    chmodSync(fake, 0o755);
+    const state = join(dir, 'conntrack.state');
+    writeFileSync(state, '{"v": 1, "flows": [{"key": 3}]}');
+    const issues: InputIssue[] = [];
+    const records: FlowRecord[] = [];
+    const sink = {
+      write: (r: FlowRecord) => void records.push(r),
+      flush: async () => {},
+      close: async () => {},
+    };
+    const ac = new AbortController();
+    const summary = await collectConntrackLive(sink, {
+      conntrackPath: fake,
+      stateFile: state,
+      signal: ac.signal,
+      onIssue: (i) => issues.push(i),
+      onReady: () => ac.abort(),
+    });
+    expect(issues).toEqual([
+      expect.objectContaining({ code: 'CONNTRACK_STATE_UNREADABLE', severity: 'warning', source: state }),
+    ]);
+    expect(issues[0]!.message).toMatch(/flows\[0\] is not a flow/);
+    expect(records.map((r) => [r.reason, r.seq])).toEqual([['conntrack-dump', 0]]);
+    expect(summary).toMatchObject({ resumed: 0, resumeGone: 0 });
+    // The dump record was written, so the flow is resumable: the next run goes on at seq 1.
+    const saved = readConntrackState(state);
+    expect(saved.problem).toBeUndefined();
+    expect(saved.flows).toEqual([
+      expect.objectContaining({ seq: 1, emitted: { pf: 3, pr: 2, bf: 300, br: 200 }, continued: true }),
+    ]);
+    expect(saved.flows[0]!.key).toMatch(/^11\|6\|10\.0\.0\.1>10\.0\.0\.2\|40000>80/);
   });
 });

@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { exited, spawned } from '../../lib/child.js';
-import { AuditError } from '../../lib/errors.js';
+import { AuditError, issue } from '../../lib/errors.js';
 import { readLines } from '../../lib/jsonl.js';
 import type { FlowSink } from '../sink.js';
 import { ConntrackCollector, type ConntrackFlowOptions, type ConntrackSummary } from './index.js';
+import { readConntrackState, writeConntrackState } from './state.js';
 
 /** Reading a saved conntrack log (`conntrack -E -o timestamp,extended,id > log`), or a dump. */
 export interface ConntrackLogOptions extends ConntrackFlowOptions {
@@ -71,6 +72,13 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
    * wait in it.
    */
   bufferBytes?: number;
+  /**
+   * State file (state.ts): read at the start to go on with the flows a previous run had reported in
+   * part, written after every batch of records the sink has taken (and at the end).
+   */
+  stateFile?: string;
+  /** How often the state file is written when records were written since (default 1 s). */
+  stateEveryMs?: number;
 }
 
 export const DEFAULT_EVENT_BUFFER_BYTES = 8 << 20;
@@ -80,6 +88,9 @@ const MAX_PENDING_LINES = 10_000;
 export interface ConntrackLiveSummary extends ConntrackSummary {
   /** conntrack's own closing words ("N flow events have been shown."), from its standard error. */
   toolMessages: string[];
+  /** With a state file: flows taken up from the previous run, and those it had open that had ended meanwhile. */
+  resumed: number;
+  resumeGone: number;
 }
 
 function command(opts: ConntrackLiveOptions, args: string[]): { file: string; argv: string[] } {
@@ -104,6 +115,44 @@ export async function collectConntrackLive(
     live: true,
     source: opts.netns ? `conntrack@${opts.netns}` : 'conntrack',
   });
+  const stateFile = opts.stateFile;
+  if (stateFile !== undefined) {
+    const { flows, problem } = readConntrackState(stateFile);
+    if (problem !== undefined) {
+      c.summary.issues++;
+      opts.onIssue?.(
+        issue(
+          'CONNTRACK_STATE_UNREADABLE',
+          `${problem}; starting afresh: flows open across the restart are reported again from the table dump`,
+          { source: stateFile },
+          'warning',
+        ),
+      );
+    }
+    c.flows.resume(flows);
+  }
+  let resumeGone = 0;
+  let stateWriteFailed = false;
+  const save =
+    stateFile === undefined
+      ? undefined
+      : () =>
+          c
+            .checkpoint((f) => writeConntrackState(stateFile, f, Date.now()))
+            .catch((err: unknown) => {
+              // The records still flow; only a restart would report the open flows again.
+              if (stateWriteFailed) return;
+              stateWriteFailed = true;
+              c.summary.issues++;
+              opts.onIssue?.(
+                issue(
+                  'CONNTRACK_STATE_UNWRITABLE',
+                  `cannot write the state: ${(err as Error).message}; a restart will report the open flows again`,
+                  { source: stateFile },
+                  'warning',
+                ),
+              );
+            });
   const toolMessages: string[] = [];
   // One queue for both children's lines: the collector takes one line at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
@@ -198,9 +247,19 @@ export async function collectConntrackLive(
     if (msg) toolMessages.push(...msg.split('\n'));
     await queue;
   }
+  // What the previous run had open and the table no longer holds ended while no collector ran.
+  if (opts.dump !== false) resumeGone = c.flows.dropUnresumed().length;
+  if (save) {
+    enqueue(save);
+    await queue;
+  }
   opts.onReady?.();
 
   const tick = setInterval(() => enqueue(() => c.tick(Date.now())), opts.tickMs ?? 10_000);
+  // The records of a flow are written as conntrack reports it; its state follows within a second.
+  // A kill in between makes the next run repeat the last record of a flow (same seq and start: the
+  // store's ingestion identity keeps one), never skip one (docs/conntrack.md, "Restarts").
+  const saver = save ? setInterval(() => enqueue(save), opts.stateEveryMs ?? 1000) : undefined;
   try {
     const r = await evExit;
     await evClosed;
@@ -212,10 +271,12 @@ export async function collectConntrackLive(
     }
   } finally {
     clearInterval(tick);
+    if (saver) clearInterval(saver);
     opts.signal?.removeEventListener('abort', stop);
     await queue;
     // What is still open was open when the collector stopped: that moment is its end.
     await c.end(Date.now());
+    await save?.();
   }
-  return { ...c.summary, toolMessages };
+  return { ...c.summary, toolMessages, resumed: c.flows.resumedCount, resumeGone };
 }

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { ReplayFact } from '../../schema/replay.js';
 import type { CoverageSnapshot } from '../../schema/report.js';
 import type { Classification } from '../classify.js';
+import { type FlowIdentity, flowsIn } from './identity.js';
 
 /**
  * The report's facts (migration 5): isolation coverage per day, traffic between namespaces,
@@ -42,17 +43,19 @@ export interface FactSource {
   dstWorkload: string;
   classification: Classification;
   facts?: FlowFacts;
+  identity?: FlowIdentity;
 }
 
 type Sum = { key: unknown[]; flows: number; bytes: number };
 
-function add(map: Map<string, Sum>, key: unknown[], bytes: number): void {
+function add(map: Map<string, Sum>, key: unknown[], f: FactSource): void {
   const k = key.join('\u0000');
+  const n = flowsIn(f);
   const cur = map.get(k);
   if (cur) {
-    cur.flows++;
-    cur.bytes += bytes;
-  } else map.set(k, { key, flows: 1, bytes });
+    cur.flows += n;
+    cur.bytes += f.bytes;
+  } else map.set(k, { key, flows: n, bytes: f.bytes });
 }
 
 export class ReportFacts {
@@ -92,13 +95,11 @@ export class ReportFacts {
       const x = f.facts;
       if (!x) continue;
       const day = Math.floor(f.start / DAY) * DAY;
-      add(ns, [day, x.srcNamespace, x.dstNamespace, f.classification], f.bytes);
-      if (x.dstUnisolated)
-        add(unisolated, [day, f.dstWorkload, 'ingress', f.srcWorkload, x.srcNamespace], f.bytes);
-      if (x.srcUnisolated)
-        add(unisolated, [day, f.srcWorkload, 'egress', f.dstWorkload, x.dstNamespace], f.bytes);
-      add(observers, [Math.floor(f.start / HOUR) * HOUR, x.observer, x.node], f.bytes);
-      for (const u of x.unattributed ?? []) add(unattributed, [day, u.ip, u.node], f.bytes);
+      add(ns, [day, x.srcNamespace, x.dstNamespace, f.classification], f);
+      if (x.dstUnisolated) add(unisolated, [day, f.dstWorkload, 'ingress', f.srcWorkload, x.srcNamespace], f);
+      if (x.srcUnisolated) add(unisolated, [day, f.srcWorkload, 'egress', f.dstWorkload, x.dstNamespace], f);
+      add(observers, [Math.floor(f.start / HOUR) * HOUR, x.observer, x.node], f);
+      for (const u of x.unattributed ?? []) add(unattributed, [day, u.ip, u.node], f);
     }
     for (const v of ns.values())
       s.nsTraffic.run(...(v.key as [number, string, string, string]), v.flows, v.bytes);

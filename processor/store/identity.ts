@@ -59,3 +59,13 @@ export function identityOf(record: unknown): FlowIdentity | undefined {
   if (typeof r.src?.ip !== 'string' || typeof r.dst?.ip !== 'string') return undefined;
   return flowIdentity(r as FlowRecord);
 }
+
+/**
+ * How many flows a record adds: 1 when it begins a flow, 0 when it is a later slice (seq > 0) of a
+ * flow already reported (an active-timeout export, or the end of a connection a restarted conntrack
+ * collector first reported from its table dump). A flow is counted once however many records report
+ * it; every slice adds its packets, bytes and times. A record without an identity counts as a flow.
+ */
+export function flowsIn(f: { identity?: FlowIdentity | undefined }): 0 | 1 {
+  return (f.identity?.seq ?? 0) === 0 ? 1 : 0;
+}

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 import type { Classification } from '../classify.js';
+import { type FlowIdentity, flowsIn } from './identity.js';
 
 export type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 
@@ -19,6 +20,7 @@ export interface ReplaySource {
   bytes: number;
   classification: Classification;
   facts?: { replay?: ReplayFact; replaySkip?: string };
+  identity?: FlowIdentity;
 }
 
 /** Canonical JSON: the same pod or node gives the same key, whatever order its labels came in. */
@@ -102,12 +104,13 @@ export class ReplayFacts {
       const map = r ? edges : skipped;
       const k = key.join('\u0000');
       const cur = map.get(k);
+      const n = flowsIn(f);
       if (cur) {
-        cur.flows++;
+        cur.flows += n;
         cur.bytes += f.bytes;
         cur.first = Math.min(cur.first, f.start);
         cur.last = Math.max(cur.last, f.start);
-      } else map.set(k, { key, flows: 1, bytes: f.bytes, first: f.start, last: f.start });
+      } else map.set(k, { key, flows: n, bytes: f.bytes, first: f.start, last: f.start });
     }
     for (const e of edges.values()) this.stmts.edge.run(...e.key, e.flows, e.bytes, e.first, e.last);
     for (const e of skipped.values()) this.stmts.skipped.run(...e.key, e.flows, e.bytes);

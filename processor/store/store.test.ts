@@ -211,9 +211,34 @@ describe('AuditStore ingestion identity', () => {
     expect(s.applyBatch([flow({ identity: { ...ID, start: T0 + 2000 } })]).duplicates).toBe(1);
     expect(s.applyBatch([flow({ identity: { ...ID, start: T0 - 1999 } })]).duplicates).toBe(1);
     expect(s.applyBatch([flow({ identity: { ...ID, start: T0 + 2001 } })]).stored).toBe(1);
-    // Another slice of the same long flow is another unit.
+    // Another slice of the same long flow is another unit of data, but not another flow.
     expect(s.applyBatch([flow({ identity: { ...ID, seq: 1 } })]).stored).toBe(1);
-    expect(s.violations()[0]!.flows).toBe(3);
+    expect(s.violations()[0]).toMatchObject({ flows: 2, packets: 30 });
+    s.close();
+  });
+
+  it('a long flow reported in slices is one flow: its slices add packets, bytes and times, everywhere', () => {
+    const s = AuditStore.open(path);
+    const slice = (seq: number) =>
+      flow({
+        identity: { ...ID, seq, start: T0 + seq * 60_000 },
+        start: T0 + seq * 60_000,
+        end: T0 + seq * 60_000 + 59_000,
+        rules: [{ policy: 'shop/allow', direction: 'ingress', rule: 0 }],
+        facts: { srcNamespace: 'dev', dstNamespace: 'shop', observer: 'conntrack', node: 'node-2' },
+      });
+    // Two slices in one batch, the third (the connection's end) in another: one flow either way.
+    s.applyBatch([slice(0), slice(1)]);
+    s.applyBatch([slice(2)]);
+    expect(s.violations()).toHaveLength(1);
+    expect(s.violations()[0]).toMatchObject({ flows: 1, packets: 30, bytes: 3000, lastSeen: T0 + 179_000 });
+    expect(s.totals()).toMatchObject({ flows: 1, packets: 30, bytes: 3000 });
+    expect(s.facts.namespaceTraffic(0, T0 + 86_400_000)).toEqual([
+      expect.objectContaining({ src: 'dev', dst: 'shop', flows: 1, bytes: 3000 }),
+    ]);
+    expect(s.facts.observerHours(0, T0 + 86_400_000)).toEqual([
+      expect.objectContaining({ observer: 'conntrack', node: 'node-2', flows: 1 }),
+    ]);
     s.close();
   });
 

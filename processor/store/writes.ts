@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { RuleRefValue } from '../../schema/verdict.js';
+import { flowsIn } from './identity.js';
 import { DAY, HOUR, IDENTITY_BUCKET_MS } from './schema.js';
 import type { StoredFlow } from './types.js';
 
@@ -146,8 +147,9 @@ export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[]
     const hour = Math.floor(f.start / HOUR) * HOUR;
     const ek = `${hour}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}\u0000${f.result}`;
     const e = edges.get(ek);
+    const n = flowsIn(f);
     if (e) {
-      e.flows++;
+      e.flows += n;
       e.packets += f.packets;
       e.bytes += f.bytes;
     } else {
@@ -158,7 +160,7 @@ export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[]
         proto: f.proto,
         port: f.port,
         result: f.result,
-        flows: 1,
+        flows: n,
         packets: f.packets,
         bytes: f.bytes,
       });
@@ -242,8 +244,9 @@ function aggregate(map: Map<string, Agg>, f: StoredFlow, windowMs: number): void
     };
     map.set(key, a);
   }
-  a.flows++;
-  if (f.directionGuessed) a.directionGuessed++;
+  const n = flowsIn(f);
+  a.flows += n;
+  if (f.directionGuessed && n) a.directionGuessed++;
   a.packets += f.packets;
   a.bytes += f.bytes;
   a.first = Math.min(a.first, f.start);

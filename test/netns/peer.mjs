@@ -7,6 +7,7 @@
 //   udp-client HOST PORT MSG  send MSG, print the answer (or "timeout" after 2 s)
 //   tcp-refused HOST PORT     connect, expect ECONNREFUSED, print the error code
 //   udp-burst HOST PORT N     send N datagrams from one socket as fast as it can, print how many answers came
+//   tcp-chat HOST PORT N MS   one connection: a line every MS ms, N times, then close; print the bytes echoed
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -74,6 +75,26 @@ switch (mode) {
     sock.connect(Number(b), a, () => {
       for (let i = 0; i < total; i++) sock.send(`burst-${i}`);
     });
+    break;
+  }
+  case 'tcp-chat': {
+    const [, , , , ms] = process.argv.slice(2);
+    let got = 0;
+    const sock = net.connect({ host: a, port: Number(b) }, () => {
+      let sent = 0;
+      const timer = setInterval(() => {
+        sock.write(`line ${sent}\n`);
+        if (++sent === Number(c)) {
+          clearInterval(timer);
+          sock.end();
+        }
+      }, Number(ms));
+    });
+    sock.on('data', (d) => {
+      got += d.length;
+    });
+    sock.on('close', () => done(String(got)));
+    sock.on('error', (err) => done(`error ${err.code}`, 1));
     break;
   }
   default:
