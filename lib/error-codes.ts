@@ -238,6 +238,14 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'the event log cannot be read',
   },
+  CONNTRACK_RESYNC_FAILED: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'warning',
+    fatal: false,
+    retriable: true,
+    meaning:
+      'after conntrack reported lost events (ENOBUFS), the table dump taken to catch up failed: flows whose end was lost stay open until the active timeout or the stop',
+  },
   CONNTRACK_STATE_UNREADABLE: {
     area: 'conntrack (collect conntrack)',
     severity: 'warning',

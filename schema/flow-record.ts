@@ -61,6 +61,7 @@ export const ExportReason = Type.Union([
   Type.Literal('conntrack-destroy'),
   Type.Literal('conntrack-update'),
   Type.Literal('conntrack-dump'),
+  Type.Literal('conntrack-gone'),
 ]);
 
 export const Tunnel = Type.Object({

@@ -50,6 +50,12 @@ function conntrackSummaryLines(s: ConntrackSummary): string[] {
       `${s.events.DESTROY} DESTROY, ${s.malformed} malformed, ${s.ignored} ignored`,
     `collect conntrack: ${s.flows} flows in ${s.records} records (${s.recordsWithoutCounters} without counters); ` +
       `${s.issues} issue(s), ${s.errors} error(s)`,
+    ...(s.eventLosses > 0
+      ? [
+          `collect conntrack: conntrack lost events ${s.eventLosses} time(s) (ENOBUFS); ${s.resyncs} table dump(s) to catch up ` +
+            `found ${s.gone} flow(s) gone whose end was lost (written as 'conntrack-gone', counters of their last event)`,
+        ]
+      : []),
   ];
 }
 

@@ -244,6 +244,36 @@ describe('joining and slicing', () => {
     expect(flows.dropUnresumed().map((r) => r.key)).toEqual(['12|6|10.0.0.3>10.0.0.2|40000>80|0']);
   });
 
+  it('a catch-up dump ends a flow the kernel no longer holds; its DESTROY, late rather than lost, goes on with it', () => {
+    const flows = new ConntrackFlows({});
+    const entry = (line: string) => {
+      const p = parseConntrackLine(line, 1, 'test');
+      if (p.kind !== 'entry') throw new Error(`did not parse: ${line}`);
+      return p.entry;
+    };
+    flows.push(entry(NEW), 0);
+    flows.push(entry(EST), 0);
+    flows.beginResync(1_700_000_005_000);
+    const gone = flows.endResync();
+    expect(gone.map((r) => [r.reason, r.seq, r.state, r.end])).toEqual([
+      ['conntrack-gone', 0, 'closed', 1_700_000_000_001],
+    ]);
+    expect(flows.size).toBe(0);
+    const late = flows.push(entry(END('1700000006.000000', 5, 4)), 0);
+    expect(late.map((r) => [r.reason, r.seq, r.id])).toEqual([['conntrack-destroy', 1, gone[0]!.id]]);
+    expect(late[0]!.packets).toEqual({ fwd: 5, rev: 4 });
+  });
+
+  it('a catch-up dump keeps the flows it lists and those with an event since it began', () => {
+    const flows = new ConntrackFlows({});
+    const p = parseConntrackLine(NEW, 1, 'test');
+    if (p.kind !== 'entry') throw new Error('NEW did not parse');
+    flows.push(p.entry, 0);
+    flows.beginResync(1_699_999_999_000); // the NEW came after the dump began
+    expect(flows.endResync()).toEqual([]);
+    expect(flows.size).toBe(1);
+  });
+
   it('a dump-only flow with nothing new is not repeated at the end', async () => {
     const { records } = await collect(readFileSync(fixturePath('dump-pod-traffic.txt'), 'utf8'));
     expect(records.map((r) => r.reason)).toEqual(['conntrack-dump', 'conntrack-dump', 'conntrack-dump']);

@@ -66,6 +66,10 @@ export interface ConntrackSummary {
   recordsWithoutCounters: number;
   /** Timestamped lines whose time is implausible (future, or far from the rest): no flow. */
   implausibleTime: number;
+  /** Live: times conntrack -E reported lost events (ENOBUFS), table dumps taken to catch up, and flows found gone by them. */
+  eventLosses: number;
+  resyncs: number;
+  gone: number;
   issues: number;
   errors: number;
 }
@@ -78,6 +82,9 @@ export function emptyConntrackSummary(): ConntrackSummary {
     events: { NEW: 0, UPDATE: 0, DESTROY: 0 },
     ignored: 0,
     implausibleTime: 0,
+    eventLosses: 0,
+    resyncs: 0,
+    gone: 0,
     malformed: 0,
     records: 0,
     flows: 0,
@@ -134,6 +141,9 @@ export interface ResumableFlow {
   continued: boolean;
   emitted: { pf: number; pr: number; bf: number; br: number };
 }
+
+/** How long a flow ended as 'conntrack-gone' waits for a late event of its own. */
+const GONE_MEMORY_MS = 60_000;
 
 /** A resumed flow's start and the start a dump line's delta-time gives may differ by this much. */
 const RESUME_START_TOLERANCE_MS = 2000;
@@ -224,6 +234,26 @@ export class ConntrackFlows {
     const now = e.timeMs ?? timeMs;
     const key = e.id !== undefined ? `${e.id}|${tupleKey(e)}` : tupleKey(e);
     let f = this.flows.get(key);
+    if (this.resyncing && e.event === undefined) {
+      this.resyncing.keys.add(key);
+      // A dump line of a flow already open here says nothing happened but its counters.
+      if (f) {
+        if (e.orig.packets !== undefined && e.reply.packets !== undefined) {
+          const c = {
+            pf: e.orig.packets,
+            pr: e.reply.packets,
+            bf: e.orig.bytes ?? 0,
+            br: e.reply.bytes ?? 0,
+          };
+          const was = f.counters;
+          if (!was || was.pf !== c.pf || was.pr !== c.pr || was.bf !== c.bf || was.br !== c.br) {
+            f.counters = c;
+            f.dirty = true;
+          }
+        }
+        return [];
+      }
+    }
     // Most recently updated last: Map order is the eviction order.
     const created = f === undefined;
     let resumed: ResumableFlow | undefined;
@@ -257,7 +287,6 @@ export class ConntrackFlows {
         f.seq = resumed.seq;
         f.continued = resumed.continued;
         f.emitted = { ...resumed.emitted };
-        this.resumedCount++;
       }
       this.flows.set(key, f);
       this.flowCount++;
@@ -306,18 +335,17 @@ export class ConntrackFlows {
   }
 
   private takeResumable(key: string, e: ConntrackEntry, start: number): ResumableFlow | undefined {
-    const r = this.resumable.get(key);
+    const fromState = this.resumable.get(key);
+    const r = fromState ?? this.gone.get(key)?.flow;
     if (!r) return undefined;
     this.resumable.delete(key);
+    this.gone.delete(key);
     // conntrack reuses ids: with timestamps on, a connection that started elsewhere in time is
     // another one that happens to have the same id and tuple.
-    if (
-      e.event !== 'NEW' &&
-      e.deltaTime !== undefined &&
-      Math.abs(start - r.start) > RESUME_START_TOLERANCE_MS
-    )
-      return undefined;
-    return e.event === 'NEW' ? undefined : r;
+    if (e.event === 'NEW') return undefined;
+    if (e.deltaTime !== undefined && Math.abs(start - r.start) > RESUME_START_TOLERANCE_MS) return undefined;
+    if (fromState) this.resumedCount++;
+    return r;
   }
 
   /**
@@ -336,6 +364,50 @@ export class ConntrackFlows {
     for (const f of this.flows.values()) if (f.seq > 0) out.push(resumableOf(f));
     // Not met yet (the dump is still being read): keep them for the next run.
     for (const r of this.resumable.values()) out.push(r);
+    return out;
+  }
+
+  /**
+   * Flows ended as 'conntrack-gone' a moment ago, by key: an event of theirs still on its way (a
+   * DESTROY that was late, not lost) goes on with them rather than making a second flow.
+   */
+  private readonly gone = new Map<string, { flow: ResumableFlow; at: number }>();
+  /** Flows ended as 'conntrack-gone' (their DESTROY event was lost). */
+  goneCount = 0;
+
+  /** While a resync dump is read: the keys it listed, and when it began. */
+  private resyncing: { keys: Set<string>; since: number } | undefined;
+
+  /**
+   * A table dump taken to catch up after conntrack lost events (ENOBUFS): `push` its lines, then
+   * `endResync`. Flows the dump lists and this table lacks (their NEW was lost) are reported from the
+   * dump as at the start; those it lacks and that had no event since `sinceMs` ended unseen.
+   */
+  beginResync(sinceMs: number): void {
+    this.resyncing = { keys: new Set(), since: sinceMs };
+  }
+
+  /**
+   * Ends the flows the resync dump did not list and that had no event since it began: the kernel no
+   * longer holds them and their DESTROY was lost. They are written with reason 'conntrack-gone', the
+   * counters of their last event, and their last event's time as their end.
+   */
+  endResync(): FlowRecord[] {
+    const r = this.resyncing;
+    this.resyncing = undefined;
+    if (!r) return [];
+    const out: FlowRecord[] = [];
+    for (const [key, f] of this.flows) {
+      if (r.keys.has(key) || f.last >= r.since) continue;
+      this.flows.delete(key);
+      out.push(this.record(f, 'conntrack-gone', f.last, true));
+      this.gone.set(key, { flow: resumableOf(f), at: r.since });
+      this.goneCount++;
+    }
+    for (const [key, g] of this.gone) {
+      if (r.since - g.at < GONE_MEMORY_MS) break;
+      this.gone.delete(key);
+    }
     return out;
   }
 
@@ -462,7 +534,20 @@ export class ConntrackCollector {
       );
   }
 
-  private report(i: InputIssue): void {
+  /** Starts a catch-up dump (ConntrackFlows.beginResync). */
+  beginResync(sinceMs: number): void {
+    this.summary.resyncs++;
+    this.flows.beginResync(sinceMs);
+  }
+
+  /** Ends it: the flows the kernel no longer holds are written as 'conntrack-gone'. */
+  async endResync(): Promise<void> {
+    const out = this.flows.endResync();
+    this.summary.gone += out.length;
+    await this.write(out);
+  }
+
+  report(i: InputIssue): void {
     this.summary.issues++;
     if (i.severity === 'error') this.summary.errors++;
     this.opts.onIssue?.(i);

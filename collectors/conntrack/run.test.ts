@@ -76,4 +76,50 @@ describe('collectConntrackLive', () => {
     ]);
     expect(saved.flows[0]!.key).toMatch(/^11\|6\|10\.0\.0\.1>10\.0\.0\.2\|40000>80/);
   });
+
+  it('when conntrack -E reports lost events (ENOBUFS), a table dump ends the flows the kernel no longer holds and reports those it missed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-run-'));
+    const fake = join(dir, 'conntrack');
+    const calls = join(dir, 'calls');
+    // -E: the NEW of flow A, then the warning conntrack prints when the kernel dropped events (A's
+    // DESTROY among them). The first -L (at the start) lists nothing; the second (the catch-up)
+    // lists flow B, whose NEW was lost, and not A.
+    const flowB =
+      'ipv4     2 udp      17 29 src=10.0.0.5 dst=10.0.0.6 sport=53000 dport=53 packets=1 bytes=60 src=10.0.0.6 dst=10.0.0.5 sport=53 dport=53000 packets=1 bytes=90 mark=0 use=1 id=22';
+    writeFileSync(
+      fake,
+      `#!/bin/sh
+case "$1" in
+  -E)
+    printf '[%s]\t    [NEW] tcp      6 120 SYN_SENT src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 id=11\n' "$(date +%s.%06N)"
+    sleep 0.3
+    echo 'WARNING: We have hit ENOBUFS! We are losing events.' >&2
+    exec sleep 30;;
+  -L)
+    echo x >> '${calls}'
+    if [ "$(wc -l < '${calls}')" -ge 2 ]; then echo '${flowB}'; fi;;
+esac
+`,
+    );
+    chmodSync(fake, 0o755);
+    const records: FlowRecord[] = [];
+    const sink = {
+      write: (r: FlowRecord) => void records.push(r),
+      flush: async () => {},
+      close: async () => {},
+    };
+    const ac = new AbortController();
+    const done = collectConntrackLive(sink, { conntrackPath: fake, signal: ac.signal });
+    const until = Date.now() + 10_000;
+    while (records.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    const summary = await done;
+    expect(records.map((r) => [r.reason, r.src.port, r.seq])).toEqual([
+      ['conntrack-dump', 53000, 0],
+      ['conntrack-gone', 40000, 0],
+    ]);
+    expect(records[1]).toMatchObject({ state: 'attempted', packets: { fwd: 0, rev: 0 } });
+    expect(summary).toMatchObject({ eventLosses: 1, resyncs: 1, gone: 1 });
+    expect(readFileSync(calls, 'utf8').trim().split('\n')).toHaveLength(2);
+  });
 });

@@ -77,6 +77,10 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
    * part, written after every batch of records the sink has taken (and at the end).
    */
   stateFile?: string;
+  /** After conntrack reports lost events (ENOBUFS), list the table to catch up (default true). */
+  resyncOnLoss?: boolean;
+  /** At most one such catch-up per this many ms (default 5 s). */
+  resyncEveryMs?: number;
   /** How often the state file is written when records were written since (default 1 s). */
   stateEveryMs?: number;
 }
@@ -221,7 +225,8 @@ export async function collectConntrackLive(
     );
   }
 
-  if (opts.dump !== false && !opts.signal?.aborted) {
+  /** Lists the table (`conntrack -L`) into the collector; the tool's failure as { code, message }. */
+  const readDump = async (): Promise<{ code: number | null; message: string; argv: string }> => {
     const d = command(opts, ['-L', '-o', 'extended,id']);
     const dump = spawn(d.file, d.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const dumpErr: string[] = [];
@@ -236,15 +241,16 @@ export async function collectConntrackLive(
     });
     await new Promise<void>((resolve) => rl.once('close', resolve));
     const r = await exited(dump);
-    const msg = dumpErr.join('').trim();
+    return { code: r.code, message: dumpErr.join('').trim(), argv: `${d.file} ${d.argv.join(' ')}` };
+  };
+
+  if (opts.dump !== false && !opts.signal?.aborted) {
+    const r = await readDump();
     if (r.code !== 0) {
       stop();
-      throw new AuditError(
-        'CONNTRACK_TOOL_FAILED',
-        `${d.file} ${d.argv.join(' ')} exited with ${r.code}: ${msg}`,
-      );
+      throw new AuditError('CONNTRACK_TOOL_FAILED', `${r.argv} exited with ${r.code}: ${r.message}`);
     }
-    if (msg) toolMessages.push(...msg.split('\n'));
+    if (r.message) toolMessages.push(...r.message.split('\n'));
     await queue;
   }
   // What the previous run had open and the table no longer holds ended while no collector ran.
@@ -254,6 +260,55 @@ export async function collectConntrackLive(
     await queue;
   }
   opts.onReady?.();
+
+  // conntrack -E says when the kernel dropped events (its netlink buffer overran): a lost DESTROY
+  // would leave a flow open here until the active timeout or the stop, a lost NEW would hide a
+  // short flow. A table dump then tells which flows the kernel still holds (ConntrackFlows.beginResync).
+  let resyncing: Promise<void> | undefined;
+  let resyncAgain = false;
+  let lastResync = 0;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  const resync = async () => {
+    const since = Date.now();
+    lastResync = since;
+    enqueue(async () => c.beginResync(since));
+    const r = await readDump();
+    if (r.code !== 0 && !opts.signal?.aborted)
+      c.report(
+        issue(
+          'CONNTRACK_RESYNC_FAILED',
+          `${r.argv} exited with ${r.code}: ${r.message}; flows whose end was lost stay open until the active timeout`,
+          { source: opts.netns ? `conntrack@${opts.netns}` : 'conntrack' },
+          'warning',
+        ),
+      );
+    enqueue(() => c.endResync());
+    await queue;
+  };
+  const requestResync = () => {
+    if (opts.signal?.aborted || opts.resyncOnLoss === false) return;
+    if (resyncing || resyncTimer) {
+      resyncAgain = true;
+      return;
+    }
+    const wait = Math.max(0, lastResync + (opts.resyncEveryMs ?? 5000) - Date.now());
+    resyncTimer = setTimeout(() => {
+      resyncTimer = undefined;
+      resyncing = resync().finally(() => {
+        resyncing = undefined;
+        if (resyncAgain) {
+          resyncAgain = false;
+          requestResync();
+        }
+      });
+    }, wait);
+  };
+  events.stderr!.on('data', (d: string) => {
+    if (/ENOBUFS/.test(d)) {
+      c.summary.eventLosses++;
+      requestResync();
+    }
+  });
 
   const tick = setInterval(() => enqueue(() => c.tick(Date.now())), opts.tickMs ?? 10_000);
   // The records of a flow are written as conntrack reports it; its state follows within a second.
@@ -270,6 +325,8 @@ export async function collectConntrackLive(
       throw new AuditError('CONNTRACK_TOOL_FAILED', `conntrack -E exited with ${r.code ?? r.signal}: ${msg}`);
     }
   } finally {
+    if (resyncTimer) clearTimeout(resyncTimer);
+    await resyncing;
     clearInterval(tick);
     if (saver) clearInterval(saver);
     opts.signal?.removeEventListener('abort', stop);

@@ -88,7 +88,10 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
     console.info(
       `steady traffic: ${steady.stored} of ${steady.expected} flows stored 30 s after the nodes forgot every ` +
         `connection; ${late} late (${steady.missing.length} identified, ${crossNode} of them cross-node); ` +
-        `conntrack reported ENOBUFS on: ${enobufs.map((p) => p.name).join(', ') || 'none'}`,
+        `conntrack reported ENOBUFS on: ${enobufs.map((p) => p.name).join(', ') || 'none'}` +
+        enobufs
+          .map((p) => `\n  ${p.name}: ${/conntrack lost events[^\n]*/.exec(p.stderr())?.[0] ?? ''}`)
+          .join(''),
     );
     expect(late).toBeGreaterThanOrEqual(0);
     expect(steady.missing.length).toBeLessThanOrEqual(late);
