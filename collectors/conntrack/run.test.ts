@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../lib/errors.js';
-import type { FlowRecord } from '../../schema/flow-record.js';
+import { ArraySink } from '../sink.js';
 import { collectConntrackLive, DEFAULT_EVENT_BUFFER_BYTES } from './run.js';
 import { readConntrackState } from './state.js';
 
@@ -17,12 +17,8 @@ describe('collectConntrackLive', () => {
     writeFileSync(fake, `#!/bin/sh\necho "$*" >> '${log}'\ncase "$1" in -E) exec sleep 30;; esac\n`);
     chmodSync(fake, 0o755);
     const ac = new AbortController();
-    const records: FlowRecord[] = [];
-    const sink = {
-      write: (r: FlowRecord) => void records.push(r),
-      flush: async () => {},
-      close: async () => {},
-    };
+    const sink = new ArraySink();
+    const records = sink.records;
     const done = collectConntrackLive(sink, {
       conntrackPath: fake,
       signal: ac.signal,
@@ -48,12 +44,8 @@ describe('collectConntrackLive', () => {
     const state = join(dir, 'conntrack.state');
     writeFileSync(state, '{"v": 1, "flows": [{"key": 3}]}');
     const issues: InputIssue[] = [];
-    const records: FlowRecord[] = [];
-    const sink = {
-      write: (r: FlowRecord) => void records.push(r),
-      flush: async () => {},
-      close: async () => {},
-    };
+    const sink = new ArraySink();
+    const records = sink.records;
     const ac = new AbortController();
     const summary = await collectConntrackLive(sink, {
       conntrackPath: fake,
@@ -102,12 +94,8 @@ esac
 `,
     );
     chmodSync(fake, 0o755);
-    const records: FlowRecord[] = [];
-    const sink = {
-      write: (r: FlowRecord) => void records.push(r),
-      flush: async () => {},
-      close: async () => {},
-    };
+    const sink = new ArraySink();
+    const records = sink.records;
     const ac = new AbortController();
     const done = collectConntrackLive(sink, { conntrackPath: fake, signal: ac.signal });
     const until = Date.now() + 10_000;
