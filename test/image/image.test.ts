@@ -4,12 +4,12 @@
  * 65532, with a read-only root filesystem, no network, the input mounted read-only and a writable
  * volume for the store.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../support/cli.js';
+import { type CliResult, ROOT, runProgram } from '../support/cli.js';
 import { requirePrograms } from '../support/programs.js';
 
 const UID = 65532;
@@ -64,24 +64,8 @@ function inspect(format: string): string {
  * Runs the build without blocking this worker: a build of minutes inside spawnSync starves vitest's
  * worker of its event loop, and vitest then fails the run ("Timeout calling onTaskUpdate").
  */
-function buildImage(): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(ROOT, 'scripts/build-image.sh')], { cwd: ROOT });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGTERM'), 1_500_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({
-        status,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      });
-    });
-  });
+function buildImage(): Promise<CliResult> {
+  return runProgram('bash', [join(ROOT, 'scripts/build-image.sh')], { cwd: ROOT, timeoutMs: 1_500_000 });
 }
 
 beforeAll(async () => {
@@ -98,7 +82,7 @@ beforeAll(async () => {
   // Cold (nothing cached under ~/.cache/netpol-audit/image) this downloads Debian packages and
   // Node.js and compiles better-sqlite3: a few minutes. Warm it finds the image up to date.
   const build = await buildImage();
-  if (build.status !== 0) throw new Error(`scripts/build-image.sh failed:\n${build.stderr}`);
+  if (build.code !== 0) throw new Error(`scripts/build-image.sh failed:\n${build.stderr}`);
   process.stderr.write(build.stderr);
   image = build.stdout.trim().split('\n').at(-1) ?? '';
   data = mkdtempSync(join(tmpdir(), 'npa-image-'));

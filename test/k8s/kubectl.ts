@@ -1,9 +1,10 @@
 // Test helper: kubectl, built by apiserver.sh from the same k8s.io/kubernetes module as the test
 // kube-apiserver (no registry here ships it), run against a test API server's admin kubeconfig.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { type CliResult, runProgram } from '../support/cli.js';
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'apiserver.sh');
 
@@ -31,35 +32,16 @@ export async function monitoringCrdFiles(): Promise<string[]> {
   return (await apiserverSh(['monitoring-crds'], 10 * 60_000)).split('\n').filter((f) => f.endsWith('.yaml'));
 }
 
-export interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type KubectlResult = CliResult;
 
 export type Kubectl = (args: string[], input?: string) => Promise<KubectlResult>;
 
 /** kubectl with `--kubeconfig` set (no $KUBECONFIG, no ~/.kube of the machine). */
 export function kubectlFor(bin: string, kubeconfig: string): Kubectl {
   return (args, input) =>
-    new Promise((resolve, reject) => {
-      const child = spawn(bin, ['--kubeconfig', kubeconfig, ...args], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent' },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stderr.on('data', (d: Buffer) => err.push(d));
-      child.on('error', reject);
-      child.on('close', (code) =>
-        resolve({
-          code,
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-        }),
-      );
-      child.stdin.end(input ?? '');
+    runProgram(bin, ['--kubeconfig', kubeconfig, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/nonexistent' },
+      input,
     });
 }
 
