@@ -40,6 +40,11 @@ export class ReplayFacts {
   private readonly stmts;
   /** Identity key → id; ids never change, so the cache never goes stale. */
   private readonly ids = new Map<string, number>();
+  /**
+   * Identity object → id. The processor hands every flow of a pod (node) the same object, made once
+   * per pod version and never changed, so its canonical key is computed once, not per flow.
+   */
+  private readonly idsByObject = new WeakMap<object, number>();
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
@@ -59,6 +64,8 @@ export class ReplayFacts {
 
   private idOf(kind: 'pod' | 'node', value: ReplayPod | ReplayNode | undefined): number {
     if (!value) return 0;
+    const known = this.idsByObject.get(value);
+    if (known !== undefined) return known;
     const key = canonicalKey(value);
     let id = this.ids.get(key);
     if (id === undefined) {
@@ -72,6 +79,7 @@ export class ReplayFacts {
       id = this.stmts.identityId.get(key) as number;
       this.ids.set(key, id);
     }
+    this.idsByObject.set(value, id);
     return id;
   }
 

@@ -4,8 +4,8 @@ import { DAY, HOUR, IDENTITY_BUCKET_MS } from './schema.js';
 import type { StoredFlow } from './types.js';
 
 /**
- * Writing batches: the prepared statements, the ingestion-identity check, and the in-memory
- * aggregation of a batch into one upsert per distinct key (workload pair, rule, hour, day). The
+ * Writing batches: the prepared statements, and the in-memory aggregation of a batch into one upsert
+ * per distinct key (workload pair, rule, hour, day); the ingestion-identity check is dedupe.ts. The
  * caller (AuditStore.applyBatch) holds the transaction. Also pruning old data (AuditStore.prune).
  */
 
@@ -76,48 +76,12 @@ export function prepareStatements(db: Database.Database) {
       VALUES (@kind, @policy, @hash, @spec, @at, @at)
       ON CONFLICT (kind, policy, hash) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen)`),
-    identitySeen: db.prepare(`SELECT packets FROM flow_identities
-      WHERE bucket IN (@b - 1, @b, @b + 1) AND tuple = @tuple AND seq = @seq AND start BETWEEN @lo AND @hi LIMIT 1`),
-    identityAdd:
-      db.prepare(`INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`),
     offset: db.prepare(`INSERT INTO offsets (consumer, topic, partition, next_offset) VALUES (?, ?, ?, ?)
       ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset`),
   };
 }
 
 export type StoreStatements = ReturnType<typeof prepareStatements>;
-
-/** The flows of a batch not counted yet, their identities recorded (inside the caller's transaction). */
-export function unseen(
-  s: StoreStatements,
-  flows: readonly StoredFlow[],
-  tol: number,
-  runId: number | null,
-): { fresh: StoredFlow[]; larger: number } {
-  const out: StoredFlow[] = [];
-  let larger = 0;
-  for (const f of flows) {
-    const id = f.identity;
-    if (id) {
-      const b = Math.floor(id.start / IDENTITY_BUCKET_MS);
-      const seen = s.identitySeen.get({
-        b,
-        tuple: id.tuple,
-        seq: id.seq,
-        lo: id.start - tol,
-        hi: id.start + tol,
-      }) as { packets: number } | undefined;
-      if (seen) {
-        if (f.packets > seen.packets) larger++;
-        continue;
-      }
-      s.identityAdd.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, runId);
-    }
-    out.push(f);
-  }
-  return { fresh: out, larger };
-}
 
 export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[], windowMs: number): void {
   const violations = new Map<string, Agg>();
