@@ -7,8 +7,9 @@
 // as pipeline/embedded.ts does: ClusterView (openCluster, as audit) → FlowProcessor → TapSink →
 // StoreRecorder → AuditStore. Baseline and current alternate, runs times each; the best run of each
 // counts. Each child prints flows/s (judge + store up to the last commit, flow generation excluded),
-// its peak RSS (VmHWM, flows array included) and a digest of the store it wrote; the parent checks
-// the digests are equal (same results) and prints the ratio. Nothing here asserts a speed.
+// flows per CPU-second of the process (steadier than wall time on a shared machine), its peak RSS
+// (VmHWM, flows array included) and a digest of the store it wrote; the parent checks the digests
+// are equal (same results) and prints both ratios. Nothing here asserts a speed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -28,6 +29,10 @@ const { values: args } = parseArgs({
     'base-ref': { type: 'string', default: 'd83082b' },
     child: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
+    /** With --child: load the compiled dist/ (npm run build) instead of the sources: for --cpu-prof line numbers. */
+    dist: { type: 'boolean', default: false },
+    /** With --child: the recorder's batch size (default: the recorder's own). */
+    batch: { type: 'string' },
   },
 });
 const HERE = resolve(import.meta.dirname, '..');
@@ -65,7 +70,8 @@ function vmHwmMb(): number {
 
 /** One measurement, in this process, of the code under `root`. Prints one JSON line. */
 async function child(root: string) {
-  const load = (p: string) => import(pathToFileURL(join(root, p)).href);
+  const load = (p: string) =>
+    import(pathToFileURL(args.dist ? join(root, 'dist', p.replace(/\.ts$/, '.js')) : join(root, p)).href);
   const { openCluster } = await load('pipeline/cluster.ts');
   const { DEFAULT_POLICY_OPTIONS } = await load('processor/policy/types.ts');
   const { FlowProcessor } = await load('processor/processor.ts');
@@ -82,8 +88,9 @@ async function child(root: string) {
     const runId = store.beginRun('embedded', ['bench'], Date.now());
     // As pipeline/embedded.ts wires them.
     let placed = 0;
-    const recorder = new StoreRecorder(store, undefined, undefined);
+    const recorder = new StoreRecorder(store, args.batch ? Number(args.batch) : undefined, undefined);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const processor = new FlowProcessor(
       cluster.view,
       new TapSink(recorder, (judged: { record: { src: { kind: string }; dst: { kind: string } } }) => {
@@ -96,6 +103,8 @@ async function child(root: string) {
     }
     await processor.close();
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     const { rules, policies } = cluster.policiesAt(processor.stats.firstFlow);
     store.recordPolicies(policies, rules, processor.stats.firstFlow);
     store.recordPolicies(policies, rules, processor.stats.lastFlow);
@@ -111,6 +120,8 @@ async function child(root: string) {
       JSON.stringify({
         flowsPerSec: (total * 1000) / ms,
         ms,
+        flowsPerCpuSec: (total * 1000) / cpuMs,
+        cpuMs,
         closeMs,
         peakRssMb: vmHwmMb(),
         stored: recorder.written,
@@ -126,6 +137,8 @@ async function child(root: string) {
 interface Measured {
   flowsPerSec: number;
   ms: number;
+  flowsPerCpuSec: number;
+  cpuMs: number;
   closeMs: number;
   peakRssMb: number;
   stored: number;
@@ -176,12 +189,14 @@ async function main() {
         const b = measure(base);
         results.base.push(b);
         console.log(
-          `  ${label}: ${fmt(b.flowsPerSec)} flows/s, peak RSS ${b.peakRssMb} MB, digest ${b.digest}`,
+          `  ${label}: ${fmt(b.flowsPerSec)} flows/s (${fmt(b.flowsPerCpuSec)} per CPU-second), peak RSS ${b.peakRssMb} MB, digest ${b.digest}`,
         );
       }
       const c = measure(HERE);
       results.current.push(c);
-      console.log(`  current: ${fmt(c.flowsPerSec)} flows/s, peak RSS ${c.peakRssMb} MB, digest ${c.digest}`);
+      console.log(
+        `  current: ${fmt(c.flowsPerSec)} flows/s (${fmt(c.flowsPerCpuSec)} per CPU-second), peak RSS ${c.peakRssMb} MB, digest ${c.digest}`,
+      );
     }
     const best = (xs: Measured[]) => xs.reduce((a, b) => (b.flowsPerSec > a.flowsPerSec ? b : a));
     const c = best(results.current);
@@ -189,17 +204,23 @@ async function main() {
       flows: total,
       mix: args.mix,
       currentFlowsPerSec: Math.round(c.flowsPerSec),
+      currentFlowsPerCpuSec: Math.round(Math.max(...results.current.map((r) => r.flowsPerCpuSec))),
       currentPeakRssMb: Math.max(...results.current.map((r) => r.peakRssMb)),
     };
     if (base) {
       const b = best(results.base);
       const digests = new Set([...results.base, ...results.current].map((r) => r.digest));
       summary.baselineFlowsPerSec = Math.round(b.flowsPerSec);
+      summary.baselineFlowsPerCpuSec = Math.round(Math.max(...results.base.map((r) => r.flowsPerCpuSec)));
+      summary.cpuRatio = Number(
+        ((summary.currentFlowsPerCpuSec as number) / (summary.baselineFlowsPerCpuSec as number)).toFixed(2),
+      );
       summary.baselinePeakRssMb = Math.max(...results.base.map((r) => r.peakRssMb));
       summary.ratio = Number((c.flowsPerSec / b.flowsPerSec).toFixed(2));
       summary.sameStore = digests.size === 1;
       console.log(
-        `current ${fmt(c.flowsPerSec)} flows/s vs ${label} ${fmt(b.flowsPerSec)} flows/s: ×${summary.ratio}; ` +
+        `current ${fmt(c.flowsPerSec)} flows/s vs ${label} ${fmt(b.flowsPerSec)} flows/s: ×${summary.ratio} ` +
+          `(per CPU-second ×${summary.cpuRatio}); ` +
           `stores ${summary.sameStore ? 'identical' : 'DIFFER'}`,
       );
     }

@@ -20,6 +20,11 @@ import type { StoredFlow } from './types.js';
 /** Identities the range read may visit per flow of the batch before the per-flow queries are cheaper. */
 export const RANGE_ROWS_PER_FLOW = 4;
 
+/** Identities written per INSERT when the range was read (the driver's cost per statement, shared). */
+const ROWS_PER_INSERT = 64;
+const IDENTITY_INSERT = `INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run) VALUES `;
+const IDENTITY_ROW = '(?, ?, ?, ?, ?, ?, ?)';
+
 export function prepareDedupe(db: Database.Database) {
   return {
     range: db
@@ -29,19 +34,15 @@ export function prepareDedupe(db: Database.Database) {
       .prepare(`SELECT packets FROM flow_identities
       WHERE bucket IN (?, ?, ?) AND tuple = ? AND seq = ? AND start BETWEEN ? AND ? ORDER BY bucket, start LIMIT 1`)
       .pluck(),
-    add: db.prepare(`INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    add: db.prepare(IDENTITY_INSERT + IDENTITY_ROW),
+    addMany: db.prepare(IDENTITY_INSERT + Array(ROWS_PER_INSERT).fill(IDENTITY_ROW).join(', ')),
   };
 }
 
 export type DedupeStatements = ReturnType<typeof prepareDedupe>;
 
-/** Starts and packets of the identities held for one (tuple, slice), as a flat [start, packets, ...] list. */
+/** The identities held per tuple, as a flat [seq, start, packets, ...] list. */
 type Known = Map<string, number[]>;
-
-function knownKey(tuple: string, seq: number): string {
-  return `${seq}\u0000${tuple}`;
-}
 
 /** The identities of buckets lo..hi, or undefined when there are more than `limit` of them. */
 function readRange(s: DedupeStatements, lo: number, hi: number, limit: number): Known | undefined {
@@ -53,10 +54,9 @@ function readRange(s: DedupeStatements, lo: number, hi: number, limit: number): 
       it.return?.();
       return undefined;
     }
-    const k = knownKey(tuple, seq);
-    const list = known.get(k);
-    if (list) list.push(start, packets);
-    else known.set(k, [start, packets]);
+    const list = known.get(tuple);
+    if (list) list.push(seq, start, packets);
+    else known.set(tuple, [seq, start, packets]);
   }
   return known;
 }
@@ -82,6 +82,7 @@ export function unseen(
   const known =
     withIdentity > 0 ? readRange(s, lo - 1, hi + 1, rangeRowsPerFlow * withIdentity + 1000) : undefined;
   const out: StoredFlow[] = [];
+  const rows: unknown[] = [];
   let larger = 0;
   for (const f of flows) {
     const id = f.identity;
@@ -92,14 +93,14 @@ export function unseen(
       let seenPackets: number | undefined;
       let list: number[] | undefined;
       if (known) {
-        list = known.get(knownKey(id.tuple, id.seq));
+        list = known.get(id.tuple);
         if (list) {
           let earliest = Number.POSITIVE_INFINITY;
-          for (let i = 0; i < list.length; i += 2) {
-            const start = list[i]!;
-            if (start >= from && start <= to && start < earliest) {
+          for (let i = 0; i < list.length; i += 3) {
+            const start = list[i + 1]!;
+            if (list[i] === id.seq && start >= from && start <= to && start < earliest) {
               earliest = start;
-              seenPackets = list[i + 1]!;
+              seenPackets = list[i + 2]!;
             }
           }
         }
@@ -108,13 +109,19 @@ export function unseen(
         if (f.packets > seenPackets) larger++;
         continue;
       }
-      s.add.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, runId);
       if (known) {
-        if (list) list.push(id.start, f.packets);
-        else known.set(knownKey(id.tuple, id.seq), [id.start, f.packets]);
-      }
+        // Checked in memory from here on: the row can wait for its INSERT.
+        if (list) list.push(id.seq, id.start, f.packets);
+        else known.set(id.tuple, [id.seq, id.start, f.packets]);
+        rows.push(b, id.tuple, id.seq, id.start, f.packets, f.bytes, runId);
+        if (rows.length === ROWS_PER_INSERT * 7) {
+          s.addMany.run(rows);
+          rows.length = 0;
+        }
+      } else s.add.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, runId);
     }
     out.push(f);
   }
+  for (let i = 0; i < rows.length; i += 7) s.add.run(rows.slice(i, i + 7));
   return { fresh: out, larger };
 }

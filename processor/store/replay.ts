@@ -41,10 +41,13 @@ export class ReplayFacts {
   /** Identity key → id; ids never change, so the cache never goes stale. */
   private readonly ids = new Map<string, number>();
   /**
-   * Identity object → id. The processor hands every flow of a pod (node) the same object, made once
-   * per pod version and never changed, so its canonical key is computed once, not per flow.
+   * Identity object → id, for frozen objects only: the processor hands every flow of a pod (node)
+   * the same frozen object, so its canonical key is computed once, not per flow. Objects that may
+   * change (decoded from a verdict message, one per flow) are keyed by content every time.
    */
   private readonly idsByObject = new WeakMap<object, number>();
+  /** Per frozen replay fact (shared by the flows of a conversation): its edge columns but day and classification. */
+  private readonly edgeParts = new WeakMap<ReplayFact, unknown[]>();
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
@@ -79,8 +82,26 @@ export class ReplayFacts {
       id = this.stmts.identityId.get(key) as number;
       this.ids.set(key, id);
     }
-    this.idsByObject.set(value, id);
+    if (Object.isFrozen(value)) this.idsByObject.set(value, id);
     return id;
+  }
+
+  private partsOf(r: ReplayFact): unknown[] {
+    const known = this.edgeParts.get(r);
+    if (known) return known;
+    const parts = [
+      r.src.ip,
+      this.idOf('pod', r.src.pod),
+      this.idOf('node', r.src.node),
+      r.dst.ip,
+      this.idOf('pod', r.dst.pod),
+      this.idOf('node', r.dst.node),
+      r.proto,
+      r.port,
+      r.answered ? 1 : 0,
+    ];
+    if (Object.isFrozen(r)) this.edgeParts.set(r, parts);
+    return parts;
   }
 
   /** Inside the batch's transaction, from the flows counted for the first time. */
@@ -92,21 +113,7 @@ export class ReplayFacts {
       const r = f.facts?.replay;
       const skip = f.facts?.replaySkip;
       if (!r && !skip) continue;
-      const key = r
-        ? [
-            day,
-            r.src.ip,
-            this.idOf('pod', r.src.pod),
-            this.idOf('node', r.src.node),
-            r.dst.ip,
-            this.idOf('pod', r.dst.pod),
-            this.idOf('node', r.dst.node),
-            r.proto,
-            r.port,
-            r.answered ? 1 : 0,
-            f.classification,
-          ]
-        : [day, skip];
+      const key = r ? [day, ...this.partsOf(r), f.classification] : [day, skip];
       const map = r ? edges : skipped;
       const k = key.join('\u0000');
       const cur = map.get(k);
