@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { ReplayFact } from '../../schema/replay.js';
 import type { CoverageSnapshot } from '../../schema/report.js';
 import type { Classification } from '../classify.js';
+import { TupleMap } from './tuple-map.js';
 
 /**
  * The report's facts (migration 5): isolation coverage per day, traffic between namespaces,
@@ -46,13 +47,12 @@ export interface FactSource {
 
 type Sum = { key: unknown[]; flows: number; bytes: number };
 
-function add(map: Map<string, Sum>, key: unknown[], bytes: number): void {
-  const k = key.join('\u0000');
-  const cur = map.get(k);
+function add(map: TupleMap<Sum>, key: unknown[], bytes: number): void {
+  const cur = map.get(key);
   if (cur) {
     cur.flows++;
     cur.bytes += bytes;
-  } else map.set(k, { key, flows: 1, bytes });
+  } else map.set(key, { key, flows: 1, bytes });
 }
 
 export class ReportFacts {
@@ -84,10 +84,10 @@ export class ReportFacts {
       const c = f.facts?.coverage;
       if (c) s.coverage.run(c.day, c.asOf, JSON.stringify(c));
     }
-    const ns = new Map<string, Sum>();
-    const unisolated = new Map<string, Sum>();
-    const observers = new Map<string, Sum>();
-    const unattributed = new Map<string, Sum>();
+    const ns = new TupleMap<Sum>();
+    const unisolated = new TupleMap<Sum>();
+    const observers = new TupleMap<Sum>();
+    const unattributed = new TupleMap<Sum>();
     for (const f of fresh) {
       const x = f.facts;
       if (!x) continue;

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 import type { Classification } from '../classify.js';
+import { TupleMap } from './tuple-map.js';
 
 export type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 
@@ -35,6 +36,8 @@ export function canonicalKey(value: unknown): string {
 }
 
 type EdgeSum = { key: unknown[]; flows: number; bytes: number; first: number; last: number };
+/** An edge's columns but day and classification (the ends' addresses and identities, protocol, port, answered). */
+type EdgeParts = { parts: unknown[]; key: string };
 
 export class ReplayFacts {
   private readonly stmts;
@@ -47,7 +50,7 @@ export class ReplayFacts {
    */
   private readonly idsByObject = new WeakMap<object, number>();
   /** Per frozen replay fact (shared by the flows of a conversation): its edge columns but day and classification. */
-  private readonly edgeParts = new WeakMap<ReplayFact, unknown[]>();
+  private readonly edgeParts = new WeakMap<ReplayFact, EdgeParts>();
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
@@ -86,7 +89,7 @@ export class ReplayFacts {
     return id;
   }
 
-  private partsOf(r: ReplayFact): unknown[] {
+  private partsOf(r: ReplayFact): EdgeParts {
     const known = this.edgeParts.get(r);
     if (known) return known;
     const parts = [
@@ -100,29 +103,34 @@ export class ReplayFacts {
       r.port,
       r.answered ? 1 : 0,
     ];
-    if (Object.isFrozen(r)) this.edgeParts.set(r, parts);
-    return parts;
+    const out = { parts, key: parts.join('\u0000') };
+    if (Object.isFrozen(r)) this.edgeParts.set(r, out);
+    return out;
   }
 
   /** Inside the batch's transaction, from the flows counted for the first time. */
   record(fresh: readonly ReplaySource[]): void {
-    const edges = new Map<string, EdgeSum>();
-    const skipped = new Map<string, EdgeSum>();
+    const edges = new TupleMap<EdgeSum>();
+    const skipped = new TupleMap<EdgeSum>();
     for (const f of fresh) {
       const day = Math.floor(f.start / DAY) * DAY;
       const r = f.facts?.replay;
       const skip = f.facts?.replaySkip;
       if (!r && !skip) continue;
-      const key = r ? [day, ...this.partsOf(r), f.classification] : [day, skip];
+      const parts = r ? this.partsOf(r) : undefined;
+      // Looked up by the parts' joined text (made once per shared fact), stored with the parts.
+      const lookup = parts ? [day, parts.key, f.classification] : [day, skip];
       const map = r ? edges : skipped;
-      const k = key.join('\u0000');
-      const cur = map.get(k);
+      const cur = map.get(lookup);
       if (cur) {
         cur.flows++;
         cur.bytes += f.bytes;
         cur.first = Math.min(cur.first, f.start);
         cur.last = Math.max(cur.last, f.start);
-      } else map.set(k, { key, flows: 1, bytes: f.bytes, first: f.start, last: f.start });
+      } else {
+        const key = parts ? [day, ...parts.parts, f.classification] : lookup;
+        map.set(lookup, { key, flows: 1, bytes: f.bytes, first: f.start, last: f.start });
+      }
     }
     for (const e of edges.values()) this.stmts.edge.run(...e.key, e.flows, e.bytes, e.first, e.last);
     for (const e of skipped.values()) this.stmts.skipped.run(...e.key, e.flows, e.bytes);

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import { DAY, HOUR, IDENTITY_BUCKET_MS } from './schema.js';
+import { TupleMap } from './tuple-map.js';
 import type { StoredFlow } from './types.js';
 
 /**
@@ -84,31 +85,32 @@ export function prepareStatements(db: Database.Database) {
 export type StoreStatements = ReturnType<typeof prepareStatements>;
 
 export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[], windowMs: number): void {
-  const violations = new Map<string, Agg>();
-  const denied = new Map<string, Agg>();
-  const ambiguous = new Map<string, Agg>();
-  const edges = new Map<
-    string,
-    {
-      hour: number;
-      src: string;
-      dst: string;
-      proto: string;
-      port: number;
-      result: string;
-      flows: number;
-      packets: number;
-      bytes: number;
-    }
-  >();
-  const hits = new Map<
-    string,
-    { ref: RuleRefValue; hits: number; bytes: number; first: number; last: number; day: number }
-  >();
+  const violations = new TupleMap<Agg>();
+  const denied = new TupleMap<Agg>();
+  const ambiguous = new TupleMap<Agg>();
+  const edges = new TupleMap<{
+    hour: number;
+    src: string;
+    dst: string;
+    proto: string;
+    port: number;
+    result: string;
+    flows: number;
+    packets: number;
+    bytes: number;
+  }>();
+  const hits = new TupleMap<{
+    ref: RuleRefValue;
+    hits: number;
+    bytes: number;
+    first: number;
+    last: number;
+    day: number;
+  }>();
 
   for (const f of flows) {
     const hour = Math.floor(f.start / HOUR) * HOUR;
-    const ek = `${hour}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}\u0000${f.result}`;
+    const ek = [hour, f.result, f.proto, f.port, f.srcWorkload, f.dstWorkload];
     const e = edges.get(ek);
     if (e) {
       e.flows++;
@@ -138,7 +140,7 @@ export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[]
     if (target) aggregate(target, f, windowMs);
     const day = Math.floor(f.start / DAY) * DAY;
     for (const ref of f.rules) {
-      const rk = `${ref.kind ?? 'NetworkPolicy'}\u0000${ref.policy}\u0000${ref.direction}\u0000${ref.rule}\u0000${day}`;
+      const rk = [day, ref.kind ?? 'NetworkPolicy', ref.direction, ref.rule, ref.policy];
       const h = hits.get(rk);
       if (h) {
         h.hits++;
@@ -183,9 +185,9 @@ export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[]
   }
 }
 
-function aggregate(map: Map<string, Agg>, f: StoredFlow, windowMs: number): void {
+function aggregate(map: TupleMap<Agg>, f: StoredFlow, windowMs: number): void {
   const windowStart = Math.floor(f.start / windowMs) * windowMs;
-  const key = `${windowStart}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}`;
+  const key = [windowStart, f.proto, f.port, f.srcWorkload, f.dstWorkload];
   let a = map.get(key);
   if (!a) {
     a = {
