@@ -193,25 +193,57 @@ function frozen<T>(value: T): T {
   return value;
 }
 
+/**
+ * Namespaces by `namespace/name`, and observers by source and file or interface: the same few
+ * strings for every flow, made once, so the store's aggregation finds them already hashed.
+ */
+const podNamespaces = new Map<string, string>();
+const observerNames = new Map<string, Map<string, string>>();
+const NAMES_KEPT = 100_000;
+
 function endpointNamespace(e: CheckRecord['src']): string {
-  if (e.pod) return e.pod.slice(0, e.pod.indexOf('/'));
+  if (e.pod) {
+    let ns = podNamespaces.get(e.pod);
+    if (ns === undefined) {
+      if (podNamespaces.size >= NAMES_KEPT) podNamespaces.clear();
+      ns = e.pod.slice(0, e.pod.indexOf('/'));
+      podNamespaces.set(e.pod, ns);
+    }
+    return ns;
+  }
   if (e.kind === 'service') return '(service)';
   if (e.kind === 'node') return '(node)';
   return e.podCidrOf ? '(unattributed)' : '(external)';
 }
 
+function observerName(o: CheckRecord['observer']): string {
+  const where = o.file || o.iface;
+  if (!where) return o.source;
+  let bySource = observerNames.get(o.source);
+  if (!bySource) {
+    if (observerNames.size >= NAMES_KEPT) observerNames.clear();
+    bySource = new Map();
+    observerNames.set(o.source, bySource);
+  }
+  let name = bySource.get(where);
+  if (name === undefined) {
+    if (bySource.size >= NAMES_KEPT) bySource.clear();
+    name = `${o.source}:${where}`;
+    bySource.set(where, name);
+  }
+  return name;
+}
+
+function podSide(d: Verdict['ingress']): boolean {
+  return !d.isolated && d.reason !== 'not-a-pod' && d.reason !== 'host-network';
+}
+
 function factsOf(record: CheckRecord): FlowFacts {
   const v = record.verdict;
-  const podSide = (d: typeof v.ingress) =>
-    !d.isolated && d.reason !== 'not-a-pod' && d.reason !== 'host-network';
   const facts: FlowFacts = {
     srcNamespace: endpointNamespace(record.src),
     dstNamespace: endpointNamespace(record.dst),
-    observer: record.observer.file
-      ? `${record.observer.source}:${record.observer.file}`
-      : record.observer.iface
-        ? `${record.observer.source}:${record.observer.iface}`
-        : record.observer.source,
+    observer: observerName(record.observer),
     node: record.observer.node ?? '',
   };
   if (record.dst.kind === 'pod' && podSide(v.ingress)) facts.dstUnisolated = true;
