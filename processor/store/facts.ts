@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
+import { TupleMap } from '../../lib/tuple-map.js';
 import type { ReplayFact } from '../../schema/replay.js';
 import type { CoverageSnapshot } from '../../schema/report.js';
 import type { Classification } from '../classify.js';
-import { TupleMap } from './tuple-map.js';
 
 /**
  * The report's facts (migration 5): isolation coverage per day, traffic between namespaces,

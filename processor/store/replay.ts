@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
+import { TupleMap } from '../../lib/tuple-map.js';
 import type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 import type { Classification } from '../classify.js';
-import { TupleMap } from './tuple-map.js';
 
 export type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 

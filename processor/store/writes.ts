@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
+import { TupleMap } from '../../lib/tuple-map.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import { DAY, HOUR, IDENTITY_BUCKET_MS } from './schema.js';
-import { TupleMap } from './tuple-map.js';
 import type { StoredFlow } from './types.js';
 
 /**

@@ -1,6 +1,7 @@
 /**
  * A map keyed by a tuple of values (strings, numbers), nested one Map per position, iterated in the
- * order keys were first set. The store aggregates each batch by keys such as (hour, source workload,
+ * order keys were first set. Made for the hot paths that group flows: the judge's conversation cache,
+ * and the store, which aggregates each batch by keys such as (hour, source workload,
  * destination workload, protocol, port, result): joined into one string per flow, every lookup built
  * and hashed a new string, and that was most of what aggregating cost. Nested, each lookup hashes
  * values the flow already holds (strings keep their hash), and nothing is built per flow.
