@@ -2,8 +2,8 @@
 //   npx tsx bench/store-dedupe.ts [--flows 200000] [--batch 4000] [--rounds 3]
 // Judges the pipeline's synthetic shop flows once, then applies them to fresh SQLite stores in
 // batches: without identities (every flow counted, the cost before migration 2), with identities
-// (every flow new: one indexed lookup and one insert per flow), and the same flows again into the
-// filled store (every flow a duplicate: lookups only). Prints the best of --rounds for each, plus
+// (every flow new: the batch's bucket range read once, one insert per flow; processor/store/dedupe.ts),
+// and the same flows again into the filled store (every flow a duplicate: no insert). Prints the best of --rounds for each, plus
 // the store's size; nothing here asserts a speed (docs/store.md, "Ingestion identity").
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -11,11 +11,12 @@ export interface ClusterView {
 }
 
 export class StaticClusterView implements ClusterView {
-  constructor(
-    private readonly inventory: Inventory,
-    private readonly index: PolicyIndexApi,
-  ) {}
+  /** One answer for every flow: at() is asked once per flow. */
+  private readonly state: { readonly inventory: Inventory; readonly index: PolicyIndexApi };
+  constructor(inventory: Inventory, index: PolicyIndexApi) {
+    this.state = Object.freeze({ inventory, index });
+  }
   at(): { inventory: Inventory; index: PolicyIndexApi } {
-    return { inventory: this.inventory, index: this.index };
+    return this.state;
   }
 }

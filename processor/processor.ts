@@ -1,7 +1,7 @@
 import type { FlowSink } from '../collectors/sink.js';
 import type { FlowRecord } from '../schema/flow-record.js';
-import type { ReplayEndpoint, ReplayNode, ReplayPod } from '../schema/replay.js';
-import type { RuleRefValue } from '../schema/verdict.js';
+import type { ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../schema/replay.js';
+import type { RuleRefValue, Verdict } from '../schema/verdict.js';
 import type { JudgedFlow, JudgedSink } from '../sinks/types.js';
 import { type Classification, classify } from './classify.js';
 import type { ClusterView } from './cluster-view.js';
@@ -74,6 +74,14 @@ export class FlowProcessor implements FlowSink {
   private readonly replayPods = new WeakMap<PodModel, { nsLabels: unknown; pod: ReplayPod }>();
   private readonly replayNodes = new WeakMap<NodeModel, ReplayNode>();
 
+  /**
+   * Replay facts per engine question, unanswered and answered. The judge hands every flow of a
+   * conversation the same question object, made against one inventory version, so the facts made
+   * from it once hold for all of them. They are shared between stored flows, and frozen: the store
+   * may remember what it derived from one by the object (processor/store/replay.ts).
+   */
+  private readonly replayFacts = new WeakMap<object, [ReplayFact | undefined, ReplayFact | undefined]>();
+
   private addReplay(facts: FlowFacts, record: CheckRecord, inventory: Inventory): void {
     const r = replayQueryOf(record);
     if (!r) return;
@@ -81,14 +89,26 @@ export class FlowProcessor implements FlowSink {
       facts.replaySkip = r.skip;
       return;
     }
-    const q = r.query;
-    facts.replay = {
-      src: this.replayEndpoint(q.src, inventory),
-      dst: this.replayEndpoint(q.dst, inventory),
-      proto: q.proto,
-      port: q.port ?? -1,
-      answered: record.state === 'established' || record.state === 'closed',
-    };
+    const answered = record.state === 'established' || record.state === 'closed';
+    let known = this.replayFacts.get(r);
+    if (!known) {
+      known = [undefined, undefined];
+      this.replayFacts.set(r, known);
+    }
+    const slot = answered ? 1 : 0;
+    let fact = known[slot];
+    if (!fact) {
+      const q = r.query;
+      fact = frozen({
+        src: this.replayEndpoint(q.src, inventory),
+        dst: this.replayEndpoint(q.dst, inventory),
+        proto: q.proto,
+        port: q.port ?? -1,
+        answered,
+      });
+      known[slot] = fact;
+    }
+    facts.replay = fact;
   }
 
   private replayEndpoint(ref: FlowEndpointRef, inventory: Inventory): ReplayEndpoint {
@@ -106,15 +126,15 @@ export class FlowProcessor implements FlowSink {
             namedPorts.push({ name: cp.name, port: cp.containerPort, protocol: cp.protocol });
         cached = {
           nsLabels,
-          pod: {
+          pod: frozen({
             namespace: p.namespace,
-            workload: workloadOf(p),
+            workload: podWorkload(p),
             labels: { ...p.labels },
             namespaceLabels: { ...nsLabels },
             namedPorts,
             hostNetwork: p.hostNetwork,
             ...(p.nodeName ? { nodeName: p.nodeName } : {}),
-          },
+          }),
         };
         this.replayPods.set(ref.pod, cached);
       }
@@ -124,12 +144,12 @@ export class FlowProcessor implements FlowSink {
       let node = this.replayNodes.get(ref.node);
       if (!node) {
         const n = ref.node;
-        node = {
+        node = frozen({
           name: n.name,
           labels: { ...(n.labels ?? {}) },
           addresses: [...n.addresses],
           podCIDRs: [...n.podCIDRs],
-        };
+        });
         this.replayNodes.set(ref.node, node);
       }
       e.node = node;
@@ -164,25 +184,66 @@ export class FlowProcessor implements FlowSink {
 
 const DAY = 86_400_000;
 
+/** Freezes a value made of plain objects and arrays, and everything in it. */
+function frozen<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) frozen(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Namespaces by `namespace/name`, and observers by source and file or interface: the same few
+ * strings for every flow, made once, so the store's aggregation finds them already hashed.
+ */
+const podNamespaces = new Map<string, string>();
+const observerNames = new Map<string, Map<string, string>>();
+const NAMES_KEPT = 100_000;
+
 function endpointNamespace(e: CheckRecord['src']): string {
-  if (e.pod) return e.pod.slice(0, e.pod.indexOf('/'));
+  if (e.pod) {
+    let ns = podNamespaces.get(e.pod);
+    if (ns === undefined) {
+      if (podNamespaces.size >= NAMES_KEPT) podNamespaces.clear();
+      ns = e.pod.slice(0, e.pod.indexOf('/'));
+      podNamespaces.set(e.pod, ns);
+    }
+    return ns;
+  }
   if (e.kind === 'service') return '(service)';
   if (e.kind === 'node') return '(node)';
   return e.podCidrOf ? '(unattributed)' : '(external)';
 }
 
+function observerName(o: CheckRecord['observer']): string {
+  const where = o.file || o.iface;
+  if (!where) return o.source;
+  let bySource = observerNames.get(o.source);
+  if (!bySource) {
+    if (observerNames.size >= NAMES_KEPT) observerNames.clear();
+    bySource = new Map();
+    observerNames.set(o.source, bySource);
+  }
+  let name = bySource.get(where);
+  if (name === undefined) {
+    if (bySource.size >= NAMES_KEPT) bySource.clear();
+    name = `${o.source}:${where}`;
+    bySource.set(where, name);
+  }
+  return name;
+}
+
+function podSide(d: Verdict['ingress']): boolean {
+  return !d.isolated && d.reason !== 'not-a-pod' && d.reason !== 'host-network';
+}
+
 function factsOf(record: CheckRecord): FlowFacts {
   const v = record.verdict;
-  const podSide = (d: typeof v.ingress) =>
-    !d.isolated && d.reason !== 'not-a-pod' && d.reason !== 'host-network';
   const facts: FlowFacts = {
     srcNamespace: endpointNamespace(record.src),
     dstNamespace: endpointNamespace(record.dst),
-    observer: record.observer.file
-      ? `${record.observer.source}:${record.observer.file}`
-      : record.observer.iface
-        ? `${record.observer.source}:${record.observer.iface}`
-        : record.observer.source,
+    observer: observerName(record.observer),
     node: record.observer.node ?? '',
   };
   if (record.dst.kind === 'pod' && podSide(v.ingress)) facts.dstUnisolated = true;
@@ -202,7 +263,7 @@ function addUnattributed(facts: FlowFacts, e: CheckRecord['src']): void {
 function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: number): string {
   if (e.pod) {
     const pod = inventory.pod(e.pod, at);
-    if (pod) return workloadOf(pod);
+    if (pod) return podWorkload(pod);
     return e.pod;
   }
   if (e.kind === 'service' && e.service) return `${e.service} (service)`;
@@ -210,9 +271,35 @@ function endpointWorkload(e: CheckRecord['src'], inventory: Inventory, at: numbe
   return e.ip;
 }
 
+/** Workloads per pod version: pods are immutable in the inventory, and the name rules are regexes. */
+const workloads = new WeakMap<PodModel, string>();
+
+function podWorkload(pod: PodModel): string {
+  let w = workloads.get(pod);
+  if (w === undefined) {
+    w = workloadOf(pod);
+    workloads.set(pod, w);
+  }
+  return w;
+}
+
+/**
+ * The rules a verdict used, deduplicated, per verdict: the judge shares one verdict between the
+ * flows of a conversation (read-only), so the list is made once and shared too.
+ */
+const verdictRules = new WeakMap<Verdict, RuleRefValue[]>();
+
+function rulesOf(v: Verdict): RuleRefValue[] {
+  let rules = verdictRules.get(v);
+  if (!rules) {
+    rules = dedupeRules([...v.egress.rules, ...v.ingress.rules, ...(v.direction?.reverseRules ?? [])]);
+    verdictRules.set(v, rules);
+  }
+  return rules;
+}
+
 function toStoredFlow(record: CheckRecord, classification: Classification, inventory: Inventory): StoredFlow {
   const v = record.verdict;
-  const rules: RuleRefValue[] = [...v.egress.rules, ...v.ingress.rules, ...(v.direction?.reverseRules ?? [])];
   // With the DNAT known (conntrack), the destination is the pod behind the Service: its port, not the
   // Service's, so the node that saw the ClusterIP and the node that saw the pod store the same row.
   const port = (record.nat?.dst?.ip ? record.nat.dst.port : undefined) ?? record.dst.port ?? -1;
@@ -229,7 +316,7 @@ function toStoredFlow(record: CheckRecord, classification: Classification, inven
     bytes: record.bytes.fwd + record.bytes.rev,
     result: record.verdict.result,
     classification,
-    rules: dedupeRules(rules),
+    rules: rulesOf(v),
     evidence: record,
     directionGuessed: v.direction?.basis === 'guessed',
     facts: factsOf(record),

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { TupleMap } from '../../lib/tuple-map.js';
 import type { ReplayFact } from '../../schema/replay.js';
 import type { CoverageSnapshot } from '../../schema/report.js';
 import type { Classification } from '../classify.js';
@@ -48,14 +49,13 @@ export interface FactSource {
 
 type Sum = { key: unknown[]; flows: number; bytes: number };
 
-function add(map: Map<string, Sum>, key: unknown[], f: FactSource): void {
-  const k = key.join('\u0000');
+function add(map: TupleMap<Sum>, key: unknown[], f: FactSource): void {
   const n = flowsIn(f);
-  const cur = map.get(k);
+  const cur = map.get(key);
   if (cur) {
     cur.flows += n;
     cur.bytes += f.bytes;
-  } else map.set(k, { key, flows: n, bytes: f.bytes });
+  } else map.set(key, { key, flows: n, bytes: f.bytes });
 }
 
 export class ReportFacts {
@@ -87,10 +87,10 @@ export class ReportFacts {
       const c = f.facts?.coverage;
       if (c) s.coverage.run(c.day, c.asOf, JSON.stringify(c));
     }
-    const ns = new Map<string, Sum>();
-    const unisolated = new Map<string, Sum>();
-    const observers = new Map<string, Sum>();
-    const unattributed = new Map<string, Sum>();
+    const ns = new TupleMap<Sum>();
+    const unisolated = new TupleMap<Sum>();
+    const observers = new TupleMap<Sum>();
+    const unattributed = new TupleMap<Sum>();
     for (const f of fresh) {
       const x = f.facts;
       if (!x) continue;

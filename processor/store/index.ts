@@ -2,6 +2,7 @@ import { type Stats, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AuditError } from '../../lib/errors.js';
 import type { PolicyVersion } from '../policy/versions.js';
+import { type DedupeStatements, prepareDedupe, unseen } from './dedupe.js';
 import { ReportFacts } from './facts.js';
 import { DEFAULT_DEDUPE_TOLERANCE_MS } from './identity.js';
 import { AlertOutbox } from './outbox.js';
@@ -20,7 +21,7 @@ import type {
   StoreOptions,
   TimeRange,
 } from './types.js';
-import { prepareStatements, prune, type StoreStatements, unseen, writeAggregates } from './writes.js';
+import { prepareStatements, prune, type StoreStatements, writeAggregates } from './writes.js';
 
 /**
  * The audit store: one SQLite file (WAL), one writer. Everything a batch produced, and the Kafka
@@ -55,6 +56,7 @@ export class AuditStore {
   /** The run that flow identities written from now on are credited to (beginRun sets it). */
   runId: number | null;
   private readonly stmts: StoreStatements;
+  private readonly dedupe: DedupeStatements;
 
   private constructor(db: Database.Database, path: string, opts: StoreOptions) {
     this.db = db;
@@ -67,6 +69,7 @@ export class AuditStore {
     );
     this.runId = opts.runId ?? null;
     this.stmts = prepareStatements(db);
+    this.dedupe = prepareDedupe(db);
   }
 
   static open(path: string, opts: StoreOptions = {}): AuditStore {
@@ -146,7 +149,7 @@ export class AuditStore {
     let result: BatchResult = { stored: 0, duplicates: 0, largerThanStored: 0 };
     this.guard('write to', () =>
       this.db.transaction(() => {
-        const { fresh, larger } = unseen(this.stmts, flows, this.dedupeToleranceMs, this.runId);
+        const { fresh, larger } = unseen(this.dedupe, flows, this.dedupeToleranceMs, this.runId);
         result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
         writeAggregates(this.stmts, fresh, this.windowMs);
         this.facts.record(flows, fresh);

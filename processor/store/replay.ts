@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { TupleMap } from '../../lib/tuple-map.js';
 import type { RecordedEdge, ReplayEndpoint, ReplayFact, ReplayNode, ReplayPod } from '../../schema/replay.js';
 import type { Classification } from '../classify.js';
 import { type FlowIdentity, flowsIn } from './identity.js';
@@ -37,11 +38,21 @@ export function canonicalKey(value: unknown): string {
 }
 
 type EdgeSum = { key: unknown[]; flows: number; bytes: number; first: number; last: number };
+/** An edge's columns but day and classification (the ends' addresses and identities, protocol, port, answered). */
+type EdgeParts = { parts: unknown[]; key: string };
 
 export class ReplayFacts {
   private readonly stmts;
   /** Identity key → id; ids never change, so the cache never goes stale. */
   private readonly ids = new Map<string, number>();
+  /**
+   * Identity object → id, for frozen objects only: the processor hands every flow of a pod (node)
+   * the same frozen object, so its canonical key is computed once, not per flow. Objects that may
+   * change (decoded from a verdict message, one per flow) are keyed by content every time.
+   */
+  private readonly idsByObject = new WeakMap<object, number>();
+  /** Per frozen replay fact (shared by the flows of a conversation): its edge columns but day and classification. */
+  private readonly edgeParts = new WeakMap<ReplayFact, EdgeParts>();
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
@@ -61,6 +72,8 @@ export class ReplayFacts {
 
   private idOf(kind: 'pod' | 'node', value: ReplayPod | ReplayNode | undefined): number {
     if (!value) return 0;
+    const known = this.idsByObject.get(value);
+    if (known !== undefined) return known;
     const key = canonicalKey(value);
     let id = this.ids.get(key);
     if (id === undefined) {
@@ -74,43 +87,53 @@ export class ReplayFacts {
       id = this.stmts.identityId.get(key) as number;
       this.ids.set(key, id);
     }
+    if (Object.isFrozen(value)) this.idsByObject.set(value, id);
     return id;
+  }
+
+  private partsOf(r: ReplayFact): EdgeParts {
+    const known = this.edgeParts.get(r);
+    if (known) return known;
+    const parts = [
+      r.src.ip,
+      this.idOf('pod', r.src.pod),
+      this.idOf('node', r.src.node),
+      r.dst.ip,
+      this.idOf('pod', r.dst.pod),
+      this.idOf('node', r.dst.node),
+      r.proto,
+      r.port,
+      r.answered ? 1 : 0,
+    ];
+    const out = { parts, key: parts.join('\u0000') };
+    if (Object.isFrozen(r)) this.edgeParts.set(r, out);
+    return out;
   }
 
   /** Inside the batch's transaction, from the flows counted for the first time. */
   record(fresh: readonly ReplaySource[]): void {
-    const edges = new Map<string, EdgeSum>();
-    const skipped = new Map<string, EdgeSum>();
+    const edges = new TupleMap<EdgeSum>();
+    const skipped = new TupleMap<EdgeSum>();
     for (const f of fresh) {
       const day = Math.floor(f.start / DAY) * DAY;
       const r = f.facts?.replay;
       const skip = f.facts?.replaySkip;
       if (!r && !skip) continue;
-      const key = r
-        ? [
-            day,
-            r.src.ip,
-            this.idOf('pod', r.src.pod),
-            this.idOf('node', r.src.node),
-            r.dst.ip,
-            this.idOf('pod', r.dst.pod),
-            this.idOf('node', r.dst.node),
-            r.proto,
-            r.port,
-            r.answered ? 1 : 0,
-            f.classification,
-          ]
-        : [day, skip];
+      const parts = r ? this.partsOf(r) : undefined;
+      // Looked up by the parts' joined text (made once per shared fact), stored with the parts.
+      const lookup = parts ? [day, parts.key, f.classification] : [day, skip];
       const map = r ? edges : skipped;
-      const k = key.join('\u0000');
-      const cur = map.get(k);
+      const cur = map.get(lookup);
       const n = flowsIn(f);
       if (cur) {
         cur.flows += n;
         cur.bytes += f.bytes;
         cur.first = Math.min(cur.first, f.start);
         cur.last = Math.max(cur.last, f.start);
-      } else map.set(k, { key, flows: n, bytes: f.bytes, first: f.start, last: f.start });
+      } else {
+        const key = parts ? [day, ...parts.parts, f.classification] : lookup;
+        map.set(lookup, { key, flows: n, bytes: f.bytes, first: f.start, last: f.start });
+      }
     }
     for (const e of edges.values()) this.stmts.edge.run(...e.key, e.flows, e.bytes, e.first, e.last);
     for (const e of skipped.values()) this.stmts.skipped.run(...e.key, e.flows, e.bytes);

@@ -1,12 +1,13 @@
 import type Database from 'better-sqlite3';
+import { TupleMap } from '../../lib/tuple-map.js';
 import type { RuleRefValue } from '../../schema/verdict.js';
 import { flowsIn } from './identity.js';
 import { DAY, HOUR, IDENTITY_BUCKET_MS } from './schema.js';
 import type { StoredFlow } from './types.js';
 
 /**
- * Writing batches: the prepared statements, the ingestion-identity check, and the in-memory
- * aggregation of a batch into one upsert per distinct key (workload pair, rule, hour, day). The
+ * Writing batches: the prepared statements, and the in-memory aggregation of a batch into one upsert
+ * per distinct key (workload pair, rule, hour, day); the ingestion-identity check is dedupe.ts. The
  * caller (AuditStore.applyBatch) holds the transaction. Also pruning old data (AuditStore.prune).
  */
 
@@ -77,11 +78,6 @@ export function prepareStatements(db: Database.Database) {
       VALUES (@kind, @policy, @hash, @spec, @at, @at)
       ON CONFLICT (kind, policy, hash) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen)`),
-    identitySeen: db.prepare(`SELECT packets FROM flow_identities
-      WHERE bucket IN (@b - 1, @b, @b + 1) AND tuple = @tuple AND seq = @seq AND start BETWEEN @lo AND @hi LIMIT 1`),
-    identityAdd:
-      db.prepare(`INSERT OR IGNORE INTO flow_identities (bucket, tuple, seq, start, packets, bytes, run)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`),
     offset: db.prepare(`INSERT INTO offsets (consumer, topic, partition, next_offset) VALUES (?, ?, ?, ?)
       ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset`),
   };
@@ -89,63 +85,33 @@ export function prepareStatements(db: Database.Database) {
 
 export type StoreStatements = ReturnType<typeof prepareStatements>;
 
-/** The flows of a batch not counted yet, their identities recorded (inside the caller's transaction). */
-export function unseen(
-  s: StoreStatements,
-  flows: readonly StoredFlow[],
-  tol: number,
-  runId: number | null,
-): { fresh: StoredFlow[]; larger: number } {
-  const out: StoredFlow[] = [];
-  let larger = 0;
-  for (const f of flows) {
-    const id = f.identity;
-    if (id) {
-      const b = Math.floor(id.start / IDENTITY_BUCKET_MS);
-      const seen = s.identitySeen.get({
-        b,
-        tuple: id.tuple,
-        seq: id.seq,
-        lo: id.start - tol,
-        hi: id.start + tol,
-      }) as { packets: number } | undefined;
-      if (seen) {
-        if (f.packets > seen.packets) larger++;
-        continue;
-      }
-      s.identityAdd.run(b, id.tuple, id.seq, id.start, f.packets, f.bytes, runId);
-    }
-    out.push(f);
-  }
-  return { fresh: out, larger };
-}
-
 export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[], windowMs: number): void {
-  const violations = new Map<string, Agg>();
-  const denied = new Map<string, Agg>();
-  const ambiguous = new Map<string, Agg>();
-  const edges = new Map<
-    string,
-    {
-      hour: number;
-      src: string;
-      dst: string;
-      proto: string;
-      port: number;
-      result: string;
-      flows: number;
-      packets: number;
-      bytes: number;
-    }
-  >();
-  const hits = new Map<
-    string,
-    { ref: RuleRefValue; hits: number; bytes: number; first: number; last: number; day: number }
-  >();
+  const violations = new TupleMap<Agg>();
+  const denied = new TupleMap<Agg>();
+  const ambiguous = new TupleMap<Agg>();
+  const edges = new TupleMap<{
+    hour: number;
+    src: string;
+    dst: string;
+    proto: string;
+    port: number;
+    result: string;
+    flows: number;
+    packets: number;
+    bytes: number;
+  }>();
+  const hits = new TupleMap<{
+    ref: RuleRefValue;
+    hits: number;
+    bytes: number;
+    first: number;
+    last: number;
+    day: number;
+  }>();
 
   for (const f of flows) {
     const hour = Math.floor(f.start / HOUR) * HOUR;
-    const ek = `${hour}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}\u0000${f.result}`;
+    const ek = [hour, f.result, f.proto, f.port, f.srcWorkload, f.dstWorkload];
     const e = edges.get(ek);
     const n = flowsIn(f);
     if (e) {
@@ -176,7 +142,7 @@ export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[]
     if (target) aggregate(target, f, windowMs);
     const day = Math.floor(f.start / DAY) * DAY;
     for (const ref of f.rules) {
-      const rk = `${ref.kind ?? 'NetworkPolicy'}\u0000${ref.policy}\u0000${ref.direction}\u0000${ref.rule}\u0000${day}`;
+      const rk = [day, ref.kind ?? 'NetworkPolicy', ref.direction, ref.rule, ref.policy];
       const h = hits.get(rk);
       if (h) {
         h.hits++;
@@ -221,9 +187,9 @@ export function writeAggregates(s: StoreStatements, flows: readonly StoredFlow[]
   }
 }
 
-function aggregate(map: Map<string, Agg>, f: StoredFlow, windowMs: number): void {
+function aggregate(map: TupleMap<Agg>, f: StoredFlow, windowMs: number): void {
   const windowStart = Math.floor(f.start / windowMs) * windowMs;
-  const key = `${windowStart}\u0000${f.srcWorkload}\u0000${f.dstWorkload}\u0000${f.proto}\u0000${f.port}`;
+  const key = [windowStart, f.proto, f.port, f.srcWorkload, f.dstWorkload];
   let a = map.get(key);
   if (!a) {
     a = {
