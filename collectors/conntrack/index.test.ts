@@ -264,6 +264,24 @@ describe('joining and slicing', () => {
     expect(late[0]!.packets).toEqual({ fwd: 5, rev: 4 });
   });
 
+  it('a DESTROY read late under load (its delta-time as of the kernel, its timestamp later) still goes on with the flow ended as gone', () => {
+    const flows = new ConntrackFlows({});
+    const entry = (line: string) => {
+      const p = parseConntrackLine(line, 1, 'test');
+      if (p.kind !== 'entry') throw new Error(`did not parse: ${line}`);
+      return p.entry;
+    };
+    flows.push(entry(NEW), 0);
+    flows.beginResync(1_700_000_005_000);
+    const [gone] = flows.endResync();
+    // Destroyed 3 s after its start, read 8 s after that: the start it implies is 8 s off.
+    const late = END('1700000011.000000', 5, 4).replace(' [ASSURED] id=11', ' [ASSURED] delta-time=3 id=11');
+    const out = flows.push(entry(late), 0);
+    expect(out.map((r) => [r.reason, r.seq, r.id, r.start])).toEqual([
+      ['conntrack-destroy', 1, gone!.id, gone!.end],
+    ]);
+  });
+
   it('a catch-up dump keeps the flows it lists and those with an event since it began', () => {
     const flows = new ConntrackFlows({});
     const p = parseConntrackLine(NEW, 1, 'test');

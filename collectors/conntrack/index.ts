@@ -340,10 +340,16 @@ export class ConntrackFlows {
     if (!r) return undefined;
     this.resumable.delete(key);
     this.gone.delete(key);
-    // conntrack reuses ids: with timestamps on, a connection that started elsewhere in time is
-    // another one that happens to have the same id and tuple.
+    // conntrack reuses ids: a NEW is another connection; so is a dump line whose delta-time puts the
+    // start elsewhere. (An event's start cannot tell: its delta-time is as of the kernel's event, its
+    // timestamp when conntrack read it, later by however long the events waited under load.)
     if (e.event === 'NEW') return undefined;
-    if (e.deltaTime !== undefined && Math.abs(start - r.start) > RESUME_START_TOLERANCE_MS) return undefined;
+    if (
+      e.event === undefined &&
+      e.deltaTime !== undefined &&
+      Math.abs(start - r.start) > RESUME_START_TOLERANCE_MS
+    )
+      return undefined;
     if (fromState) this.resumedCount++;
     return r;
   }

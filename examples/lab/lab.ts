@@ -1220,7 +1220,9 @@ table inet lab_cni {
         timeoutMs,
       );
       if (this.storedFlows() > expected)
-        throw new Error(`lab: the store holds ${this.storedFlows()} flows, more than the ${expected} made`);
+        throw new Error(
+          `lab: the store holds ${this.storedFlows()} flows, more than the ${expected} made; conversations counted twice (tuple: starts):\n${this.twiceCounted().join('\n')}`,
+        );
       return;
     }
     await waitFor(
@@ -1254,6 +1256,23 @@ table inet lab_cni {
       return this.records.filter(
         (r) => r.srcPort !== 0 && !ends.has(`${r.proto === 'TCP' ? 6 : 17}|${this.ipOf(r)}#${r.srcPort}`),
       );
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Conversations whose first record the store counted twice (two identities of one tuple with seq 0). */
+  twiceCounted(): string[] {
+    const db = new Database(this.db, { readonly: true, fileMustExist: true });
+    try {
+      return (
+        db
+          .prepare(
+            `SELECT tuple, group_concat(start, ' ') AS starts, group_concat(run, ' ') AS runs FROM flow_identities
+             WHERE seq = 0 GROUP BY tuple HAVING count(*) > 1 LIMIT 40`,
+          )
+          .all() as { tuple: string; starts: string; runs: string }[]
+      ).map((r) => `${r.tuple}: ${r.starts} (runs ${r.runs})`);
     } finally {
       db.close();
     }

@@ -52,7 +52,8 @@ beforeAll(
 
 afterAll(async () => {
   await lab?.stop();
-  if (lab) rmSync(lab.dir, { recursive: true, force: true });
+  // NETPOL_LAB_KEEP=1 keeps the store, logs and spools for a look afterwards.
+  if (lab && !process.env.NETPOL_LAB_KEEP) rmSync(lab.dir, { recursive: true, force: true });
 }, 180_000);
 
 const count = (pred: (r: ActionRecord) => boolean) => lab.records.filter(pred).length;
