@@ -27,8 +27,10 @@ import {
   embeddedStore,
   killChildren,
   processArgs,
+  SHOP_CAPTURE,
   SHOP_CLUSTER,
   shopFlow,
+  startCli,
   storeDigest,
   storedFlows,
   waitUntil,
@@ -159,6 +161,76 @@ describe('wire format v2 (real broker)', () => {
     await embeddedStore(flows, join(dir, 'zstd-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'zstd-embedded.db')));
   });
+
+  it('collect pcap --kafka --wire 2: the shop capture in packs, stored as the embedded audit stores it', async () => {
+    const c = await runCli([
+      'collect',
+      'pcap',
+      SHOP_CAPTURE,
+      '--kafka',
+      brokers,
+      '--topic-prefix',
+      'cliv2.',
+      '--spool',
+      join(dir, 'spool-cliv2'),
+      '--wire',
+      '2',
+    ]);
+    expect(c.code, c.stderr.slice(-2000)).toBe(0);
+    expect(c.stderr).toContain('23 records, 23 sent, 0 spooled');
+    const offsets = await admin.fetchTopicOffsets('cliv2.flows');
+    expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBeLessThanOrEqual(offsets.length);
+    const db = join(dir, 'cliv2.db');
+    const { stats } = await processAll('cliv2.', db);
+    expect(stats.recorded).toBe(23);
+    const a = await runCli([
+      'audit',
+      SHOP_CAPTURE,
+      '--cluster',
+      SHOP_CLUSTER,
+      '--db',
+      join(dir, 'cliv2-audit.db'),
+    ]);
+    expect(a.code).toBe(0);
+    expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'cliv2-audit.db')));
+    const bad = await runCli(['collect', 'pcap', SHOP_CAPTURE, '--kafka', brokers, '--wire', '3']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--wire 3: give 1 or 2');
+  });
+
+  it('a processor SIGKILLed mid-stream of packs and restarted ends with exactly the expected store', async () => {
+    const prefix = 'v2kill.';
+    const db = join(dir, 'v2kill.db');
+    const flows = Array.from({ length: 60_000 }, (_, i) => shopFlow(i));
+    const spool = join(dir, 'spool-v2kill');
+    // Small packs: the kill lands between many store commits.
+    const send = async (from: number, to: number) => {
+      const sink = new KafkaFlowSink({
+        settings: settingsFor(prefix),
+        spoolDir: spool,
+        wire: 2,
+        packSize: 100,
+      });
+      for (const f of flows.slice(from, to)) await sink.write(f);
+      await sink.close();
+      expect(sink.stats.sent).toBe(to - from);
+    };
+    await send(0, 20_000);
+    const first = startCli(processArgs(brokers, prefix, db));
+    await waitUntil('first commits', () => storedFlows(db) > 0);
+    await send(20_000, 50_000);
+    await waitUntil('past the first part', () => storedFlows(db) > 20_000);
+    first.proc.kill('SIGKILL');
+    expect((await first.done).code).toBe(-1);
+    const atKill = storedFlows(db);
+    expect(atKill).toBeLessThanOrEqual(50_000);
+    await send(50_000, 60_000);
+    const { stats } = await processAll(prefix, db);
+    expect(stats.recorded).toBe(60_000 - atKill);
+    expect(storedFlows(db)).toBe(60_000);
+    await embeddedStore(flows, join(dir, 'v2kill-embedded.db'));
+    expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'v2kill-embedded.db')));
+  }, 300_000);
 
   it('a bad record inside a pack goes to the dead-letter topic alone, with its index; the rest of the pack is stored', async () => {
     const prefix = 'packdlq.';
