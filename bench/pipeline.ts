@@ -1,45 +1,68 @@
 // Throughput of the Kafka pipeline on this machine, against a real single-node broker:
-//   npx tsx bench/pipeline.ts [--flows 300000] [--partitions 6] [--brokers host:port]
-// Phases: producer alone (KafkaFlowSink), end to end (KafkaFlowSink → broker → `netpol-audit process`
-// child → SQLite, measured until the store holds every flow, with the processor's lag and peak RSS),
-// then the stages alone: consumer (kafkajs eachBatch + decodeFlow), judge (FlowProcessor), SQLite
-// (StoreRecorder.applyBatch), and the embedded wiring (judge + SQLite in one process, no Kafka).
+//   npx tsx bench/pipeline.ts [--flows 300000] [--partitions 6] [--pack-size 1000] [--brokers host:port]
+//                             [--no-platformatic] [--no-stages]
+// Phases, all in one run so the ratios compare like with like:
+//   encodings   (no Kafka) a pack of FlowRecords as JSON lines vs a binary schema (Avro), with
+//               gzip/zstd/lz4: CPU to encode and decode, bytes per record
+//   producer    KafkaFlowSink alone: v1 (one message per record, kafkajs: the baseline), v2 packs
+//               on kafkajs (gzip, zstd), v2 packs on @platformatic/kafka (gzip, zstd, lz4, none),
+//               v1 on @platformatic/kafka: flows/s, CPU of the
+//               producing process per flow and of the broker, ratios against the baseline
+//   consumer    kafkajs eachBatch + decode, on the v1 and the v2 topics
+//   end to end  KafkaFlowSink → broker → `netpol-audit process` child → SQLite: v1, v2 kafkajs gzip
+//               and zstd, v2 @platformatic/kafka zstd; measured
+//               until the store holds every flow, with the processor's lag, CPU and peak RSS
+//   stages      judge (FlowProcessor), SQLite (applyBatch), embedded (judge + SQLite, no Kafka)
 // Prints one line per phase and a JSON summary; nothing here asserts a speed (docs/kafka.md).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import zlib from 'node:zlib';
+import { lz4Compress, lz4Decompress } from '@platformatic/wasm-utils';
+import avro from 'avsc';
 import { Inventory, loadSnapshotFiles } from '../processor/inventory/index.js';
 import { compilePolicyIndex } from '../processor/policy/index.js';
 import { FlowProcessor, type JudgedFlow, StaticClusterView } from '../processor/processor.js';
 import { AuditStore, type StoredFlow } from '../processor/store/index.js';
-import type { FlowRecord } from '../schema/flow-record.js';
+import { type FlowRecord, validateFlowRecord } from '../schema/flow-record.js';
 import { StoreRecorder } from '../sinks/store.js';
 import { type RunningBroker, startBroker } from '../test/kafka/broker.js';
 import { SHOP_CLUSTER, shopFlow, storedFlows } from '../test/pipeline/support.js';
-import { decodeFlow, type WireMessage } from '../transport/codec.js';
+import { decodeMessage, type WireFormat, type WireMessage } from '../transport/codec.js';
 import {
   createKafka,
   ensureTopics,
   KafkaFlowSink,
+  type KafkaSettings,
   kafkaSettings,
+  type ProduceClientFactory,
   topicNames,
 } from '../transport/kafka/index.js';
+import { type PlatformaticCodec, platformaticClient } from './platformatic-client.js';
 
 const { values: args } = parseArgs({
   options: {
     flows: { type: 'string', default: '300000' },
     partitions: { type: 'string', default: '6' },
+    'pack-size': { type: 'string', default: '1000' },
     brokers: { type: 'string' },
+    'no-platformatic': { type: 'boolean', default: false },
+    'no-stages': { type: 'boolean', default: false },
+    /** JSONL FlowRecords (e.g. `collect pcap CAPTURE --output F`) to compare the encodings on as well. */
+    sample: { type: 'string' },
+    'encodings-only': { type: 'boolean', default: false },
   },
 });
 const total = Number(args.flows);
 const partitions = Number(args.partitions);
+const packSize = Number(args['pack-size']);
 const ROOT = resolve(import.meta.dirname, '..');
 
 const rate = (n: number, ms: number) => Math.round((n * 1000) / ms);
 const fmt = (n: number) => n.toLocaleString('en-US');
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 function vmHwmKb(pid: number): number {
   try {
@@ -50,187 +73,435 @@ function vmHwmKb(pid: number): number {
   }
 }
 
+/** CPU time (user + system) a process has used, ms; 0 when it is gone. */
+function procCpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+const selfCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+interface ProducerRun {
+  label: string;
+  flowsPerSec: number;
+  /** CPU of the producing process per flow, microseconds. */
+  cpuUsPerFlow: number;
+  brokerCpuUsPerFlow: number;
+  messages: number;
+}
+
+// Node.js 22.15+/24 has zstd in zlib (@types/node 20 does not know it yet); lz4 comes from the wasm
+// codec @platformatic/kafka uses (a dependency of that bench-only client).
+const zstd = zlib as unknown as {
+  zstdCompressSync(b: Buffer): Buffer;
+  zstdDecompressSync(b: Buffer): Buffer;
+};
+
+interface AvroTypeLike {
+  typeName: string;
+  types?: AvroTypeLike[];
+  fields?: { name: string; type: AvroTypeLike }[];
+}
+
+/** Avro has no "absent": an optional field the record lacks is written as null... */
+function withNulls(value: unknown, t: AvroTypeLike): unknown {
+  if (t.types) {
+    if (value === undefined) return null;
+    const rec = t.types.find((x) => x.typeName === 'record');
+    return rec && typeof value === 'object' && value !== null ? withNulls(value, rec) : value;
+  }
+  if (t.typeName === 'record' && typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const f of t.fields ?? [])
+      out[f.name] = withNulls((value as Record<string, unknown>)[f.name], f.type);
+    return out;
+  }
+  return value;
+}
+
+/** ...and read back, a null is an absent field again (the FlowRecord schema has no nulls). */
+function withoutNulls(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
+  return out;
+}
+
+/** Encodings of one pack, measured without Kafka. */
+function compareEncodings(flows: FlowRecord[], what: string) {
+  const packs: FlowRecord[][] = [];
+  for (let i = 0; i < flows.length; i += packSize) packs.push(flows.slice(i, i + packSize));
+  // Avro schema inferred from the flows themselves (the union of the fields they use; the first
+  // 5000 of them).
+  const type = avro.Type.forTypes(flows.slice(0, 5000).map((f) => avro.Type.forValue(f)));
+  const arrayType = avro.Type.forSchema({ type: 'array', items: type.schema() as never });
+  const items = (arrayType as unknown as { itemsType: AvroTypeLike }).itemsType;
+  const out: Record<string, number> = {};
+  // Each timing is the best of 5 passes: the machine is shared, and the first pass warms the JIT.
+  const best = (f: () => void) => {
+    let ms = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      f();
+      ms = Math.min(ms, performance.now() - t);
+    }
+    return ms;
+  };
+  const measure = (name: string, encode: (p: FlowRecord[]) => Buffer, decode: (b: Buffer) => unknown[]) => {
+    let encoded: Buffer[] = [];
+    const encMs = best(() => {
+      encoded = packs.map(encode);
+    });
+    const raw = encoded.reduce((n, b) => n + b.length, 0);
+    let n = 0;
+    const decMs = best(() => {
+      n = 0;
+      for (const b of encoded) for (const r of decode(b)) if (validateFlowRecord(r).ok) n++;
+    });
+    if (n !== flows.length) throw new Error(`${name}: decoded ${n} of ${flows.length}`);
+    out[`${name}EncodeUsPerFlow`] = round2((encMs * 1000) / flows.length);
+    out[`${name}DecodeValidateUsPerFlow`] = round2((decMs * 1000) / flows.length);
+    out[`${name}BytesPerFlow`] = round2(raw / flows.length);
+    for (const [codec, c, d] of [
+      ['gzip', (b: Buffer) => zlib.gzipSync(b), (b: Buffer) => zlib.gunzipSync(b)],
+      ['zstd', (b: Buffer) => zstd.zstdCompressSync(b), (b: Buffer) => zstd.zstdDecompressSync(b)],
+      ['lz4', (b: Buffer) => lz4Compress(b), (b: Buffer) => lz4Decompress(b)],
+    ] as const) {
+      let z: Buffer[] = [];
+      const cMs = best(() => {
+        z = encoded.map((b) => c(b));
+      });
+      const dMs = best(() => {
+        for (const b of z) d(b);
+      });
+      const bytes = z.reduce((n, b) => n + b.length, 0);
+      out[`${name}+${codec}BytesPerFlow`] = round2(bytes / flows.length);
+      out[`${name}+${codec}CompressUsPerFlow`] = round2((cMs * 1000) / flows.length);
+      out[`${name}+${codec}DecompressUsPerFlow`] = round2((dMs * 1000) / flows.length);
+    }
+    console.log(
+      `encoding ${name} (${what}): encode ${out[`${name}EncodeUsPerFlow`]} µs/flow, decode+validate ${out[`${name}DecodeValidateUsPerFlow`]} µs/flow, ` +
+        `${out[`${name}BytesPerFlow`]} B/flow; gzip ${out[`${name}+gzipBytesPerFlow`]} B (${out[`${name}+gzipCompressUsPerFlow`]} µs), ` +
+        `zstd ${out[`${name}+zstdBytesPerFlow`]} B (${out[`${name}+zstdCompressUsPerFlow`]} µs), lz4 ${out[`${name}+lz4BytesPerFlow`]} B (${out[`${name}+lz4CompressUsPerFlow`]} µs)`,
+    );
+  };
+  measure(
+    'jsonl',
+    (p) => Buffer.from(p.map((r) => JSON.stringify(r)).join('\n')),
+    (b) =>
+      b
+        .toString()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+  );
+  measure(
+    'avro',
+    (p) => arrayType.toBuffer(p.map((f) => withNulls(f, items))),
+    (b) => (arrayType.fromBuffer(b) as unknown[]).map(withoutNulls),
+  );
+  return out;
+}
+
+function settingsFor(brokers: string[], prefix: string): KafkaSettings {
+  return kafkaSettings({
+    brokers,
+    topics: topicNames(prefix),
+    partitions: { flows: partitions, verdicts: partitions, violations: 1, deadLetter: 1 },
+  });
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'npa-bench-pipeline-'));
+  const flows: FlowRecord[] = Array.from({ length: total }, (_, i) => shopFlow(i));
+  const out: Record<string, unknown> = { flows: total, partitions, packSize };
+  out.encodings = compareEncodings(flows, `${fmt(total)} shop-shaped flows`);
+  if (args.sample) {
+    const sample = readFileSync(args.sample, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as FlowRecord);
+    out.sampleEncodings = compareEncodings(sample, `${fmt(sample.length)} records of ${args.sample}`);
+  }
+  if (args['encodings-only']) {
+    console.log(JSON.stringify(out));
+    return;
+  }
   let broker: RunningBroker | undefined;
   let brokers: string[];
+  let brokerPid: number | undefined;
   if (args.brokers) brokers = args.brokers.split(',');
   else {
     broker = await startBroker({ heap: '1g' });
     brokers = broker.brokers;
+    brokerPid = Number(readFileSync(join(broker.dataDir, 'broker.pid'), 'utf8'));
     console.log(`broker: Kafka ${broker.version} started in ${Math.round(broker.startupMs)} ms`);
   }
-  const flows: FlowRecord[] = Array.from({ length: total }, (_, i) => shopFlow(i));
-  const out: Record<string, number> = { flows: total, partitions };
+  const kafka = createKafka(settingsFor(brokers, 'bench.'), '-bench');
+  const admin = kafka.admin();
+  await admin.connect();
   try {
-    // 1. Producer alone.
-    const pre = `bench-${process.pid}-p.`;
-    const psettings = kafkaSettings({
-      brokers,
-      topics: topicNames(pre),
-      partitions: { flows: partitions, verdicts: partitions, violations: 1, deadLetter: 1 },
-    });
-    const kafka = createKafka(psettings, '-bench');
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, psettings);
-    let t0 = performance.now();
-    const sink = new KafkaFlowSink({ settings: psettings, spoolDir: join(dir, 'spool-p') });
-    for (const f of flows) await sink.write(f);
-    await sink.close();
-    out.producerFlowsPerSec = rate(total, performance.now() - t0);
-    console.log(
-      `producer alone: ${fmt(total)} flows in ${Math.round(performance.now() - t0)} ms = ${fmt(out.producerFlowsPerSec)} flows/s`,
-    );
-
-    // 2. Consumer alone (kafkajs eachBatch + decodeFlow) on the topic just written.
-    const consumer = kafka.consumer({
-      groupId: `${pre}reader`,
-      maxBytesPerPartition: 4 << 20,
-      maxBytes: 16 << 20,
-      maxWaitTimeInMs: 200,
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: psettings.topics.flows, fromBeginning: true });
-    let consumed = 0;
-    let firstAt = 0;
-    t0 = performance.now();
-    await new Promise<void>((done) => {
-      void consumer.run({
-        eachBatch: async ({ batch }) => {
-          if (firstAt === 0) firstAt = performance.now();
-          for (const m of batch.messages) if (decodeFlow(m as WireMessage).ok) consumed++;
-          if (consumed >= total) done();
-        },
+    // 1. Producer alone: the same flows through KafkaFlowSink, one topic per variant.
+    const producerRuns: ProducerRun[] = [];
+    const topicOf: Record<string, string> = {};
+    const produce = async (
+      label: string,
+      wire: WireFormat,
+      client?: ProduceClientFactory,
+      compression?: 'gzip' | 'zstd',
+    ) => {
+      const prefix = `bench-${process.pid}-${label}.`;
+      const settings = settingsFor(brokers, prefix);
+      await ensureTopics(admin, settings);
+      topicOf[label] = settings.topics.flows;
+      const cpu0 = selfCpuMs();
+      const b0 = procCpuMs(brokerPid);
+      const t0 = performance.now();
+      const sink = new KafkaFlowSink({
+        settings,
+        spoolDir: join(dir, `spool-${label}`),
+        wire,
+        packSize,
+        client,
+        compression,
+        createTopics: false,
       });
-    });
-    const consumeMs = performance.now() - firstAt;
-    out.consumerFlowsPerSec = rate(total, consumeMs);
-    console.log(
-      `consumer alone (after group join ${Math.round(firstAt - t0)} ms): ${fmt(out.consumerFlowsPerSec)} flows/s (decodeFlow incl.)`,
-    );
-    await consumer.disconnect();
+      for (const f of flows) await sink.write(f);
+      await sink.close();
+      const ms = performance.now() - t0;
+      const cpu = selfCpuMs() - cpu0;
+      const bcpu = procCpuMs(brokerPid) - b0;
+      if (sink.stats.sent !== total) throw new Error(`${label}: sent ${sink.stats.sent} of ${total}`);
+      const offsets = await admin.fetchTopicOffsets(settings.topics.flows);
+      const run: ProducerRun = {
+        label,
+        flowsPerSec: rate(total, ms),
+        cpuUsPerFlow: round2((cpu * 1000) / total),
+        brokerCpuUsPerFlow: round2((bcpu * 1000) / total),
+        messages: offsets.reduce((n, o) => n + Number(o.high), 0),
+      };
+      producerRuns.push(run);
+      const base = producerRuns[0]!;
+      console.log(
+        `producer ${label}: ${fmt(total)} flows in ${Math.round(ms)} ms = ${fmt(run.flowsPerSec)} flows/s ` +
+          `(${round2(run.flowsPerSec / base.flowsPerSec)}x v1), producer CPU ${run.cpuUsPerFlow} µs/flow ` +
+          `(${round2(base.cpuUsPerFlow / run.cpuUsPerFlow)}x fewer than v1), broker CPU ${run.brokerCpuUsPerFlow} µs/flow, ` +
+          `${fmt(run.messages)} messages`,
+      );
+    };
+    await produce('v1-kafkajs-gzip', 1);
+    await produce('v2-kafkajs-gzip', 2);
+    await produce('v2-kafkajs-zstd', 2, undefined, 'zstd');
+    if (!args['no-platformatic']) {
+      for (const codec of ['gzip', 'zstd', 'lz4', 'none'] as PlatformaticCodec[])
+        await produce(`v2-platformatic-${codec}`, 2, platformaticClient(brokers, codec));
+      await produce('v1-platformatic-gzip', 1, platformaticClient(brokers, 'gzip'));
+    }
+    out.producer = producerRuns;
+
+    // 2. Consumer alone (kafkajs eachBatch + decodeMessage) on the v1 and v2 topics just written.
+    const consumerRates: Record<string, number> = {};
+    for (const label of ['v1-kafkajs-gzip', 'v2-kafkajs-gzip']) {
+      const consumer = kafka.consumer({
+        groupId: `bench-${process.pid}-reader-${label}`,
+        maxBytesPerPartition: 4 << 20,
+        maxBytes: 16 << 20,
+        maxWaitTimeInMs: 200,
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: topicOf[label]!, fromBeginning: true });
+      let consumed = 0;
+      let firstAt = 0;
+      const t0 = performance.now();
+      await new Promise<void>((done) => {
+        void consumer.run({
+          eachBatch: async ({ batch }) => {
+            if (firstAt === 0) firstAt = performance.now();
+            for (const m of batch.messages) {
+              const d = decodeMessage(m as WireMessage);
+              if (!d.ok) continue;
+              if (!d.packed) consumed++;
+              else for (const item of d.items) if (item.ok) consumed++;
+            }
+            if (consumed >= total) done();
+          },
+        });
+      });
+      const consumeMs = performance.now() - firstAt;
+      consumerRates[label] = rate(total, consumeMs);
+      console.log(
+        `consumer ${label} (after group join ${Math.round(firstAt - t0)} ms): ${fmt(consumerRates[label])} flows/s (decode incl.)`,
+      );
+      await consumer.disconnect();
+    }
+    out.consumerFlowsPerSec = consumerRates;
 
     // 3. End to end: a processor child consumes while the producer publishes.
-    const pre2 = `bench-${process.pid}-e.`;
-    const esettings = kafkaSettings({
-      brokers,
-      topics: topicNames(pre2),
-      partitions: { flows: partitions, verdicts: partitions, violations: 1, deadLetter: 1 },
-    });
-    await ensureTopics(admin, esettings);
-    const db = join(dir, 'e2e.db');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'cli/index.ts'),
-        'process',
-        '--cluster',
-        SHOP_CLUSTER,
-        '--db',
-        db,
-        '--brokers',
-        brokers.join(','),
-        '--topic-prefix',
-        pre2,
-        '--group',
-        pre2,
-        '--exit-when-idle',
-        '15000',
-        '--format',
-        'json',
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let childOut = '';
-    child.stdout.on('data', (d: Buffer) => {
-      childOut += d.toString();
-    });
-    let childExited = false;
-    const exited = new Promise<void>((r) =>
-      child.on('close', () => {
-        childExited = true;
-        r();
-      }),
-    );
-    // Let it join the group first: the measurement is the pipeline, not the group setup.
-    await new Promise((r) => setTimeout(r, 5000));
-    let produced = 0;
-    let maxLag = 0;
-    let peakKb = 0;
-    let stored = 0;
-    const sampler = setInterval(() => {
-      stored = storedFlows(db);
-      maxLag = Math.max(maxLag, produced - stored);
+    const e2eRuns: Record<string, number | string>[] = [];
+    const endToEnd = async (
+      label: string,
+      wire: WireFormat,
+      client?: ProduceClientFactory,
+      compression?: 'gzip' | 'zstd',
+    ) => {
+      const prefix = `bench-${process.pid}-e2e-${label}.`;
+      const settings = settingsFor(brokers, prefix);
+      await ensureTopics(admin, settings);
+      const db = join(dir, `e2e-${label}.db`);
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'cli/index.ts'),
+          'process',
+          '--cluster',
+          SHOP_CLUSTER,
+          '--db',
+          db,
+          '--brokers',
+          brokers.join(','),
+          '--topic-prefix',
+          prefix,
+          '--group',
+          prefix,
+          '--format',
+          'json',
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      let childOut = '';
+      child.stdout.on('data', (d: Buffer) => {
+        childOut += d.toString();
+      });
+      let childExited = false;
+      const exited = new Promise<void>((r) =>
+        child.on('close', () => {
+          childExited = true;
+          r();
+        }),
+      );
+      // Let it join the group first: the measurement is the pipeline, not the group setup.
+      await new Promise((r) => setTimeout(r, 6000));
+      let produced = 0;
+      let maxLag = 0;
+      let peakKb = 0;
+      const sampler = setInterval(() => {
+        const stored = storedFlows(db);
+        maxLag = Math.max(maxLag, produced - stored);
+        peakKb = Math.max(peakKb, vmHwmKb(child.pid!));
+      }, 250);
+      const cpu0 = selfCpuMs();
+      const b0 = procCpuMs(brokerPid);
+      const c0 = procCpuMs(child.pid);
+      const t0 = performance.now();
+      const sink = new KafkaFlowSink({
+        settings,
+        spoolDir: join(dir, `spool-e2e-${label}`),
+        wire,
+        packSize,
+        client,
+        compression,
+        createTopics: false,
+      });
+      for (const f of flows) {
+        await sink.write(f);
+        produced++;
+      }
+      await sink.close();
+      const producedMs = performance.now() - t0;
+      const producerCpu = selfCpuMs() - cpu0;
+      while (storedFlows(db) < total) {
+        if (childExited) throw new Error(`processor exited with ${storedFlows(db)} of ${total} flows stored`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const e2eMs = performance.now() - t0;
+      const processorCpu = procCpuMs(child.pid) - c0;
+      const brokerCpu = procCpuMs(brokerPid) - b0;
       peakKb = Math.max(peakKb, vmHwmKb(child.pid!));
-    }, 250);
-    t0 = performance.now();
-    const esink = new KafkaFlowSink({ settings: esettings, spoolDir: join(dir, 'spool-e') });
-    for (const f of flows) {
-      await esink.write(f);
-      produced++;
-    }
-    await esink.close();
-    const producedMs = performance.now() - t0;
-    while (storedFlows(db) < total) {
-      if (childExited) throw new Error(`processor exited with ${storedFlows(db)} of ${total} flows stored`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const e2eMs = performance.now() - t0;
-    peakKb = Math.max(peakKb, vmHwmKb(child.pid!));
-    clearInterval(sampler);
-    await exited;
-    out.endToEndFlowsPerSec = rate(total, e2eMs);
-    out.endToEndProducerFlowsPerSec = rate(total, producedMs);
-    out.processorMaxLagFlows = maxLag;
-    out.processorTailMs = Math.round(e2eMs - producedMs);
-    out.processorPeakRssMb = Math.round(peakKb / 1024);
-    const stats = JSON.parse(childOut);
-    if (stats.recorded !== total) throw new Error(`processor recorded ${stats.recorded}, expected ${total}`);
-    console.log(
-      `end to end: ${fmt(total)} flows produced in ${Math.round(producedMs)} ms, all in SQLite after ${Math.round(e2eMs)} ms = ` +
-        `${fmt(out.endToEndFlowsPerSec)} flows/s; processor max lag ${fmt(maxLag)} flows, ` +
-        `${out.processorTailMs} ms behind the producer at the end, peak RSS ${out.processorPeakRssMb} MB`,
-    );
-    await admin.disconnect();
+      clearInterval(sampler);
+      // It runs until told to stop, then commits, leaves the group and prints its summary.
+      child.kill('SIGTERM');
+      await exited;
+      const stats = JSON.parse(childOut);
+      if (stats.recorded !== total)
+        throw new Error(`processor recorded ${stats.recorded}, expected ${total}`);
+      const run = {
+        label,
+        flowsPerSec: rate(total, e2eMs),
+        producerFlowsPerSec: rate(total, producedMs),
+        processorMaxLagFlows: maxLag,
+        processorTailMs: Math.round(e2eMs - producedMs),
+        processorPeakRssMb: Math.round(peakKb / 1024),
+        producerCpuUsPerFlow: round2((producerCpu * 1000) / total),
+        processorCpuUsPerFlow: round2((processorCpu * 1000) / total),
+        brokerCpuUsPerFlow: round2((brokerCpu * 1000) / total),
+      };
+      e2eRuns.push(run);
+      const base = e2eRuns[0]!;
+      console.log(
+        `end to end ${label}: ${fmt(total)} flows produced in ${Math.round(producedMs)} ms, all in SQLite after ${Math.round(e2eMs)} ms = ` +
+          `${fmt(run.flowsPerSec)} flows/s (${round2(run.flowsPerSec / (base.flowsPerSec as number))}x v1); processor max lag ${fmt(maxLag)} flows, ` +
+          `${run.processorTailMs} ms behind the producer at the end, peak RSS ${run.processorPeakRssMb} MB; CPU µs/flow: ` +
+          `producer ${run.producerCpuUsPerFlow}, processor ${run.processorCpuUsPerFlow}, broker ${run.brokerCpuUsPerFlow}`,
+      );
+    };
+    await endToEnd('v1-kafkajs-gzip', 1);
+    await endToEnd('v2-kafkajs-gzip', 2);
+    await endToEnd('v2-kafkajs-zstd', 2, undefined, 'zstd');
+    // The processor consumes with kafkajs, which reads gzip and (registered) zstd, not lz4.
+    if (!args['no-platformatic'])
+      await endToEnd('v2-platformatic-zstd', 2, platformaticClient(brokers, 'zstd'));
+    out.endToEnd = e2eRuns;
 
     // 4. The stages alone, in this process.
-    const snapshot = await loadSnapshotFiles([SHOP_CLUSTER]);
-    const view = new StaticClusterView(
-      new Inventory(snapshot.cluster),
-      compilePolicyIndex(snapshot.cluster).index,
-    );
-    const judgedAll: StoredFlow[] = [];
-    const keep = { write: (j: JudgedFlow) => void judgedAll.push(j.stored), flush: async () => {} };
-    t0 = performance.now();
-    const judge = new FlowProcessor(view, keep);
-    for (const f of flows) judge.write(f);
-    out.judgeFlowsPerSec = rate(total, performance.now() - t0);
-    console.log(`judge alone: ${fmt(out.judgeFlowsPerSec)} flows/s`);
+    if (!args['no-stages']) {
+      const snapshot = await loadSnapshotFiles([SHOP_CLUSTER]);
+      const view = new StaticClusterView(
+        new Inventory(snapshot.cluster),
+        compilePolicyIndex(snapshot.cluster).index,
+      );
+      const judgedAll: StoredFlow[] = [];
+      const keep = { write: (j: JudgedFlow) => void judgedAll.push(j.stored), flush: async () => {} };
+      let t0 = performance.now();
+      const judge = new FlowProcessor(view, keep);
+      for (const f of flows) judge.write(f);
+      out.judgeFlowsPerSec = rate(total, performance.now() - t0);
+      console.log(`judge alone: ${fmt(out.judgeFlowsPerSec as number)} flows/s`);
 
-    const store = AuditStore.open(join(dir, 'sqlite-alone.db'));
-    t0 = performance.now();
-    for (let i = 0; i < judgedAll.length; i += 4000) store.applyBatch(judgedAll.slice(i, i + 4000));
-    out.sqliteFlowsPerSec = rate(total, performance.now() - t0);
-    store.close();
-    console.log(`SQLite alone (applyBatch, 4000 per transaction): ${fmt(out.sqliteFlowsPerSec)} flows/s`);
+      const store = AuditStore.open(join(dir, 'sqlite-alone.db'));
+      t0 = performance.now();
+      for (let i = 0; i < judgedAll.length; i += 4000) store.applyBatch(judgedAll.slice(i, i + 4000));
+      out.sqliteFlowsPerSec = rate(total, performance.now() - t0);
+      store.close();
+      console.log(
+        `SQLite alone (applyBatch, 4000 per transaction): ${fmt(out.sqliteFlowsPerSec as number)} flows/s`,
+      );
 
-    const estore = AuditStore.open(join(dir, 'embedded.db'));
-    t0 = performance.now();
-    const embedded = new FlowProcessor(view, new StoreRecorder(estore));
-    for (const f of flows) embedded.write(f);
-    await embedded.close();
-    out.embeddedFlowsPerSec = rate(total, performance.now() - t0);
-    estore.close();
-    console.log(`embedded (judge + SQLite, no Kafka): ${fmt(out.embeddedFlowsPerSec)} flows/s`);
+      const estore = AuditStore.open(join(dir, 'embedded.db'));
+      t0 = performance.now();
+      const embedded = new FlowProcessor(view, new StoreRecorder(estore));
+      for (const f of flows) embedded.write(f);
+      await embedded.close();
+      out.embeddedFlowsPerSec = rate(total, performance.now() - t0);
+      estore.close();
+      console.log(`embedded (judge + SQLite, no Kafka): ${fmt(out.embeddedFlowsPerSec as number)} flows/s`);
+    }
     console.log(JSON.stringify(out));
   } finally {
+    await admin.disconnect().catch(() => undefined);
     await broker?.stop();
     rmSync(dir, { recursive: true, force: true });
   }

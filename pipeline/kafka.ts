@@ -12,10 +12,13 @@ import { type Logger, log } from '../lib/log.js';
 import type { Classification } from '../processor/classify.js';
 import { type ClusterView, FlowProcessor, type JudgedFlow, type JudgedSink } from '../processor/processor.js';
 import type { AuditStore, StoredFlow } from '../processor/store/index.js';
+import type { FlowRecord } from '../schema/flow-record.js';
 import { StoreRecorder } from '../sinks/store.js';
 import {
+  type DecodedItem,
   deadLetter,
-  decodeFlow,
+  deadLetterItem,
+  decodeMessage,
   flowKey,
   HEADER_SCHEMA,
   HEADER_VERSION,
@@ -87,6 +90,16 @@ export interface RunnerStats {
 
 const SOURCE_SUFFIX = '#source';
 const ORIGINS_SUFFIX = '#origins';
+/**
+ * Records of v2 packs are marked as (offset or sequence, index in the pack), one number:
+ * n * 2^32 + index, under their own names (`TOPIC#pack`, `TOPIC|ORIGIN#pack`) so that v1 and v2
+ * messages mixed in one partition, or from one collector, each keep a monotonic mark.
+ */
+const ITEM_BITS = 32n;
+const PACK_SUFFIX = '#pack';
+function itemMark(n: bigint, index: number): bigint {
+  return (n << ITEM_BITS) + BigInt(index);
+}
 
 function header(headers: IHeaders | undefined, name: string): string | undefined {
   const h = headers?.[name];
@@ -121,6 +134,29 @@ class Marks {
     this.next.set(k, value + 1n);
     recorder?.advance({ consumer: this.consumer, topic, partition, nextOffset: String(value + 1n) });
     return true;
+  }
+  /**
+   * A pack's `count` records at once, numbered itemMark(n, 0..count-1): returns the index of the
+   * first one that is new (count when none is), and moves the mark past the last one.
+   */
+  acceptItems(
+    topic: string,
+    partition: number,
+    n: bigint,
+    count: number,
+    recorder: StoreRecorder | undefined,
+  ): number {
+    const k = `${topic}\u0000${partition}`;
+    const mark = this.next.get(k);
+    const first = itemMark(n, 0);
+    const end = itemMark(n, count);
+    let fresh = 0;
+    if (mark !== undefined && mark > first) fresh = mark >= end ? count : Number(mark - first);
+    if (fresh < count) {
+      this.next.set(k, end);
+      recorder?.advance({ consumer: this.consumer, topic, partition, nextOffset: String(end) });
+    }
+    return fresh;
   }
 }
 
@@ -374,14 +410,24 @@ export class PipelineRunner {
     from: { topic: string; partition: number },
     failure: { code: ErrorCode; reason: string },
     into: WireMessage[],
+    item?: { index: number; raw: string },
   ): void {
     this.stats.deadLetters++;
     this.stats.deadLetterCodes[failure.code] = (this.stats.deadLetterCodes[failure.code] ?? 0) + 1;
+    const where = { ...from, offset: message.offset };
+    if (item) {
+      this.logger.warn(
+        { ...where, index: item.index, code: failure.code },
+        `unreadable record of a pack sent to the dead-letter topic: ${failure.reason}`,
+      );
+      into.push(deadLetterItem(toWire(message), where, { ...item, ...failure }));
+      return;
+    }
     this.logger.warn(
-      { topic: from.topic, partition: from.partition, offset: message.offset, code: failure.code },
+      { ...where, code: failure.code },
       `unreadable message sent to the dead-letter topic: ${failure.reason}`,
     );
-    into.push(deadLetter(toWire(message), { ...from, offset: message.offset }, failure));
+    into.push(deadLetter(toWire(message), where, failure));
   }
 
   /** Collector resends: the same origin and sequence number seen again in the same flows partition. */
@@ -415,9 +461,13 @@ export class PipelineRunner {
     violations: WireMessage[],
     verdicts: WireMessage[],
   ): void {
-    const d = decodeFlow(toWire(message));
+    const d = decodeMessage(toWire(message));
     if (!d.ok) {
       this.deadLetter(message, from, d, deadLetters);
+      return;
+    }
+    if (d.packed) {
+      this.judgePack(message, from, d.items, deadLetters, violations, verdicts);
       return;
     }
     // Judges cannot know what the store has; the recorder applies the same check to their verdicts.
@@ -428,19 +478,76 @@ export class PipelineRunner {
       }
       this.sources.accept(from.topic, from.partition, BigInt(message.offset), this.recorder);
     }
+    this.judgeRecord(message, from, d.record, undefined, deadLetters, violations, verdicts);
+  }
+
+  /**
+   * A v2 pack: the records a collector resent (same origin, sequence and index) or that the store
+   * already has are skipped, each bad record goes to the dead-letter topic alone with its index, the
+   * rest is judged in order. In role all the pack is one unit of the store transaction.
+   */
+  private judgePack(
+    message: KafkaMessage,
+    from: { topic: string; partition: number },
+    items: DecodedItem[],
+    deadLetters: WireMessage[],
+    violations: WireMessage[],
+    verdicts: WireMessage[],
+  ): void {
+    let first = 0;
+    if (this.opts.role === 'all') {
+      const origin = header(message.headers, HEADER_ORIGIN);
+      const seq = header(message.headers, HEADER_SEQ);
+      if (origin !== undefined && seq !== undefined && /^\d+$/.test(seq))
+        first = this.origins.acceptItems(
+          `${this.opts.settings.topics.flows}|${origin}${PACK_SUFFIX}`,
+          from.partition,
+          BigInt(seq),
+          items.length,
+          this.recorder,
+        );
+      const stored = this.sources.acceptItems(
+        `${from.topic}${PACK_SUFFIX}`,
+        from.partition,
+        BigInt(message.offset),
+        items.length,
+        this.recorder,
+      );
+      first = Math.max(first, stored);
+      this.stats.duplicates += first;
+    }
+    for (let i = first; i < items.length; i++) {
+      const item = items[i]!;
+      if (!item.ok) this.deadLetter(message, from, item, deadLetters, item);
+      else this.judgeRecord(message, from, item.record, i, deadLetters, violations, verdicts);
+    }
+  }
+
+  private judgeRecord(
+    message: KafkaMessage,
+    from: { topic: string; partition: number },
+    record: FlowRecord,
+    index: number | undefined,
+    deadLetters: WireMessage[],
+    violations: WireMessage[],
+    verdicts: WireMessage[],
+  ): void {
     try {
-      this.processor!.write(d.record);
+      this.processor!.write(record);
     } catch (err) {
       // Its position has moved on: dead-lettering it is the one way it is not silently lost.
-      this.deadLetter(message, from, { code: 'JUDGE_FAILED', reason: (err as Error).message }, deadLetters);
+      const failure = { code: 'JUDGE_FAILED' as const, reason: (err as Error).message };
+      if (index === undefined) this.deadLetter(message, from, failure, deadLetters);
+      else this.deadLetter(message, from, failure, deadLetters, { index, raw: JSON.stringify(record) });
       return;
     }
     const judged = this.tally.current!;
     this.stats.judged++;
-    const source = { ...from, offset: message.offset };
+    const source: VerdictMessage['source'] =
+      index === undefined ? { ...from, offset: message.offset } : { ...from, offset: message.offset, index };
     if (judged.classification === 'denied-but-observed')
       violations.push({
-        key: flowKey(d.record),
+        key: flowKey(record),
         value: JSON.stringify({ source, ...judged.stored }),
         headers: { [HEADER_SCHEMA]: 'violation', [HEADER_VERSION]: '1' },
       });
@@ -472,15 +579,26 @@ export class PipelineRunner {
       return;
     }
     const { source, flow, origin, seq } = d.verdict;
-    if (!this.sources.accept(source.topic, source.partition, BigInt(source.offset), this.recorder)) {
+    // A record of a v2 pack is (offset, index) and (sequence, index): see itemMark.
+    const packed = source.index !== undefined;
+    const suffix = packed ? PACK_SUFFIX : '';
+    const at = (n: bigint) => (packed ? itemMark(n, source.index!) : n);
+    if (
+      !this.sources.accept(
+        `${source.topic}${suffix}`,
+        source.partition,
+        at(BigInt(source.offset)),
+        this.recorder,
+      )
+    ) {
       this.stats.duplicates++;
       return;
     }
     if (origin !== undefined && seq !== undefined) {
       const fresh = this.origins.accept(
-        `${source.topic}|${origin}`,
+        `${source.topic}|${origin}${suffix}`,
         source.partition,
-        BigInt(seq),
+        at(BigInt(seq)),
         this.recorder,
       );
       if (!fresh) {

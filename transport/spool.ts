@@ -24,6 +24,10 @@ export interface SpooledMessage {
   key: string | null;
   value: string | null;
   headers?: Record<string, string>;
+  /** The partition a v2 pack was packed for (its records' keys hash there). */
+  partition?: number;
+  /** Records in the message: 1 for a v1 message, the pack's size for a v2 pack. Stats count records. */
+  count?: number;
 }
 
 export interface SpoolStats {
@@ -57,19 +61,20 @@ export class DiskSpool {
     return this.stats.bytes === 0;
   }
 
-  /** Appends a message; false (and counted as dropped) when the spool is full. */
+  /** Appends a message; false (and its records counted as dropped) when the spool is full. */
   append(m: SpooledMessage): boolean {
     const line = `${JSON.stringify(m)}\n`;
     const size = Buffer.byteLength(line);
+    const records = m.count ?? 1;
     if (this.stats.bytes + size > this.maxBytes) {
-      this.stats.dropped++;
+      this.stats.dropped += records;
       this.stats.droppedBytes += size;
       return false;
     }
     if (this.fd === undefined || (this.current && fstatSync(this.fd).size + size > this.segmentBytes))
       this.rotate();
     writeSync(this.fd!, line);
-    this.stats.spooled++;
+    this.stats.spooled += records;
     this.stats.bytes += size;
     return true;
   }
@@ -113,8 +118,9 @@ export class DiskSpool {
       await send(batch);
       rmSync(path);
       this.stats.bytes -= Buffer.byteLength(text);
-      this.stats.resent += batch.length;
-      sent += batch.length;
+      const records = batch.reduce((n, m) => n + (m.count ?? 1), 0);
+      this.stats.resent += records;
+      sent += records;
     }
     this.stats.bytes = Math.max(0, this.stats.bytes);
     return sent;

@@ -13,11 +13,14 @@ export {
   topicNames,
 } from './settings.js';
 export {
+  DEFAULT_WIRE_FORMAT,
   HEADER_ORIGIN,
   HEADER_SEQ,
   KafkaFlowSink,
   type KafkaFlowSinkOptions,
   type KafkaSinkStats,
+  type ProduceClient,
+  type ProduceClientFactory,
 } from './sink.js';
 export { ensureTopics } from './topics.js';
 export { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';

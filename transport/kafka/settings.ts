@@ -1,5 +1,6 @@
 import { Kafka, type LogEntry, logLevel } from 'kafkajs';
 import { log } from '../../lib/log.js';
+import { registerCodecs } from './codecs.js';
 
 /**
  * Where the pipeline's Kafka traffic goes. Every name has a default so a collector and a processor
@@ -128,6 +129,7 @@ function quietNegativeTimeouts(): void {
 export function createKafka(settings: KafkaSettings, clientSuffix = ''): Kafka {
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   quietNegativeTimeouts();
+  registerCodecs();
   const logger = log().child({ component: 'kafkajs' });
   return new Kafka({
     clientId: `${settings.clientId}${clientSuffix}`,

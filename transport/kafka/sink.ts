@@ -1,15 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka } from 'kafkajs';
 import type { FlowSink } from '../../collectors/sink.js';
 import { type Logger, log } from '../../lib/log.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
-import { encodeFlow } from '../codec.js';
+import { encodePack, flowHeaders, flowKey, type WireFormat } from '../codec.js';
 import { DiskSpool, type SpooledMessage } from '../spool.js';
+import { partitionOf } from './partition.js';
 import { createKafka, type KafkaSettings } from './settings.js';
 import { ensureTopics, sleep } from './topics.js';
 
 /**
- * Headers that name the sink instance and number its messages. A batch whose send failed may still
+ * The wire format collectors write unless told otherwise. Still 1 in this release so that an upgrade
+ * rolls: processors (and the recorder) that read both formats go first, then collectors switch to
+ * packs (`wire: 2`, `collect --wire 2`); docs/pipeline.md "Upgrading to wire format v2".
+ */
+export const DEFAULT_WIRE_FORMAT: WireFormat = 1;
+
+/**
+ * Headers that name the sink instance and number its messages (v1: one number per record; v2: one
+ * per pack, and a record is (sequence, index in the pack)). A batch whose send failed may still
  * have reached the broker (the reply was lost); the sink then resends it from the spool, and the
  * processor drops the copy because its sequence number is not above the highest one it stored for
  * that origin and partition (docs/pipeline.md).
@@ -23,7 +32,11 @@ export interface KafkaFlowSinkOptions {
   spoolDir: string;
   /** Spool bound; beyond it new records are dropped, counted and logged. Default 256 MiB. */
   spoolMaxBytes?: number;
-  /** Records per produce request. Default 2000. */
+  /** Wire format: 1, one message per record; 2, packs of records per partition. Default DEFAULT_WIRE_FORMAT. */
+  wire?: WireFormat;
+  /** v2: most records in one pack. Default 1000. */
+  packSize?: number;
+  /** Records per produce request. Default 2000 (v1), 12000 (v2). */
   batchSize?: number;
   /** How long a partial batch waits for more records. Default 20 ms. */
   lingerMs?: number;
@@ -33,8 +46,10 @@ export interface KafkaFlowSinkOptions {
   retryMs?: number;
   /** close(): how long to keep trying to resend the spool before leaving it for the next run. Default 30 s. */
   drainTimeoutMs?: number;
-  /** gzip (default; the only codec kafkajs has) or none: the benchmark compares them. */
-  compression?: 'gzip' | 'none';
+  /** gzip (default), zstd (Node.js' zlib, registered with kafkajs: transport/kafka/codecs.ts) or none. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** Another client than kafkajs (the benchmark); `compression` is then the client's business. */
+  client?: ProduceClientFactory;
   /** Create the pipeline's topics when they are missing. Default true. */
   createTopics?: boolean;
   kafka?: Kafka;
@@ -61,6 +76,27 @@ export interface KafkaSinkStats {
 
 type Link = 'up' | 'away';
 
+/**
+ * The Kafka client under the sink: an idempotent producer (acks=-1) that sends a batch of messages
+ * (v2 packs carry their partition) and tells a topic's partition count. kafkajs by default;
+ * bench/pipeline.ts plugs @platformatic/kafka in here to compare the two on the same batches.
+ */
+export interface ProduceClient {
+  send(topic: string, messages: SpooledMessage[]): Promise<void>;
+  partitions(topic: string): Promise<number>;
+  disconnect(): Promise<void>;
+}
+
+export type ProduceClientFactory = () => Promise<ProduceClient>;
+
+/** A record waiting in memory: its key (the partition) and its JSON. */
+interface Entry {
+  key: string;
+  json: string;
+  /** FlowRecord version (the v1 header). */
+  v: number;
+}
+
 export class KafkaFlowSink implements FlowSink {
   readonly origin = randomUUID();
   private readonly spool: DiskSpool;
@@ -70,8 +106,13 @@ export class KafkaFlowSink implements FlowSink {
   private readonly lingerMs: number;
   private readonly maxBuffered: number;
   private readonly retryMs: number;
-  private producer: Producer | undefined;
-  private buffer: SpooledMessage[] = [];
+  private producer: ProduceClient | undefined;
+  private buffer: Entry[] = [];
+  private readonly wire: WireFormat;
+  private readonly packSize: number;
+  /** Partitions of the flows topic (v2 packs per partition); unknown until the first connection. */
+  private partitions: number | undefined;
+  private partitionsAt = 0;
   private seq = 0;
   private link: Link = 'up';
   /** Every delivery and resend runs on this chain, one at a time, so records leave in write order. */
@@ -88,7 +129,9 @@ export class KafkaFlowSink implements FlowSink {
   constructor(private readonly opts: KafkaFlowSinkOptions) {
     this.kafka = opts.kafka ?? createKafka(opts.settings, '-collector');
     this.logger = (opts.logger ?? log()).child({ component: 'kafka-sink' });
-    this.batchSize = opts.batchSize ?? 2000;
+    this.wire = opts.wire ?? DEFAULT_WIRE_FORMAT;
+    this.packSize = opts.packSize ?? 1000;
+    this.batchSize = opts.batchSize ?? (this.wire === 2 ? 12_000 : 2000);
     this.lingerMs = opts.lingerMs ?? 20;
     this.maxBuffered = opts.maxBuffered ?? this.batchSize * 4;
     this.retryMs = opts.retryMs ?? 1000;
@@ -117,17 +160,7 @@ export class KafkaFlowSink implements FlowSink {
 
   write(record: FlowRecord): void | Promise<void> {
     if (this.closed) throw new Error('KafkaFlowSink: write after close');
-    const m = encodeFlow(record);
-    this.buffer.push({
-      topic: this.opts.settings.topics.flows,
-      key: m.key === null ? null : String(m.key),
-      value: m.value === null ? null : String(m.value),
-      headers: {
-        ...(m.headers as Record<string, string>),
-        [HEADER_ORIGIN]: this.origin,
-        [HEADER_SEQ]: String(++this.seq),
-      },
-    });
+    this.buffer.push({ key: flowKey(record), json: JSON.stringify(record), v: record.v });
     this.counts.written++;
     if (this.buffer.length >= this.batchSize) this.dispatch();
     else this.linger ??= setTimeout(() => this.dispatch(), this.lingerMs);
@@ -158,10 +191,57 @@ export class KafkaFlowSink implements FlowSink {
     for (const resolve of w) resolve();
   }
 
-  private async deliver(batch: SpooledMessage[]): Promise<void> {
+  /**
+   * The messages of a batch of records, numbered now (once: a resend from the spool keeps them, so
+   * the processor recognises a copy). v2 packs need the partition count; before the first
+   * connection it is unknown and the records are spooled as v1 messages, which every processor
+   * that reads v2 also reads.
+   */
+  private toMessages(batch: Entry[]): SpooledMessage[] {
+    const topic = this.opts.settings.topics.flows;
+    const n = this.partitions;
+    if (this.wire === 1 || n === undefined)
+      return batch.map((e) => ({
+        topic,
+        key: e.key,
+        value: e.json,
+        headers: { ...flowHeaders(e.v), [HEADER_ORIGIN]: this.origin, [HEADER_SEQ]: String(++this.seq) },
+      }));
+    const byPartition = new Map<number, string[]>();
+    for (const e of batch) {
+      const p = partitionOf(e.key, n);
+      const lines = byPartition.get(p);
+      if (lines) lines.push(e.json);
+      else byPartition.set(p, [e.json]);
+    }
+    const out: SpooledMessage[] = [];
+    for (const [partition, lines] of byPartition)
+      for (let i = 0; i < lines.length; i += this.packSize) {
+        const slice = lines.slice(i, i + this.packSize);
+        const m = encodePack(slice);
+        out.push({
+          topic,
+          key: null,
+          value: m.value as string,
+          partition,
+          count: slice.length,
+          headers: {
+            ...(m.headers as Record<string, string>),
+            [HEADER_ORIGIN]: this.origin,
+            [HEADER_SEQ]: String(++this.seq),
+          },
+        });
+      }
+    return out;
+  }
+
+  private async deliver(batch: Entry[]): Promise<void> {
+    let messages: SpooledMessage[] | undefined;
     if (this.link === 'up') {
       try {
-        await this.send(batch);
+        await this.connected();
+        messages = this.toMessages(batch);
+        await this.send(messages);
         this.counts.sent += batch.length;
         return;
       } catch (err) {
@@ -175,14 +255,14 @@ export class KafkaFlowSink implements FlowSink {
         this.scheduleRetry(this.retryMs);
       }
     }
-    this.toSpool(batch);
+    this.toSpool(messages ?? this.toMessages(batch));
   }
 
   private toSpool(batch: SpooledMessage[]): void {
     let dropped = 0;
     for (const m of batch) {
-      if (this.spool.append(m)) this.counts.spooled++;
-      else dropped++;
+      if (this.spool.append(m)) this.counts.spooled += m.count ?? 1;
+      else dropped += m.count ?? 1;
     }
     if (dropped > 0) {
       const now = Date.now();
@@ -212,6 +292,7 @@ export class KafkaFlowSink implements FlowSink {
     if (this.link === 'up' && this.spool.empty) return true;
     try {
       const n = await this.spool.drain((batch) => this.sendChunked(batch));
+      await this.connected();
       // Nothing was appended while draining (the chain runs one task at a time): the spool is empty.
       this.link = 'up';
       if (n > 0) this.logger.info({ resent: n }, 'broker back: spooled records resent');
@@ -226,21 +307,26 @@ export class KafkaFlowSink implements FlowSink {
   }
 
   private async sendChunked(batch: SpooledMessage[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += this.batchSize)
-      await this.send(batch.slice(i, i + this.batchSize));
+    let chunk: SpooledMessage[] = [];
+    let records = 0;
+    for (const m of batch) {
+      chunk.push(m);
+      records += m.count ?? 1;
+      if (records >= this.batchSize) {
+        await this.send(chunk);
+        chunk = [];
+        records = 0;
+      }
+    }
+    if (chunk.length > 0) await this.send(chunk);
   }
 
   private async send(batch: SpooledMessage[]): Promise<void> {
     const producer = await this.connected();
-    await producer.send({
-      topic: this.opts.settings.topics.flows,
-      acks: -1,
-      compression: this.opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
-      messages: batch.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-    });
+    await producer.send(this.opts.settings.topics.flows, batch);
   }
 
-  private async connected(): Promise<Producer> {
+  private async connected(): Promise<ProduceClient> {
     if (this.opts.createTopics !== false) {
       this.topicsReady ??= (async () => {
         const admin = this.kafka.admin();
@@ -258,17 +344,59 @@ export class KafkaFlowSink implements FlowSink {
         throw err;
       }
     }
-    if (!this.producer) {
-      const producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        // Few retries: after them the spool takes over (see HEADER_ORIGIN for duplicates).
-        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-      });
-      await producer.connect();
-      this.producer = producer;
+    this.producer ??= await (this.opts.client ?? (() => this.kafkajsClient()))();
+    // v2 packs per partition: the count is read at each new producer and every 5 minutes.
+    if (this.wire === 2 && (this.partitions === undefined || Date.now() - this.partitionsAt > 300_000)) {
+      const topic = this.opts.settings.topics.flows;
+      const n = await this.producer.partitions(topic);
+      if (n < 1) throw new Error(`topic ${topic} has no partitions`);
+      if (this.partitions !== undefined && n !== this.partitions)
+        this.logger.info({ topic, from: this.partitions, to: n }, 'flows topic partition count changed');
+      this.partitions = n;
+      this.partitionsAt = Date.now();
     }
     return this.producer;
+  }
+
+  private async kafkajsClient(): Promise<ProduceClient> {
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // Few retries: after them the spool takes over (see HEADER_ORIGIN for duplicates).
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    await producer.connect();
+    const compression =
+      this.opts.compression === 'none'
+        ? CompressionTypes.None
+        : this.opts.compression === 'zstd'
+          ? CompressionTypes.ZSTD
+          : CompressionTypes.GZIP;
+    return {
+      send: async (topic, batch) => {
+        await producer.send({
+          topic,
+          acks: -1,
+          compression,
+          messages: batch.map((m) =>
+            m.partition === undefined
+              ? { key: m.key, value: m.value, headers: m.headers }
+              : { key: m.key, value: m.value, headers: m.headers, partition: m.partition },
+          ),
+        });
+      },
+      partitions: async (topic) => {
+        const admin = this.kafka.admin();
+        await admin.connect();
+        try {
+          const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+          return meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+        } finally {
+          await admin.disconnect();
+        }
+      },
+      disconnect: () => producer.disconnect(),
+    };
   }
 
   /** After a failure the next attempt uses a fresh producer (and producer id): no stale sequence state. */

@@ -16,7 +16,8 @@ const VERDICT_VERSION = 1;
 
 export interface VerdictMessage {
   v: 1;
-  source: { topic: string; partition: number; offset: string };
+  /** Where the judged record came from; `index` is its place in a v2 pack (absent for a v1 message). */
+  source: { topic: string; partition: number; offset: string; index?: number };
   /** The collector's origin and sequence headers, when it sent them. */
   origin?: string;
   seq?: number;
@@ -77,6 +78,7 @@ export function decodeVerdict(m: WireMessage): VerdictDecode {
     typeof s?.topic !== 'string' ||
     !Number.isInteger(s.partition) ||
     !/^\d+$/.test(String(s.offset)) ||
+    (s.index !== undefined && !(Number.isInteger(s.index) && s.index >= 0)) ||
     typeof v.flow?.start !== 'number' ||
     typeof v.flow?.classification !== 'string'
   )
