@@ -29,7 +29,7 @@ import { AuditStore, type StoredFlow } from '../processor/store/index.js';
 import { type FlowRecord, validateFlowRecord } from '../schema/flow-record.js';
 import { StoreRecorder } from '../sinks/store.js';
 import { type RunningBroker, startBroker } from '../test/kafka/broker.js';
-import { SHOP_CLUSTER, shopFlow, storedFlows } from '../test/pipeline/support.js';
+import { SHOP_CLUSTER, shopFlow, storedRecords } from '../test/pipeline/support.js';
 import { decodeMessage, type WireFormat, type WireMessage } from '../transport/codec.js';
 import {
   createKafka,
@@ -399,7 +399,7 @@ async function main() {
       let maxLag = 0;
       let peakKb = 0;
       const sampler = setInterval(() => {
-        const stored = storedFlows(db);
+        const stored = storedRecords(db);
         maxLag = Math.max(maxLag, produced - stored);
         peakKb = Math.max(peakKb, vmHwmKb(child.pid!));
       }, 250);
@@ -423,8 +423,9 @@ async function main() {
       await sink.close();
       const producedMs = performance.now() - t0;
       const producerCpu = selfCpuMs() - cpu0;
-      while (storedFlows(db) < total) {
-        if (childExited) throw new Error(`processor exited with ${storedFlows(db)} of ${total} flows stored`);
+      while (storedRecords(db) < total) {
+        if (childExited)
+          throw new Error(`processor exited with ${storedRecords(db)} of ${total} flows stored`);
         await new Promise((r) => setTimeout(r, 20));
       }
       const e2eMs = performance.now() - t0;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBroker } from '../test/kafka/broker.js';
-import { processArgs, shopFlow, storedFlows } from '../test/pipeline/support.js';
+import { processArgs, shopFlow, storedRecords } from '../test/pipeline/support.js';
 import { runCli } from '../test/support/cli.js';
 import { KafkaFlowSink, kafkaSettings, topicNames } from '../transport/kafka/index.js';
 import { type PlatformaticCodec, platformaticClient } from './platformatic-client.js';
@@ -43,7 +43,7 @@ try {
   const r = await runCli(processArgs(broker.brokers.join(','), 'pf.', db, ['--exit-when-idle', '2000']));
   const stats = JSON.parse(r.stdout);
   console.log(
-    `processor: recorded ${stats.recorded}, duplicates ${stats.duplicates}, dead letters ${stats.deadLetters}; store ${storedFlows(db)} of 15000`,
+    `processor: recorded ${stats.recorded}, duplicates ${stats.duplicates}, dead letters ${stats.deadLetters}; store ${storedRecords(db)} of 15000`,
   );
 } finally {
   await broker.stop();

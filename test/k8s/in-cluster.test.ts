@@ -17,7 +17,7 @@ import { flowAt } from '../../processor/judge/fixtures.js';
 import { AuditStore } from '../../processor/store/index.js';
 import { ensureTopics, KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
-import { storedFlows, waitUntil } from '../pipeline/support.js';
+import { storedRecords, waitUntil } from '../pipeline/support.js';
 import { ROOT } from '../support/cli.js';
 import { requirePrograms } from '../support/programs.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
@@ -323,8 +323,8 @@ describe('snapshot and process in a pod: service account, no kubeconfig', () => 
     expect(sink.stats.sent).toBe(2);
 
     await waitUntil(
-      () => `the store to hold the 2 flows (has ${storedFlows(db)}); log:\n${proc.stderr().slice(-3000)}`,
-      () => storedFlows(db) === 2,
+      () => `the store to hold the 2 flows (has ${storedRecords(db)}); log:\n${proc.stderr().slice(-3000)}`,
+      () => storedRecords(db) === 2,
     );
     proc.proc.kill('SIGTERM');
     const r = await proc.done;
@@ -402,8 +402,8 @@ describe('snapshot and process in a pod: service account, no kubeconfig', () => 
     await sink.close();
     await waitUntil(
       () =>
-        `the recorder to store the 2 flows (has ${storedFlows(db)}); logs:\n${judge.stderr().slice(-1500)}\n${recorder.stderr().slice(-1500)}`,
-      () => storedFlows(db) === 2,
+        `the recorder to store the 2 flows (has ${storedRecords(db)}); logs:\n${judge.stderr().slice(-1500)}\n${recorder.stderr().slice(-1500)}`,
+      () => storedRecords(db) === 2,
     );
     judge.proc.kill('SIGTERM');
     recorder.proc.kill('SIGTERM');

@@ -9,7 +9,7 @@ import { flowAt } from '../../processor/judge/fixtures.js';
 import { AuditStore } from '../../processor/store/index.js';
 import { ensureTopics, KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
-import { killChildren, startCli, storedFlows, waitUntil } from '../pipeline/support.js';
+import { killChildren, startCli, storedRecords, waitUntil } from '../pipeline/support.js';
 import { type RunningApiServer, startApiServer } from './apiserver.js';
 import { ClusterWriter } from './objects.js';
 
@@ -90,8 +90,8 @@ describe('process --kubeconfig against a real kube-apiserver and Kafka broker', 
 
     // Runs until told to stop (an idle timeout could end it before a slow machine publishes).
     await waitUntil(
-      () => `the store to hold the 3 flows (has ${storedFlows(db)}); log:\n${proc.stderr().slice(-3000)}`,
-      () => storedFlows(db) === 3,
+      () => `the store to hold the 3 flows (has ${storedRecords(db)}); log:\n${proc.stderr().slice(-3000)}`,
+      () => storedRecords(db) === 3,
     );
     proc.proc.kill('SIGTERM');
     const r = await proc.done;

@@ -22,8 +22,8 @@ import {
   shopFlow,
   startCli,
   storeDigest,
-  storedFlows,
   storedOffsets,
+  storedRecords,
   waitUntil,
 } from './support.js';
 
@@ -200,7 +200,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(stats.allowed + stats.deniedButObserved + stats.deniedAttempts + stats.ambiguous).toBe(46);
     const embedded = join(dir, 'twice-audit.db');
     await audit(SHOP_CAPTURE, embedded);
-    expect(storedFlows(db)).toBe(23);
+    expect(storedRecords(db)).toBe(23);
     expect(storeDigest(db)).toEqual(storeDigest(embedded));
   });
 
@@ -356,8 +356,8 @@ describe('Kafka pipeline end to end (real broker)', () => {
     // Every flow judged, published and recorded: then the judges are stopped.
     await waitUntil(
       () =>
-        `the recorder to store ${total} flows (has ${storedFlows(db)}); log:\n${recorder.stderr().slice(-1500)}`,
-      () => storedFlows(db) === total,
+        `the recorder to store ${total} flows (has ${storedRecords(db)}); log:\n${recorder.stderr().slice(-1500)}`,
+      () => storedRecords(db) === total,
     );
     for (const j of judges) j.proc.kill('SIGTERM');
     const judged = await exits(judges, 'both judges to stop on SIGTERM');

@@ -17,7 +17,7 @@ import {
   shopFlow,
   startCli,
   storeDigest,
-  storedFlows,
+  storedRecords,
   waitUntil,
 } from './support.js';
 
@@ -68,15 +68,15 @@ describe('Kafka pipeline faults (real broker)', () => {
     const spool = join(dir, 'spool-kill');
     await publish(prefix, spool, 0, 20_000);
     const first = startCli(processArgs(brokers, prefix, db));
-    await waitUntil('first commits', () => storedFlows(db) > 0);
+    await waitUntil('first commits', () => storedRecords(db) > 0);
     // More flows while it works; the last part is published only after the kill, so the kill is
     // always before the end of the stream.
     await publish(prefix, spool, 20_000, 50_000);
-    await waitUntil('past the first part', () => storedFlows(db) > 20_000);
+    await waitUntil('past the first part', () => storedRecords(db) > 20_000);
     first.proc.kill('SIGKILL');
     const killed = await first.done;
     expect(killed.code).toBe(-1);
-    const atKill = storedFlows(db);
+    const atKill = storedRecords(db);
     expect(atKill).toBeGreaterThan(20_000);
     expect(atKill).toBeLessThanOrEqual(50_000);
     await publish(prefix, spool, 50_000, 60_000);
@@ -86,7 +86,7 @@ describe('Kafka pipeline faults (real broker)', () => {
     const stats = JSON.parse(second.stdout);
     // Exactly the flows the killed run had not committed: no loss, no double counting.
     expect(stats.recorded).toBe(60_000 - atKill);
-    expect(storedFlows(db)).toBe(60_000);
+    expect(storedRecords(db)).toBe(60_000);
     await embeddedStore(
       Array.from({ length: 60_000 }, (_, i) => shopFlow(i)),
       join(dir, 'kill-embedded.db'),
@@ -131,7 +131,7 @@ describe('Kafka pipeline faults (real broker)', () => {
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const stats = JSON.parse(r.stdout);
     expect(stats.recorded).toBe(15_000);
-    expect(storedFlows(db)).toBe(15_000);
+    expect(storedRecords(db)).toBe(15_000);
     await embeddedStore(
       Array.from({ length: 15_000 }, (_, i) => shopFlow(i)),
       join(dir, 'outage-embedded.db'),

@@ -238,13 +238,17 @@ export function storeDigest(dbPath: string) {
   }
 }
 
-/** Flows in the store (sum over the hourly edges), 0 while the file does not exist yet. */
-export function storedFlows(dbPath: string): number {
+/**
+ * The records the store counted, each once (one ingestion identity each). shopFlow's records are
+ * slices of 2,000 long flows, and the store counts a flow once however many records report it, so
+ * the exactly-once checks count records, not flows. 0 while the file does not exist yet.
+ */
+export function storedRecords(dbPath: string): number {
   try {
     const db = new Database(dbPath, { readonly: true, fileMustExist: true });
     try {
       db.pragma('busy_timeout = 2000');
-      const row = db.prepare('SELECT coalesce(sum(flows), 0) AS n FROM edges_hourly').get() as { n: number };
+      const row = db.prepare('SELECT count(*) AS n FROM flow_identities').get() as { n: number };
       return row.n;
     } finally {
       db.close();

@@ -32,7 +32,7 @@ import {
   shopFlow,
   startCli,
   storeDigest,
-  storedFlows,
+  storedRecords,
   waitUntil,
 } from './support.js';
 
@@ -217,17 +217,17 @@ describe('wire format v2 (real broker)', () => {
     };
     await send(0, 20_000);
     const first = startCli(processArgs(brokers, prefix, db));
-    await waitUntil('first commits', () => storedFlows(db) > 0);
+    await waitUntil('first commits', () => storedRecords(db) > 0);
     await send(20_000, 50_000);
-    await waitUntil('past the first part', () => storedFlows(db) > 20_000);
+    await waitUntil('past the first part', () => storedRecords(db) > 20_000);
     first.proc.kill('SIGKILL');
     expect((await first.done).code).toBe(-1);
-    const atKill = storedFlows(db);
+    const atKill = storedRecords(db);
     expect(atKill).toBeLessThanOrEqual(50_000);
     await send(50_000, 60_000);
     const { stats } = await processAll(prefix, db);
     expect(stats.recorded).toBe(60_000 - atKill);
-    expect(storedFlows(db)).toBe(60_000);
+    expect(storedRecords(db)).toBe(60_000);
     await embeddedStore(flows, join(dir, 'v2kill-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'v2kill-embedded.db')));
   }, 300_000);
@@ -440,7 +440,7 @@ describe('wire format v2 (real broker)', () => {
     const db = join(dir, 'v2outage.db');
     const { stats } = await processAll(prefix, db);
     expect(stats.recorded).toBe(15_000);
-    expect(storedFlows(db)).toBe(15_000);
+    expect(storedRecords(db)).toBe(15_000);
     await embeddedStore(flows, join(dir, 'v2outage-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'v2outage-embedded.db')));
   });
