@@ -39,7 +39,11 @@ describe('PlausibleTime (the wall clock)', () => {
       reads++;
       return clock;
     });
-    expect([NOW - 2000, NOW - 1000, NOW + FUTURE_SLACK_MS].map((ts) => t.check(ts))).toEqual(['ok', 'ok', 'ok']);
+    expect([NOW - 2000, NOW - 1000, NOW + FUTURE_SLACK_MS].map((ts) => t.check(ts))).toEqual([
+      'ok',
+      'ok',
+      'ok',
+    ]);
     expect(reads).toBe(1);
     // Beyond the latest reading: the clock is read again, and it has moved on meanwhile.
     clock = NOW + 2 * DAY;
