@@ -5,6 +5,10 @@
  * RSS. Prints one line per tool and the ratios.
  *
  *   npx tsx bench/collect.ts [--packets 3000000] [--repeat 1] [--only ours,softflowd,argus,tshark]
+ *                            [--before OLD.mjs]
+ *
+ * --before runs a bundle of an earlier version too (tool 'before'), for before/after numbers taken
+ * under the same load.
  *
  * The machine is shared: run it when it is quiet (under flock /tmp/netpol-bench.lock), use --repeat
  * to keep the best of several rounds (by CPU seconds). The last lines judge the goal of issue #15:
@@ -111,6 +115,8 @@ const { values } = parseArgs({
     packets: { type: 'string', default: '3000000' },
     repeat: { type: 'string', default: '1' },
     only: { type: 'string' },
+    /** A bundle of an earlier version (esbuild as bundleOurs does), run as tool 'before' in the same rounds. */
+    before: { type: 'string' },
   },
 });
 
@@ -127,6 +133,7 @@ process.stderr.write(
 const ours = bundleOurs();
 const ourOut = resolve(BENCH_OUT, 'flows.jsonl');
 const argusOut = resolve(BENCH_OUT, 'bench.argus');
+const beforeOut = resolve(BENCH_OUT, 'flows-before.jsonl');
 
 const tools: Tool[] = [
   {
@@ -135,6 +142,23 @@ const tools: Tool[] = [
     argv: (f) => [process.execPath, ours, 'collect', 'pcap', f, '--output', ourOut],
     output: () => `${countLines(ourOut)} records`,
   },
+  ...(values.before === undefined
+    ? []
+    : [
+        {
+          name: 'before',
+          argv: (f: string) => [
+            process.execPath,
+            resolve(values.before!),
+            'collect',
+            'pcap',
+            f,
+            '--output',
+            beforeOut,
+          ],
+          output: () => `${countLines(beforeOut)} records`,
+        },
+      ]),
   {
     name: 'softflowd',
     // -r reads the file and exits; -d stays in the foreground; flows are sent as NetFlow v9 to a

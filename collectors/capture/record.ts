@@ -1,5 +1,5 @@
 /**
- * One packet as a capture file holds it, before any protocol decoding. The reader reuses nothing:
+ * One packet as a capture file holds it, before any protocol decoding. A new object per record, but
  * `data` is a view (a plain Uint8Array) into the reader's chunk and is valid only during the onRecord
  * callback (a file's chunks are read into one reused buffer), so a consumer that keeps bytes must copy
  * them.
