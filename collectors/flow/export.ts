@@ -1,7 +1,7 @@
 /** A flow's slice (the packets since its last record) as a FlowRecord. */
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { protocolValue } from '../../schema/flow-record.js';
-import { flowId } from './flow-key.js';
+import { flowHash, flowKey } from './flow-key.js';
 import { BASIS_NAMES } from './initiator.js';
 import { hasPorts, TCP } from './protocols.js';
 import {
@@ -69,15 +69,8 @@ export function sliceRecord(
   const t = store.tunnels[f] ?? null;
   let id = store.ids[f]!;
   if (id === '') {
-    id = flowId(
-      proto,
-      iIp,
-      iPort,
-      rIp,
-      rPort,
-      t === null ? '' : t.type,
-      t === null ? -1 : t.id,
-      f64[d + F_FIRST]!,
+    id = flowHash(
+      `${flowKey(proto, iIp, iPort, rIp, rPort, t === null ? '' : t.type, t === null ? -1 : t.id)}|${f64[d + F_FIRST]}`,
     );
     store.ids[f] = id;
   }
