@@ -409,7 +409,8 @@ function isRegularFile(path: string): boolean {
 
 /**
  * A regular file read into one reused buffer. A read stream allocated a fresh 2 MiB buffer per
- * chunk: page faults, garbage and some 70 MB more peak memory on a large capture. Reusing the buffer
+ * chunk: page faults and garbage (reading the bench capture alone: 0.42-0.52 against 0.31-0.36 CPU s,
+ * 135 against 65 MB peak; in the whole collector other memory sets the peak). Reusing the buffer
  * is safe because the parser delivers records synchronously during push() and copies any bytes it
  * keeps (a record split across chunks), and whoever holds a record longer copies its data.
  */
