@@ -5,9 +5,15 @@
  * RSS. Prints one line per tool and the ratios.
  *
  *   npx tsx bench/collect.ts [--packets 3000000] [--repeat 1] [--only ours,softflowd,argus,tshark]
+ *                            [--before OLD.mjs]
  *
- * The machine is shared: run it when it is quiet, use --repeat to keep the best of several runs (by
- * CPU seconds). bench/collect-identical.sh checks that a change to the collector keeps its output.
+ * --before runs a bundle of an earlier version too (tool 'before'), for before/after numbers taken
+ * under the same load.
+ *
+ * The machine is shared: run it when it is quiet (under flock /tmp/netpol-bench.lock), use --repeat
+ * to keep the best of several rounds (by CPU seconds). The last lines judge the goal of issue #15:
+ * fewer CPU seconds than softflowd and than argus, with the ratios, and every tool's peak RSS.
+ * bench/collect-identical.sh checks that a change to the collector keeps its output.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -109,6 +115,8 @@ const { values } = parseArgs({
     packets: { type: 'string', default: '3000000' },
     repeat: { type: 'string', default: '1' },
     only: { type: 'string' },
+    /** A bundle of an earlier version (esbuild as bundleOurs does), run as tool 'before' in the same rounds. */
+    before: { type: 'string' },
   },
 });
 
@@ -125,6 +133,7 @@ process.stderr.write(
 const ours = bundleOurs();
 const ourOut = resolve(BENCH_OUT, 'flows.jsonl');
 const argusOut = resolve(BENCH_OUT, 'bench.argus');
+const beforeOut = resolve(BENCH_OUT, 'flows-before.jsonl');
 
 const tools: Tool[] = [
   {
@@ -133,6 +142,23 @@ const tools: Tool[] = [
     argv: (f) => [process.execPath, ours, 'collect', 'pcap', f, '--output', ourOut],
     output: () => `${countLines(ourOut)} records`,
   },
+  ...(values.before === undefined
+    ? []
+    : [
+        {
+          name: 'before',
+          argv: (f: string) => [
+            process.execPath,
+            resolve(values.before!),
+            'collect',
+            'pcap',
+            f,
+            '--output',
+            beforeOut,
+          ],
+          output: () => `${countLines(beforeOut)} records`,
+        },
+      ]),
   {
     name: 'softflowd',
     // -r reads the file and exits; -d stays in the foreground; flows are sent as NetFlow v9 to a
@@ -172,20 +198,26 @@ const tools: Tool[] = [
   },
 ];
 
-const results: Run[] = [];
-for (const tool of tools) {
-  if (only && !only.has(tool.name)) continue;
-  let best: Run | undefined;
-  for (let i = 0; i < repeat; i++) {
+const loadAtStart = loadAverage();
+const best = new Map<string, Run>();
+// Rounds go over every tool in turn, so a burst of load from other jobs on a shared machine falls on
+// all of them alike; each tool keeps its run that used least CPU.
+for (let round = 0; round < repeat; round++) {
+  for (const tool of tools) {
+    if (only && !only.has(tool.name)) continue;
     tool.cleanup?.();
-    const r = await timed(tool.name, tool.argv(capture), tool.poke);
-    // CPU time is what other jobs on a shared machine disturb least: keep the run that used least.
-    if (!best || r.cpuSeconds < best.cpuSeconds) best = r;
+    const argv = tool.argv(capture);
+    if (round === 0) process.stderr.write(`${tool.name}: ${argv.join(' ')}\n`);
+    const r = await timed(tool.name, argv, tool.poke);
+    r.output = tool.output();
+    process.stderr.write(
+      `${tool.name}: ${r.seconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} CPU s, ${r.peakRssMb.toFixed(0)} MB\n`,
+    );
+    const b = best.get(tool.name);
+    if (!b || r.cpuSeconds < b.cpuSeconds) best.set(tool.name, r);
   }
-  best!.output = tool.output();
-  results.push(best!);
-  process.stderr.write(`${tool.name}: ${best!.seconds.toFixed(2)} s, ${best!.cpuSeconds.toFixed(2)} CPU s\n`);
 }
+const results = [...best.values()];
 
 const mine = results.find((r) => r.tool === 'ours');
 const lines = [
@@ -206,6 +238,36 @@ for (const r of results) {
       .padStart(11)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}  ${ratio.padStart(25)}  ${r.output}`,
   );
 }
+lines.push(...goal(results));
+lines.push(
+  `load average at the start: ${loadAtStart}, at the end: ${loadAverage()} (on ${availableParallelism()} CPUs)`,
+);
 process.stdout.write(`${lines.join('\n')}\n`);
-const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-process.stdout.write(`load average at the end: ${load} (on ${availableParallelism()} CPUs)\n`);
+
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/**
+ * The goal of issue #15: fewer CPU seconds than softflowd and than argus on the same capture in the
+ * same run, with peak memory reported beside theirs. A ratio below 1 means ours used less CPU.
+ */
+function goal(runs: Run[]): string[] {
+  const ours = runs.find((r) => r.tool === 'ours');
+  const rivals = ['softflowd', 'argus']
+    .map((name) => runs.find((r) => r.tool === name))
+    .filter((r): r is Run => r !== undefined);
+  if (!ours || rivals.length < 2) return ['goal: not judged (ours, softflowd and argus must all run)'];
+  const met = rivals.every((r) => ours.cpuSeconds < r.cpuSeconds);
+  const ratios = rivals
+    .map(
+      (r) =>
+        `ours/${r.tool} ${(ours.cpuSeconds / r.cpuSeconds).toFixed(2)} (${ours.cpuSeconds.toFixed(2)} / ${r.cpuSeconds.toFixed(2)} CPU s)`,
+    )
+    .join(', ');
+  const memory = runs.map((r) => `${r.tool} ${r.peakRssMb.toFixed(0)} MB`).join(', ');
+  return [
+    `goal: fewer CPU seconds than softflowd and argus: ${met ? 'MET' : 'NOT MET'}: ${ratios}`,
+    `peak RSS: ${memory}`,
+  ];
+}

@@ -84,3 +84,30 @@ describe('JsonlSink', () => {
     );
   });
 });
+
+describe('JsonlSink encoding', () => {
+  it('writes exactly the UTF-8 of JSON.stringify, for any text and lines longer than a batch', async () => {
+    const chunks: Buffer[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        chunks.push(Buffer.from(chunk));
+        done();
+      },
+    });
+    const sink = new JsonlSink(out);
+    const texts = ['é', '日本', '😀', '\ud800', 'a\u0000b\n"\\'];
+    const long = '€'.repeat(300_000);
+    const records: FlowRecord[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const r = record(i);
+      r.observer = { source: 'pcap', node: i === 7 || i === 2500 ? long : texts[i % texts.length]! };
+      records.push(r);
+      const wait = sink.write(r);
+      if (wait) await wait;
+    }
+    await sink.flush();
+    await sink.close();
+    const expected = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
+    expect(Buffer.concat(chunks).equals(expected)).toBe(true);
+  });
+});

@@ -1,6 +1,6 @@
 import { CaptureIssueCode as C } from './issues.js';
 import type { CaptureRecord } from './record.js';
-import { MAX_CAPLEN, MAX_ORIGLEN, NEED_MORE, type ReaderState, State } from './state.js';
+import { MAX_CAPLEN, MAX_ORIGLEN, NEED_MORE, type ReaderState, State, view } from './state.js';
 
 /**
  * pcap (all magic variants): the file header, then records. A record header that looks wrong is
@@ -180,7 +180,7 @@ function emitPcap(
     linkType: s.linkType,
     iface: 0,
     wireLen: Math.max(origlen, caplen),
-    data: buf.subarray(p + h, p + h + caplen),
+    data: view(buf, p + h, caplen),
     record: s.records,
     offset: s.consumed,
   };

@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../../lib/errors.js';
 import { CaptureIssueCode as C } from './issues.js';
 import type { CaptureRecord } from './record.js';
-import { MAX_BLOCK_LEN, MAX_CAPLEN, NEED_MORE, type PcapngIface, type ReaderState } from './state.js';
+import { MAX_BLOCK_LEN, MAX_CAPLEN, NEED_MORE, type PcapngIface, type ReaderState, view } from './state.js';
 
 /**
  * pcapng: sections (SHB), their interfaces (IDB) and packet blocks (EPB, PB, SPB); other blocks are
@@ -343,7 +343,7 @@ function emitPcapng(
     linkType: iface.linkType,
     iface: iface.global,
     wireLen,
-    data: buf.subarray(at, at + caplen),
+    data: view(buf, at, caplen),
     record: s.records,
     offset: s.consumed,
   };

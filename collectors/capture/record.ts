@@ -1,7 +1,8 @@
 /**
- * One packet as a capture file holds it, before any protocol decoding. The reader reuses nothing:
- * `data` is a view into the reader's chunk and is valid only during the onRecord callback, so a
- * consumer that keeps bytes must copy them.
+ * One packet as a capture file holds it, before any protocol decoding. A new object per record, but
+ * `data` is a view (a plain Uint8Array) into the reader's chunk and is valid only during the onRecord
+ * callback (a file's chunks are read into one reused buffer), so a consumer that keeps bytes must copy
+ * them.
  */
 export interface CaptureRecord {
   /** Unix epoch milliseconds (fractional for sub-millisecond resolution), from the file. */

@@ -1,4 +1,5 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type ErrorCode, type InputIssue, issue } from '../../lib/errors.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
@@ -365,19 +366,75 @@ export async function collectCaptureFiles(
       summary.cutInputs = [...(summary.cutInputs ?? []), file];
       continue;
     }
-    if (file === '-') await collectInto(process.stdin, '<stdin>', undefined, undefined, sink, opts, summary);
-    else
-      await collectInto(
-        createReadStream(file, { highWaterMark: READ_CHUNK }),
-        file,
-        undefined,
-        file,
-        sink,
-        opts,
-        summary,
-      );
+    const input =
+      file === '-'
+        ? streamInput(process.stdin)
+        : isRegularFile(file)
+          ? fileInput(file)
+          : streamInput(createReadStream(file, { highWaterMark: READ_CHUNK }));
+    await collectInto(
+      input,
+      file === '-' ? '<stdin>' : file,
+      undefined,
+      file === '-' ? undefined : file,
+      sink,
+      opts,
+      summary,
+    );
   }
   return summary;
+}
+
+/** Bytes to collect from, and how to stop reading them early (a signal, a failed sink). */
+interface Input {
+  chunks: AsyncIterable<Uint8Array | string>;
+  stop(): void;
+}
+
+function streamInput(stream: NodeJS.ReadableStream): Input {
+  return {
+    chunks: stream as AsyncIterable<Uint8Array | string>,
+    stop: () => (stream as Readable).destroy(),
+  };
+}
+
+/** False also when it cannot be looked at: the stream then reports the error as it always did. */
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A regular file read into one reused buffer. A read stream allocated a fresh 2 MiB buffer per
+ * chunk: page faults and garbage (reading the bench capture alone: 0.42-0.52 against 0.31-0.36 CPU s,
+ * 135 against 65 MB peak; in the whole collector other memory sets the peak). Reusing the buffer
+ * is safe because the parser delivers records synchronously during push() and copies any bytes it
+ * keeps (a record split across chunks), and whoever holds a record longer copies its data.
+ */
+function fileInput(path: string): Input {
+  let stopped = false;
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    const fh = await open(path, 'r');
+    try {
+      const buf = new Uint8Array(READ_CHUNK);
+      while (!stopped) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        yield buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return {
+    chunks: chunks(),
+    stop: () => {
+      stopped = true;
+    },
+  };
 }
 
 function failed(file: string, err: unknown, opts: CollectOptions, summary: CollectSummary): void {
@@ -393,7 +450,7 @@ function failed(file: string, err: unknown, opts: CollectOptions, summary: Colle
 }
 
 async function collectInto(
-  stream: NodeJS.ReadableStream,
+  input: Input,
   source: string,
   observerSource: string | undefined,
   file: string | undefined,
@@ -410,7 +467,7 @@ async function collectInto(
   const onAbort = () => {
     const stop = () => {
       cut = true;
-      (stream as Readable).destroy();
+      input.stop();
     };
     // A pipe's writer (tcpdump -w -, in the same process group) got the same Ctrl-C and is flushing
     // its last packets: read on until it closes the pipe, STDIN_GRACE_MS at most. A file stops now.
@@ -428,12 +485,12 @@ async function collectInto(
     ? setInterval(() => {
         c.expireIdle(Date.now()).catch((err) => {
           sinkError ??= err;
-          (stream as Readable).destroy();
+          input.stop();
         });
       }, LIVE_EXPIRE_EVERY_MS)
     : undefined;
   try {
-    for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
+    for await (const chunk of input.chunks) {
       try {
         await c.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
       } catch (err) {
@@ -449,7 +506,7 @@ async function collectInto(
     signal?.removeEventListener('abort', onAbort);
   }
   if (sinkError !== undefined) {
-    (stream as Readable).destroy();
+    input.stop();
     throw sinkError;
   }
   if (cut) {
@@ -474,6 +531,6 @@ export async function collectCaptureStream(
   opts: CollectOptions & { observerSource?: string } = {},
 ): Promise<CollectSummary> {
   const summary = opts.summary ?? emptySummary();
-  await collectInto(stream, source, opts.observerSource, undefined, sink, opts, summary);
+  await collectInto(streamInput(stream), source, opts.observerSource, undefined, sink, opts, summary);
   return summary;
 }

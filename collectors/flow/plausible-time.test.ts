@@ -32,6 +32,36 @@ describe('PlausibleTime (the wall clock)', () => {
     expect(live.check(NOW + 2 * DAY)).toBe('future');
   });
 
+  it('reads the clock only for a packet later than its latest reading allows (files), every time when live', () => {
+    let clock = NOW;
+    let reads = 0;
+    const t = new PlausibleTime(() => {
+      reads++;
+      return clock;
+    });
+    expect([NOW - 2000, NOW - 1000, NOW + FUTURE_SLACK_MS].map((ts) => t.check(ts))).toEqual([
+      'ok',
+      'ok',
+      'ok',
+    ]);
+    expect(reads).toBe(1);
+    // Beyond the latest reading: the clock is read again, and it has moved on meanwhile.
+    clock = NOW + 2 * DAY;
+    expect(t.check(NOW + FUTURE_SLACK_MS + DAY)).toBe('ok');
+    expect(reads).toBe(2);
+    expect(t.check(clock + FUTURE_SLACK_MS + 1)).toBe('future');
+    expect(reads).toBe(3);
+    expect(t.check(clock + FUTURE_SLACK_MS)).toBe('ok');
+    expect(reads).toBe(3);
+    let liveReads = 0;
+    const live = new PlausibleTime(() => {
+      liveReads++;
+      return NOW;
+    }, true);
+    expect([NOW - 2000, NOW - 1000].map((ts) => live.check(ts))).toEqual(['ok', 'ok']);
+    expect(liveReads).toBe(2);
+  });
+
   it('rejects a timestamp that is not a finite number', () => {
     expect(new PlausibleTime(NOW).check(Number.NaN)).toBe('invalid');
     expect(new PlausibleTime(undefined).check(Number.POSITIVE_INFINITY)).toBe('invalid');

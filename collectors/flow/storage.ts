@@ -44,6 +44,8 @@ export const B_FIN_FWD = 2;
 export const B_FIN_REV = 4;
 export const B_CONTINUED = 8;
 export const B_ALIVE = 16;
+/** Carried by a tunnel (its key is in store.tunnels): never the untunnelled packet's flow. */
+export const B_TUNNELLED = 32;
 // Cold Int32 words (side array).
 export const COLD_STRIDE = 8;
 export const C_SEQ = 0;

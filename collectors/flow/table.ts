@@ -20,6 +20,7 @@ import {
   B_ALIVE,
   B_CLOSED,
   B_CONTINUED,
+  B_TUNNELLED,
   C_CLOSE_REASON,
   C_ICMP_CODE,
   C_ICMP_TYPE,
@@ -231,7 +232,7 @@ export class FlowTable {
     // Packets come in trains: the previous packet's flow saves a lookup.
     const c = this.lastFlow;
     let f = NONE;
-    if (c !== NONE && !tunnelled && store.tunnels[c] === null) {
+    if (c !== NONE && !tunnelled && (store.i32[c * STRIDE_I32 + I_BITS]! & B_TUNNELLED) === 0) {
       const ci = c * STRIDE_I32;
       const cd = c * STRIDE_F64;
       const i32 = store.i32;
@@ -325,6 +326,7 @@ export class FlowTable {
     if (p.tunnelType !== '') {
       const iIp = store.iIp[f]!;
       const rIp = store.rIp[f]!;
+      store.i32[i + I_BITS]! |= B_TUNNELLED;
       store.tunnels[f] = {
         type: p.tunnelType,
         id: p.tunnelId,
@@ -429,6 +431,7 @@ export class FlowTable {
       const dHeld = this.addresses.hold(o.dst);
       f = store.allocate(o.proto, o.src, sHeld, -1, o.dst, dHeld, -1, BASIS_FIRST_PACKET, o.first, -1);
       if (o.tunnelType !== '') {
+        store.i32[f * STRIDE_I32 + I_BITS]! |= B_TUNNELLED;
         store.tunnels[f] = {
           type: o.tunnelType,
           id: o.tunnelId,
