@@ -1,8 +1,10 @@
 // Throughput of the embedded wiring (`netpol-audit audit`: judge + SQLite store in one process, no
 // Kafka) on shop-shaped flows, against a baseline checkout of the code in the same run:
 //   npx tsx bench/embedded.ts [--flows 300000] [--runs 3] [--mix shop|mixed] [--baseline DIR | --base-ref REF]
-// Without --baseline, REF (default d83082b, the code before issue #15's embedded work) is checked out
-// with `git worktree add --detach` into a temporary directory, and removed afterwards.
+// Without --baseline, REF (default 09cb41e: the code before issue #15's embedded work, with the store
+// counting a long flow once, as now, so both write the same store; the numbers in docs/pipeline.md of
+// 5 Dec were taken against d83082b, before that change) is checked out with `git worktree add
+// --detach` into a temporary directory, and removed afterwards.
 // Each measurement is a child process (`--child ROOT`) that imports the stages from ROOT and wires them
 // as pipeline/embedded.ts does: ClusterView (openCluster, as audit) → FlowProcessor → TapSink →
 // StoreRecorder → AuditStore. Baseline and current alternate, runs times each; the best run of each
@@ -26,7 +28,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     mix: { type: 'string', default: 'shop' },
     baseline: { type: 'string' },
-    'base-ref': { type: 'string', default: 'd83082b' },
+    'base-ref': { type: 'string', default: '09cb41e' },
     child: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
     /** With --child: load the compiled dist/ (npm run build) instead of the sources: for --cpu-prof line numbers. */
