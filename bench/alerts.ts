@@ -23,9 +23,10 @@ import { FlowProcessor, StaticClusterView } from '../processor/processor.js';
 import { AuditStore } from '../processor/store/index.js';
 import type { FlowRecord } from '../schema/flow-record.js';
 import { StoreRecorder } from '../sinks/store.js';
-import { Alertmanager, alertmanagerBinary, freePort } from '../test/alerting/alertmanager.js';
+import { Alertmanager, alertmanagerBinary } from '../test/alerting/alertmanager.js';
 import { startBroker } from '../test/kafka/broker.js';
 import { SHOP_CLUSTER, shopFlow } from '../test/pipeline/support.js';
+import { freePort } from '../test/support/net.js';
 import { KafkaFlowSink, kafkaSettings, topicNames } from '../transport/kafka/index.js';
 
 const { values: args } = parseArgs({

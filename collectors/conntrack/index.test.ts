@@ -25,6 +25,13 @@ function byPort(records: FlowRecord[], port: number): FlowRecord[] {
   return records.filter((r) => r.dst.port === port || r.nat?.dst?.port === port);
 }
 
+/** One conntrack line, parsed (a fixture that does not parse fails the test). */
+function entryOf(line: string) {
+  const p = parseConntrackLine(line, 1, 'test');
+  if (p.kind !== 'entry') throw new Error(`did not parse: ${line}`);
+  return p.entry;
+}
+
 describe('conntrack events → FlowRecords (real event log)', async () => {
   const sink = new ArraySink();
   const summary = await collectConntrackLog(fixturePath('events-pod-traffic.log'), sink, {});
@@ -236,9 +243,7 @@ describe('joining and slicing', () => {
     ]);
     const dump =
       'ipv4     2 tcp      6 431000 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 packets=30 bytes=3000 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=25 bytes=2500 [ASSURED] mark=0 delta-time=5 use=1 id=11';
-    const parsed = parseConntrackLine(dump, 1, 'dump');
-    if (parsed.kind !== 'entry') throw new Error('dump line did not parse');
-    const out = flows.push(parsed.entry, 1_700_000_000_000);
+    const out = flows.push(entryOf(dump), 1_700_000_000_000);
     expect(out.map((r) => [r.reason, r.seq, r.continued])).toEqual([['conntrack-dump', 0, true]]);
     expect(flows.resumedCount).toBe(0);
     expect(flows.dropUnresumed().map((r) => r.key)).toEqual(['12|6|10.0.0.3>10.0.0.2|40000>80|0']);
@@ -246,37 +251,27 @@ describe('joining and slicing', () => {
 
   it('a catch-up dump ends a flow the kernel no longer holds; its DESTROY, late rather than lost, goes on with it', () => {
     const flows = new ConntrackFlows({});
-    const entry = (line: string) => {
-      const p = parseConntrackLine(line, 1, 'test');
-      if (p.kind !== 'entry') throw new Error(`did not parse: ${line}`);
-      return p.entry;
-    };
-    flows.push(entry(NEW), 0);
-    flows.push(entry(EST), 0);
+    flows.push(entryOf(NEW), 0);
+    flows.push(entryOf(EST), 0);
     flows.beginResync(1_700_000_005_000);
     const gone = flows.endResync();
     expect(gone.map((r) => [r.reason, r.seq, r.state, r.end])).toEqual([
       ['conntrack-gone', 0, 'closed', 1_700_000_000_001],
     ]);
     expect(flows.size).toBe(0);
-    const late = flows.push(entry(END('1700000006.000000', 5, 4)), 0);
+    const late = flows.push(entryOf(END('1700000006.000000', 5, 4)), 0);
     expect(late.map((r) => [r.reason, r.seq, r.id])).toEqual([['conntrack-destroy', 1, gone[0]!.id]]);
     expect(late[0]!.packets).toEqual({ fwd: 5, rev: 4 });
   });
 
   it('a DESTROY read late under load (its delta-time as of the kernel, its timestamp later) still goes on with the flow ended as gone', () => {
     const flows = new ConntrackFlows({});
-    const entry = (line: string) => {
-      const p = parseConntrackLine(line, 1, 'test');
-      if (p.kind !== 'entry') throw new Error(`did not parse: ${line}`);
-      return p.entry;
-    };
-    flows.push(entry(NEW), 0);
+    flows.push(entryOf(NEW), 0);
     flows.beginResync(1_700_000_005_000);
     const [gone] = flows.endResync();
     // Destroyed 3 s after its start, read 8 s after that: the start it implies is 8 s off.
     const late = END('1700000011.000000', 5, 4).replace(' [ASSURED] id=11', ' [ASSURED] delta-time=3 id=11');
-    const out = flows.push(entry(late), 0);
+    const out = flows.push(entryOf(late), 0);
     expect(out.map((r) => [r.reason, r.seq, r.id, r.start])).toEqual([
       ['conntrack-destroy', 1, gone!.id, gone!.end],
     ]);
@@ -284,9 +279,7 @@ describe('joining and slicing', () => {
 
   it('a catch-up dump keeps the flows it lists and those with an event since it began', () => {
     const flows = new ConntrackFlows({});
-    const p = parseConntrackLine(NEW, 1, 'test');
-    if (p.kind !== 'entry') throw new Error('NEW did not parse');
-    flows.push(p.entry, 0);
+    flows.push(entryOf(NEW), 0);
     flows.beginResync(1_699_999_999_000); // the NEW came after the dump began
     expect(flows.endResync()).toEqual([]);
     expect(flows.size).toBe(1);
@@ -346,14 +339,11 @@ describe('joining and slicing', () => {
   it('bounded: beyond maxFlows the least recently updated flow is evicted', () => {
     const flows = new ConntrackFlows({ maxFlows: 2 });
     const mk = (id: number, port: number) => {
-      const p = parseConntrackLine(
+      return entryOf(
         NEW.replace('sport=40000', `sport=${port}`)
           .replace('dport=40000', `dport=${port}`)
           .replace('id=11', `id=${id}`),
-        1,
       );
-      if (p.kind !== 'entry') throw new Error('fixture');
-      return p.entry;
     };
     expect(flows.push(mk(1, 1001), 0)).toEqual([]);
     expect(flows.push(mk(2, 1002), 0)).toEqual([]);

@@ -24,9 +24,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { Alertmanager, alertmanagerBinary, freePort } from '../../test/alerting/alertmanager.js';
+import { Alertmanager, alertmanagerBinary } from '../../test/alerting/alertmanager.js';
 import { type RunningApiServer, startApiServer } from '../../test/k8s/apiserver.js';
 import { type RunningBroker, startBroker } from '../../test/kafka/broker.js';
+import { freePort } from '../../test/support/net.js';
 import { requirePrograms } from '../../test/support/programs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../support/cli.js';
-import { Alertmanager, alertmanagerBinary, freePort } from './alertmanager.js';
+import { freePort } from '../support/net.js';
+import { Alertmanager, alertmanagerBinary } from './alertmanager.js';
 
 const CAPTURE = join(ROOT, 'examples/shop/capture.pcap');
 const CLUSTER = join(ROOT, 'examples/shop/cluster.yaml');

@@ -1,6 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../support/cli.js';
@@ -14,17 +13,6 @@ export function alertmanagerBinary(): string {
   const sh = join(ROOT, 'test/alerting/tools.sh');
   execFileSync('bash', [sh, 'fetch'], { stdio: 'inherit' });
   return execFileSync('bash', [sh, 'path', 'alertmanager'], { encoding: 'utf8' }).trim();
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export class Alertmanager {

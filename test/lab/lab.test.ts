@@ -57,6 +57,8 @@ afterAll(async () => {
 }, 180_000);
 
 const count = (pred: (r: ActionRecord) => boolean) => lab.records.filter(pred).length;
+/** whatif and suggest on the lab's store and API server, over the whole run. */
+const onLabStore = () => ['--db', lab.db, '--kubeconfig', lab.srv!.kubeconfigPath, '--since', '1d'];
 
 describe('the lab: a two-node cluster of namespaces, a real API server, Kafka and Alertmanager', () => {
   it('every connection did what the lab made it do (answered, refused, dropped by the stand-in CNI)', () => {
@@ -290,19 +292,7 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
       draft,
       'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: default-deny, namespace: dev}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n',
     );
-    const r = await runCli([
-      'whatif',
-      '--db',
-      lab.db,
-      '--kubeconfig',
-      lab.srv!.kubeconfigPath,
-      '--since',
-      '1d',
-      '--apply',
-      draft,
-      '--format',
-      'json',
-    ]);
+    const r = await runCli(['whatif', ...onLabStore(), '--apply', draft, '--format', 'json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as {
       becomeDenied: { src: string; dst: string; flows: number }[];
@@ -330,26 +320,11 @@ describe('the lab: a two-node cluster of namespaces, a real API server, Kafka an
 
   it('suggest on the lab store: the suggested policies, applied, break nothing and allow no violation', async () => {
     const file = join(lab.dir, 'suggested.yaml');
-    const s = await runCli([
-      'suggest',
-      '--db',
-      lab.db,
-      '--kubeconfig',
-      lab.srv!.kubeconfigPath,
-      '--since',
-      '1d',
-      '--output',
-      file,
-    ]);
+    const s = await runCli(['suggest', ...onLabStore(), '--output', file]);
     expect(s.code, s.stderr).toBe(0);
     const w = await runCli([
       'whatif',
-      '--db',
-      lab.db,
-      '--kubeconfig',
-      lab.srv!.kubeconfigPath,
-      '--since',
-      '1d',
+      ...onLabStore(),
       '--apply',
       file,
       '--fail-on-breakage',

@@ -16,7 +16,7 @@ import {
   embeddedStore,
   exits,
   killChildren,
-  processArgs,
+  processUntilIdle,
   SHOP_CAPTURE,
   SHOP_CLUSTER,
   shopFlow,
@@ -49,12 +49,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
-async function processAll(prefix: string, db: string, extra: string[] = []) {
-  const r = await runCli(processArgs(brokers, prefix, db, ['--exit-when-idle', '1500', ...extra]));
-  if (r.code !== 0 && r.code !== 1) throw new Error(`process exited ${r.code}: ${r.stderr.slice(-3000)}`);
-  return { code: r.code, stats: JSON.parse(r.stdout), stderr: r.stderr };
-}
-
 async function audit(capture: string, db: string) {
   const r = await runCli(['audit', capture, '--cluster', SHOP_CLUSTER, '--db', db, '--format', 'json']);
   expect(r.code).toBe(0);
@@ -79,7 +73,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(c.stderr).toContain('23 records, 23 sent, 0 spooled');
 
     const db = join(dir, 'shop-pipeline.db');
-    const { code, stats } = await processAll('shop.', db);
+    const { code, stats } = await processUntilIdle(brokers, 'shop.', db);
     expect(code).toBe(0);
     const embedded = await audit(SHOP_CAPTURE, join(dir, 'shop-audit.db'));
     expect(embedded.flows).toEqual({
@@ -124,7 +118,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
       alerts,
       `receivers:\n  - name: hook\n    type: webhook\n    url: ${url}\n    secret: s3cret\n`,
     );
-    const withAlerts = await processAll('shopalerts.', join(dir, 'shop-alerts.db'), [
+    const withAlerts = await processUntilIdle(brokers, 'shopalerts.', join(dir, 'shop-alerts.db'), [
       '--topic',
       topicNames('shop.').flows,
       '--alerts',
@@ -173,7 +167,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(high.reduce((s, p) => s + Number(p.high), 0)).toBe(2);
 
     // Run again: nothing new on the topic, nothing counted twice.
-    const again = await processAll('shop.', db);
+    const again = await processUntilIdle(brokers, 'shop.', db);
     expect(again.stats.recorded).toBe(0);
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'shop-audit.db')));
   });
@@ -195,7 +189,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
       expect(c.stderr).toContain('23 records, 23 sent, 0 spooled');
     }
     const db = join(dir, 'twice-pipeline.db');
-    const { stats } = await processAll('twice.', db);
+    const { stats } = await processUntilIdle(brokers, 'twice.', db);
     // 46 messages consumed and judged; each flow's identity is stored once (docs/store.md).
     expect(stats.allowed + stats.deniedButObserved + stats.deniedAttempts + stats.ambiguous).toBe(46);
     const embedded = join(dir, 'twice-audit.db');
@@ -224,7 +218,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(offsets.reduce((s, p) => s + Number(p.high), 0)).toBe(3023);
 
     const db = join(dir, 'cip-pipeline.db');
-    const { stats } = await processAll('cip.', db);
+    const { stats } = await processUntilIdle(brokers, 'cip.', db);
     const embedded = await audit(capture, join(dir, 'cip-audit.db'));
     expect(embedded.flows.total).toBe(3023);
     expect(stats.recorded).toBe(3023);
@@ -264,7 +258,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
     await producer.disconnect();
 
     const db = join(dir, 'dlq-pipeline.db');
-    const { code, stats } = await processAll(prefix, db);
+    const { code, stats } = await processUntilIdle(brokers, prefix, db);
     expect(code).toBe(1);
     expect(stats.deadLetters).toBe(2);
     expect(stats.deadLetterCodes).toEqual({ MESSAGE_BAD_JSON: 1, MESSAGE_UNKNOWN_VERSION: 1 });

@@ -3,13 +3,13 @@
 // with exactly what the embedded wiring stores for the same flows: nothing lost, nothing doubled,
 // or (spool full) the loss counted and reported.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
 import { CORPUS, runCli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
 import {
   embeddedStore,
   killChildren,
@@ -47,18 +47,6 @@ async function publish(prefix: string, spool: string, from: number, to: number):
   for (let i = from; i < to; i++) await sink.write(shopFlow(i));
   await sink.close();
   expect(sink.stats.sent).toBe(to - from);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
 }
 
 describe('Kafka pipeline faults (real broker)', () => {

@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../alerting/alertmanager.js';
 import { Prometheus, promBinary } from '../alerting/prometheus.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
 import { ROOT, runCli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
 import { killChildren, processArgs, startCli, waitUntil } from './support.js';
 
 const SHOP_CAPTURE = join(ROOT, 'examples/shop/capture.pcap');

@@ -10,7 +10,7 @@ import { FlowProcessor, type ProcessorStats, StaticClusterView } from '../../pro
 import { AuditStore } from '../../processor/store/index.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { StoreRecorder } from '../../sinks/store.js';
-import { type CliResult, ROOT } from '../support/cli.js';
+import { type CliResult, ROOT, runCli } from '../support/cli.js';
 
 export const SHOP_CLUSTER = resolve(ROOT, 'examples/shop/cluster.yaml');
 export const SHOP_CAPTURE = resolve(ROOT, 'examples/shop/capture.pcap');
@@ -33,6 +33,13 @@ export function processArgs(brokers: string, prefix: string, db: string, extra: 
     'json',
     ...extra,
   ];
+}
+
+/** Runs `process` (role all) until it has been idle 1.5 s; its JSON stats. Exit 1 (dead letters) is not a failure here. */
+export async function processUntilIdle(brokers: string, prefix: string, db: string, extra: string[] = []) {
+  const r = await runCli(processArgs(brokers, prefix, db, ['--exit-when-idle', '1500', ...extra]));
+  if (r.code !== 0 && r.code !== 1) throw new Error(`process exited ${r.code}: ${r.stderr.slice(-3000)}`);
+  return { code: r.code, stats: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
 export interface Child {

@@ -5,7 +5,6 @@
 // over a spool it could not pack. In every case the store must equal what the embedded wiring
 // stores for the same flows: nothing lost, nothing counted twice.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
@@ -23,10 +22,12 @@ import {
 import { partitionOf } from '../../transport/kafka/partition.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
 import { runCli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
 import {
   embeddedStore,
   killChildren,
   processArgs,
+  processUntilIdle,
   SHOP_CAPTURE,
   SHOP_CLUSTER,
   shopFlow,
@@ -69,12 +70,6 @@ async function publish(prefix: string, wire: WireFormat, flows: FlowRecord[], sp
   expect(sink.stats.sent).toBe(flows.length);
 }
 
-async function processAll(prefix: string, db: string, extra: string[] = []) {
-  const r = await runCli(processArgs(brokers, prefix, db, ['--exit-when-idle', '1500', ...extra]));
-  if (r.code !== 0 && r.code !== 1) throw new Error(`process exited ${r.code}: ${r.stderr.slice(-3000)}`);
-  return { code: r.code, stats: JSON.parse(r.stdout), stderr: r.stderr };
-}
-
 /** Every message of a topic, in partition order, with its offset. */
 async function readTopic(topic: string, expected: number) {
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
@@ -105,18 +100,6 @@ async function readTopic(topic: string, expected: number) {
   return got;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
-
 describe('wire format v2 (real broker)', () => {
   it('a topic mixing v1 messages and v2 packs (a rolling upgrade) is stored exactly once', async () => {
     const prefix = 'mixed.';
@@ -131,7 +114,7 @@ describe('wire format v2 (real broker)', () => {
     expect(messages).toBeLessThan(7000 + 200);
 
     const db = join(dir, 'mixed.db');
-    const { code, stats } = await processAll(prefix, db);
+    const { code, stats } = await processUntilIdle(brokers, prefix, db);
     expect(code).toBe(0);
     expect(stats.recorded).toBe(12_000);
     expect(stats.deadLetters).toBe(0);
@@ -139,7 +122,7 @@ describe('wire format v2 (real broker)', () => {
     await embeddedStore(flows, join(dir, 'mixed-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'mixed-embedded.db')));
 
-    const again = await processAll(prefix, db);
+    const again = await processUntilIdle(brokers, prefix, db);
     expect(again.stats.recorded).toBe(0);
   });
 
@@ -156,7 +139,7 @@ describe('wire format v2 (real broker)', () => {
     await sink.close();
     expect(sink.stats.sent).toBe(3000);
     const db = join(dir, 'zstd.db');
-    const { stats } = await processAll(prefix, db);
+    const { stats } = await processUntilIdle(brokers, prefix, db);
     expect(stats.recorded).toBe(3000);
     await embeddedStore(flows, join(dir, 'zstd-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'zstd-embedded.db')));
@@ -181,7 +164,7 @@ describe('wire format v2 (real broker)', () => {
     const offsets = await admin.fetchTopicOffsets('cliv2.flows');
     expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBeLessThanOrEqual(offsets.length);
     const db = join(dir, 'cliv2.db');
-    const { stats } = await processAll('cliv2.', db);
+    const { stats } = await processUntilIdle(brokers, 'cliv2.', db);
     expect(stats.recorded).toBe(23);
     const a = await runCli([
       'audit',
@@ -225,7 +208,7 @@ describe('wire format v2 (real broker)', () => {
     const atKill = storedRecords(db);
     expect(atKill).toBeLessThanOrEqual(50_000);
     await send(50_000, 60_000);
-    const { stats } = await processAll(prefix, db);
+    const { stats } = await processUntilIdle(brokers, prefix, db);
     expect(stats.recorded).toBe(60_000 - atKill);
     expect(storedRecords(db)).toBe(60_000);
     await embeddedStore(flows, join(dir, 'v2kill-embedded.db'));
@@ -276,7 +259,7 @@ describe('wire format v2 (real broker)', () => {
     await producer.disconnect();
 
     const db = join(dir, 'packdlq.db');
-    const { code, stats } = await processAll(prefix, db);
+    const { code, stats } = await processUntilIdle(brokers, prefix, db);
     expect(code).toBe(1);
     expect(stats.recorded).toBe(40);
     expect(stats.deadLetters).toBe(4);
@@ -373,7 +356,7 @@ describe('wire format v2 (real broker)', () => {
     await producer.disconnect();
 
     const db = join(dir, 'copies.db');
-    const { stats } = await processAll(prefix, db);
+    const { stats } = await processUntilIdle(brokers, prefix, db);
     expect(stats.recorded).toBe(900);
     expect(stats.duplicates).toBe(800);
     await embeddedStore(flows, join(dir, 'copies-embedded.db'));
@@ -438,7 +421,7 @@ describe('wire format v2 (real broker)', () => {
     expect(s.sent + s.spooled).toBe(15_000);
 
     const db = join(dir, 'v2outage.db');
-    const { stats } = await processAll(prefix, db);
+    const { stats } = await processUntilIdle(brokers, prefix, db);
     expect(stats.recorded).toBe(15_000);
     expect(storedRecords(db)).toBe(15_000);
     await embeddedStore(flows, join(dir, 'v2outage-embedded.db'));
@@ -468,7 +451,7 @@ describe('wire format v2 (real broker)', () => {
     expect(second.stats.spoolBytes).toBe(0);
 
     const db = join(dir, 'restart.db');
-    const { stats } = await processAll(prefix, db);
+    const { stats } = await processUntilIdle(brokers, prefix, db);
     expect(stats.recorded).toBe(6000);
     await embeddedStore(flows, join(dir, 'restart-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'restart-embedded.db')));
