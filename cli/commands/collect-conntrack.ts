@@ -1,5 +1,6 @@
 import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
 import { emptyConntrackSummary } from '../../collectors/conntrack/index.js';
+import { CONNTRACK_EVENT_SOURCES, type ConntrackEventSource } from '../../collectors/conntrack/reliable.js';
 import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
@@ -10,14 +11,22 @@ import { jsonlOutput, KAFKA_SINK_OPTIONS, KAFKA_SINK_USAGE, openFlowSink } from 
 const usage = `usage: netpol-audit collect conntrack [options]
 
 Turns the kernel's connection tracking into FlowRecords (JSONL). Without --input it runs
-'conntrack -L -o extended,id' (flows already open) and 'conntrack -E -o timestamp,extended,id'
-(new, updated and destroyed connections) until SIGINT/SIGTERM, then flushes the flows still open.
+'conntrack -L -o extended,id' (flows already open) and listens to the new, updated and destroyed
+connections until SIGINT/SIGTERM, then flushes the flows still open.
 
 options:
   -i, --input FILE         read a saved 'conntrack -E -o timestamp,extended,id' log (or a
                            'conntrack -L -o extended,id' dump) instead; '-' is standard input
       --netns NAME         run conntrack in network namespace NAME ('ip netns exec NAME conntrack ...')
       --no-dump            live: do not list the flows open before the start
+      --events SOURCE      live: where events come from (default reliable):
+                             reliable   netpol-audit's listener (python3, libnetfilter_conntrack)
+                                        asks the kernel for reliable delivery: a DESTROY that did
+                                        not fit is sent again, so no connection ends unseen
+                             conntrack  'conntrack -E -o timestamp,extended,id', which loses
+                                        events under load (ENOBUFS)
+      --event-buffer BYTES live: the netlink receive buffer for events (default 8388608, as
+                           conntrack's -b)
       --state FILE         live: remember the flows reported in part in FILE (written every second and
                            at the end), so a restarted collector goes on with them instead of
                            reporting them again as new flows; keep FILE where a restart finds it
@@ -56,6 +65,11 @@ function conntrackSummaryLines(s: ConntrackSummary): string[] {
             `found ${s.gone} flow(s) gone whose end was lost (written as 'conntrack-gone', counters of their last event)`,
         ]
       : []),
+    ...(s.repeatedDestroys > 0
+      ? [
+          `collect conntrack: ${s.repeatedDestroys} DESTROY event(s) the kernel sent again for a flow already ended were ignored`,
+        ]
+      : []),
   ];
 }
 
@@ -68,6 +82,8 @@ export const collectConntrackCommand: Command = {
       input: { type: 'string', short: 'i' },
       netns: { type: 'string' },
       'no-dump': { type: 'boolean' },
+      events: { type: 'string' },
+      'event-buffer': { type: 'string' },
       state: { type: 'string' },
       node: { type: 'string' },
       output: { type: 'string', short: 'o' },
@@ -79,6 +95,9 @@ export const collectConntrackCommand: Command = {
     });
     const active = positiveNumber('active-timeout', values['active-timeout']);
     const maxFlows = positiveInteger('max-flows', values['max-flows']);
+    const eventBuffer = positiveInteger('event-buffer', values['event-buffer']);
+    if (eventBuffer !== undefined && values.input !== undefined)
+      throw new UsageError('--event-buffer applies to a live collection, not to --input');
     const timeMs = parseTime(values.time);
     if (values.input !== undefined && values.netns !== undefined) {
       throw new UsageError('--netns applies to a live collection, not to --input');
@@ -87,6 +106,15 @@ export const collectConntrackCommand: Command = {
       throw new UsageError('--time applies to --input only');
     if (values.input !== undefined && values.state !== undefined)
       throw new UsageError('--state applies to a live collection, not to --input');
+    const eventSource = values.events;
+    if (eventSource !== undefined) {
+      if (values.input !== undefined)
+        throw new UsageError('--events applies to a live collection, not to --input');
+      if (!(CONNTRACK_EVENT_SOURCES as readonly string[]).includes(eventSource))
+        throw new UsageError(
+          `--events must be one of ${CONNTRACK_EVENT_SOURCES.join(', ')}, got '${eventSource}'`,
+        );
+    }
 
     const opened = openFlowSink('collect conntrack', values, () =>
       jsonlOutput('collect conntrack', values.output, values.input === undefined ? [] : [values.input]),
@@ -125,6 +153,8 @@ export const collectConntrackCommand: Command = {
             ...common,
             netns: values.netns,
             dump: values['no-dump'] !== true,
+            eventSource: eventSource as ConntrackEventSource | undefined,
+            bufferBytes: eventBuffer,
             stateFile: values.state,
             signal: ac.signal,
             onReady: () => process.stderr.write('collect conntrack: listening\n'),

@@ -277,6 +277,41 @@ describe('joining and slicing', () => {
     ]);
   });
 
+  it('with reliable delivery a catch-up dump ends no flow: its DESTROY is on its way and ends it, one flow', () => {
+    const flows = new ConntrackFlows({});
+    flows.push(entryOf(NEW), 0);
+    flows.push(entryOf(EST), 0);
+    flows.beginResync(1_700_000_005_000, true);
+    expect(flows.endResync()).toEqual([]);
+    expect(flows.size).toBe(1);
+    // Two minutes later still (past the minute a gone flow is remembered): no second flow.
+    const out = flows.push(entryOf(END('1700000125.000000', 5, 4)), 0);
+    expect(out.map((r) => [r.reason, r.seq, r.continued ?? false])).toEqual([
+      ['conntrack-destroy', 0, false],
+    ]);
+  });
+
+  it('a DESTROY the kernel sends again (for another reliable listener) after the flow ended starts no second flow', () => {
+    const flows = new ConntrackFlows({});
+    flows.push(entryOf(NEW), 0);
+    expect(flows.push(entryOf(END('1700000002.000000', 5, 4)), 0)).toHaveLength(1);
+    expect(flows.push(entryOf(END('1700000002.500000', 5, 4)), 0)).toEqual([]);
+    expect(flows.repeatedDestroys).toBe(1);
+    // Remembered for a minute: after that the same id and tuple is taken for a new connection.
+    expect(flows.push(entryOf(END('1700000070.000000', 5, 4)), 0)).toHaveLength(1);
+  });
+
+  it('a refused connection whose DESTROY came late (sent again: no [UNREPLIED]) is still rejected, an answered one closed', () => {
+    const flows = new ConntrackFlows({});
+    const late =
+      '[1700000200.000000]\t[DESTROY] ipv4     2 tcp      6 120 CLOSE src=10.0.0.1 dst=10.0.0.2 sport=41000 dport=9999 packets=1 bytes=60 src=10.0.0.2 dst=10.0.0.1 sport=9999 dport=41000 packets=1 bytes=40 delta-time=0 id=31';
+    expect(flows.push(entryOf(late), 0).map((r) => r.state)).toEqual(['rejected']);
+    // Established, then reset: two packets forward at least, and assured.
+    const reset =
+      '[1700000200.000000]\t[DESTROY] ipv4     2 tcp      6 120 CLOSE src=10.0.0.1 dst=10.0.0.2 sport=41001 dport=80 packets=3 bytes=160 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=41001 packets=2 bytes=100 [ASSURED] delta-time=0 id=32';
+    expect(flows.push(entryOf(reset), 0).map((r) => r.state)).toEqual(['closed']);
+  });
+
   it('a catch-up dump keeps the flows it lists and those with an event since it began', () => {
     const flows = new ConntrackFlows({});
     flows.push(entryOf(NEW), 0);

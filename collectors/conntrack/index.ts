@@ -70,6 +70,8 @@ export interface ConntrackSummary {
   eventLosses: number;
   resyncs: number;
   gone: number;
+  /** DESTROY events repeated by the kernel (for another, reliable listener) after the flow had ended: ignored. */
+  repeatedDestroys: number;
   issues: number;
   errors: number;
 }
@@ -85,6 +87,7 @@ export function emptyConntrackSummary(): ConntrackSummary {
     eventLosses: 0,
     resyncs: 0,
     gone: 0,
+    repeatedDestroys: 0,
     malformed: 0,
     records: 0,
     flows: 0,
@@ -144,6 +147,8 @@ export interface ResumableFlow {
 
 /** How long a flow ended as 'conntrack-gone' waits for a late event of its own. */
 const GONE_MEMORY_MS = 60_000;
+/** How long a DESTROY is remembered to recognise it sent again (the kernel retries within moments). */
+const REPEATED_DESTROY_MEMORY_MS = 60_000;
 
 /** A resumed flow's start and the start a dump line's delta-time gives may differ by this much. */
 const RESUME_START_TOLERANCE_MS = 2000;
@@ -182,6 +187,20 @@ function stateOf(
   final: boolean,
 ): FlowStateName {
   const stateful = f.proto === 6 || f.proto === 132;
+  // A DESTROY the kernel sent again (reliable delivery, reliable.ts) is built after the kernel
+  // marked the responder's RST as a reply, so it lacks [UNREPLIED]. Never assured, CLOSE, and one
+  // packet forward: the reply was that RST (a SYN-ACK leads to SYN_RECV, and an established
+  // connection sent at least two packets forward).
+  if (
+    final &&
+    f.proto === 6 &&
+    !f.assured &&
+    f.state === 'CLOSE' &&
+    f.counters !== undefined &&
+    f.counters.pf === 1 &&
+    f.counters.pr > 0
+  )
+    return 'rejected';
   if (!f.replied && !f.assured) {
     // TCP goes SYN_SENT → CLOSE on an RST (SCTP COOKIE_WAIT → CLOSED on an ABORT). Conntrack never
     // marks the RST as a reply, so [UNREPLIED] stays; with accounting, a reply-direction packet
@@ -234,6 +253,16 @@ export class ConntrackFlows {
     const now = e.timeMs ?? timeMs;
     const key = e.id !== undefined ? `${e.id}|${tupleKey(e)}` : tupleKey(e);
     let f = this.flows.get(key);
+    // The kernel sends a DESTROY again when a reliable listener missed it, to every listener: one
+    // that had it already must not start a second flow from it.
+    if (
+      f === undefined &&
+      e.event === 'DESTROY' &&
+      now - (this.destroyed.get(key) ?? Number.NEGATIVE_INFINITY) < REPEATED_DESTROY_MEMORY_MS
+    ) {
+      this.repeatedDestroys++;
+      return [];
+    }
     if (this.resyncing && e.event === undefined) {
       this.resyncing.keys.add(key);
       // A dump line of a flow already open here says nothing happened but its counters.
@@ -314,6 +343,7 @@ export class ConntrackFlows {
     if (e.event === 'DESTROY') {
       this.flows.delete(key);
       out.push(this.record(f, 'conntrack-destroy', now, true));
+      if (e.id !== undefined) this.rememberDestroyed(key, now);
     } else if (e.event === undefined && created && !resumed) {
       // A dump line for a flow not met before: report it now, it may live for days. (A resumed flow
       // was reported by the previous run: its next record carries what happened since.)
@@ -381,16 +411,33 @@ export class ConntrackFlows {
   /** Flows ended as 'conntrack-gone' (their DESTROY event was lost). */
   goneCount = 0;
 
+  /** Flows ended by a DESTROY a moment ago, by key (id and tuple), oldest first. */
+  private readonly destroyed = new Map<string, number>();
+  /** DESTROY events of flows already ended by one (sent again by the kernel): ignored. */
+  repeatedDestroys = 0;
+
+  private rememberDestroyed(key: string, at: number): void {
+    this.destroyed.delete(key);
+    this.destroyed.set(key, at);
+    for (const [k, t] of this.destroyed) {
+      if (at - t < REPEATED_DESTROY_MEMORY_MS) break;
+      this.destroyed.delete(k);
+    }
+  }
+
   /** While a resync dump is read: the keys it listed, and when it began. */
-  private resyncing: { keys: Set<string>; since: number } | undefined;
+  private resyncing: { keys: Set<string>; since: number; destroyIsReliable: boolean } | undefined;
 
   /**
    * A table dump taken to catch up after conntrack lost events (ENOBUFS): `push` its lines, then
    * `endResync`. Flows the dump lists and this table lacks (their NEW was lost) are reported from the
-   * dump as at the start; those it lacks and that had no event since `sinceMs` ended unseen.
+   * dump as at the start; those it lacks and that had no event since `sinceMs` ended unseen, unless
+   * `destroyIsReliable`: with reliable delivery (reliable.ts) their DESTROY is on its way (the
+   * kernel keeps them, off the table, until it is delivered), and ending them now would make that
+   * DESTROY, if it came later than a minute, a second flow.
    */
-  beginResync(sinceMs: number): void {
-    this.resyncing = { keys: new Set(), since: sinceMs };
+  beginResync(sinceMs: number, destroyIsReliable = false): void {
+    this.resyncing = { keys: new Set(), since: sinceMs, destroyIsReliable };
   }
 
   /**
@@ -401,7 +448,7 @@ export class ConntrackFlows {
   endResync(): FlowRecord[] {
     const r = this.resyncing;
     this.resyncing = undefined;
-    if (!r) return [];
+    if (!r || r.destroyIsReliable) return [];
     const out: FlowRecord[] = [];
     for (const [key, f] of this.flows) {
       if (r.keys.has(key) || f.last >= r.since) continue;
@@ -541,9 +588,9 @@ export class ConntrackCollector {
   }
 
   /** Starts a catch-up dump (ConntrackFlows.beginResync). */
-  beginResync(sinceMs: number): void {
+  beginResync(sinceMs: number, destroyIsReliable = false): void {
     this.summary.resyncs++;
-    this.flows.beginResync(sinceMs);
+    this.flows.beginResync(sinceMs, destroyIsReliable);
   }
 
   /** Ends it: the flows the kernel no longer holds are written as 'conntrack-gone'. */
@@ -672,6 +719,7 @@ export class ConntrackCollector {
     await this.write(this.flows.flushAll('end-of-input', atMs));
     this.summary.flows = this.flows.flowCount;
     this.summary.recordsWithoutCounters = this.flows.recordsWithoutCounters;
+    this.summary.repeatedDestroys = this.flows.repeatedDestroys;
   }
 
   get lastTimeMs(): number {

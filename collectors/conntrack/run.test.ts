@@ -9,6 +9,26 @@ import { collectConntrackLive, DEFAULT_EVENT_BUFFER_BYTES } from './run.js';
 import { readConntrackState } from './state.js';
 
 describe('collectConntrackLive', () => {
+  it('by default listens with the reliable listener, through python3, with the same large buffer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-run-'));
+    const fake = join(dir, 'python3');
+    const log = join(dir, 'args');
+    // Records the arguments after the program text, then waits until it is stopped.
+    writeFileSync(fake, `#!/bin/sh\nshift 2\necho "$*" >> '${log}'\nexec sleep 30\n`);
+    chmodSync(fake, 0o755);
+    const noDump = join(dir, 'conntrack');
+    writeFileSync(noDump, '#!/bin/sh\nexit 0\n');
+    chmodSync(noDump, 0o755);
+    const ac = new AbortController();
+    await collectConntrackLive(new ArraySink(), {
+      pythonPath: fake,
+      conntrackPath: noDump,
+      signal: ac.signal,
+      onReady: () => ac.abort(),
+    });
+    expect(readFileSync(log, 'utf8').trim()).toBe(`-b ${DEFAULT_EVENT_BUFFER_BYTES} -e NEW,UPDATE,DESTROY`);
+  });
+
   it('asks conntrack -E for a large netlink buffer (the lab lost events to ENOBUFS with the default)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ct-run-'));
     const fake = join(dir, 'conntrack');
@@ -21,6 +41,7 @@ describe('collectConntrackLive', () => {
     const records = sink.records;
     const done = collectConntrackLive(sink, {
       conntrackPath: fake,
+      eventSource: 'conntrack',
       signal: ac.signal,
       onReady: () => ac.abort(),
     });
@@ -49,6 +70,7 @@ describe('collectConntrackLive', () => {
     const ac = new AbortController();
     const summary = await collectConntrackLive(sink, {
       conntrackPath: fake,
+      eventSource: 'conntrack',
       stateFile: state,
       signal: ac.signal,
       onIssue: (i) => issues.push(i),
@@ -97,7 +119,11 @@ esac
     const sink = new ArraySink();
     const records = sink.records;
     const ac = new AbortController();
-    const done = collectConntrackLive(sink, { conntrackPath: fake, signal: ac.signal });
+    const done = collectConntrackLive(sink, {
+      conntrackPath: fake,
+      eventSource: 'conntrack',
+      signal: ac.signal,
+    });
     const until = Date.now() + 10_000;
     while (records.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     ac.abort();

@@ -6,6 +6,7 @@ import { AuditError, issue } from '../../lib/errors.js';
 import { readLines } from '../../lib/jsonl.js';
 import type { FlowSink } from '../sink.js';
 import { ConntrackCollector, type ConntrackFlowOptions, type ConntrackSummary } from './index.js';
+import { type ConntrackEventSource, RELIABLE_EVENTS_PY, reliableEventsArgs } from './reliable.js';
 import { readConntrackState, writeConntrackState } from './state.js';
 
 /** Reading a saved conntrack log (`conntrack -E -o timestamp,extended,id > log`), or a dump. */
@@ -65,6 +66,13 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
   /** The executable (default 'conntrack'; 'ip' is used for --netns). */
   conntrackPath?: string;
   /**
+   * Where events come from (default 'reliable'): netpol-audit's listener with reliable delivery
+   * (reliable.ts; needs python3), or `conntrack -E`, which loses events under load.
+   */
+  eventSource?: ConntrackEventSource;
+  /** The Python interpreter of the reliable listener (default 'python3'). */
+  pythonPath?: string;
+  /**
    * Netlink receive buffer of `conntrack -E` (its `-b`), default 8 MiB. The kernel's default
    * (net.core.rmem_default, often 208 KiB) holds a few hundred events: a burst of connections, or a
    * collector slowed for a moment, overruns it and the kernel drops events (ENOBUFS); a lost DESTROY
@@ -97,11 +105,19 @@ export interface ConntrackLiveSummary extends ConntrackSummary {
   resumeGone: number;
 }
 
-function command(opts: ConntrackLiveOptions, args: string[]): { file: string; argv: string[] } {
-  const ct = opts.conntrackPath ?? 'conntrack';
+function command(
+  opts: ConntrackLiveOptions,
+  args: string[],
+  file = opts.conntrackPath ?? 'conntrack',
+): { file: string; argv: string[] } {
   return opts.netns
-    ? { file: 'ip', argv: ['netns', 'exec', opts.netns, ct, ...args] }
-    : { file: ct, argv: args };
+    ? { file: 'ip', argv: ['netns', 'exec', opts.netns, file, ...args] }
+    : { file, argv: args };
+}
+
+/** How a command is named in messages: the reliable listener's program text left out. */
+function shown(c: { file: string; argv: string[] }): string {
+  return [c.file, ...c.argv.map((a) => (a === RELIABLE_EVENTS_PY ? '<reliable listener>' : a))].join(' ');
 }
 
 /**
@@ -179,16 +195,13 @@ export async function collectConntrackLive(
     });
   };
 
-  const eventArgs = [
-    '-E',
-    '-o',
-    'timestamp,extended,id',
-    '-e',
-    opts.events ?? 'NEW,UPDATE,DESTROY',
-    '-b',
-    String(opts.bufferBytes ?? DEFAULT_EVENT_BUFFER_BYTES),
-  ];
-  const ev = command(opts, eventArgs);
+  const eventNames = opts.events ?? 'NEW,UPDATE,DESTROY';
+  const bufferBytes = opts.bufferBytes ?? DEFAULT_EVENT_BUFFER_BYTES;
+  const reliable = (opts.eventSource ?? 'reliable') === 'reliable';
+  const ev = reliable
+    ? command(opts, reliableEventsArgs(bufferBytes, eventNames), opts.pythonPath ?? 'python3')
+    : command(opts, ['-E', '-o', 'timestamp,extended,id', '-e', eventNames, '-b', String(bufferBytes)]);
+  const evShown = shown(ev);
   const events = spawn(ev.file, ev.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const evErr: string[] = [];
   events.stderr!.setEncoding('utf8').on('data', (d: string) => evErr.push(d));
@@ -209,7 +222,7 @@ export async function collectConntrackLive(
   opts.signal?.addEventListener('abort', stop, { once: true });
 
   try {
-    await spawned(events, 'CONNTRACK_TOOL_FAILED', `${ev.file} ${ev.argv.join(' ')}`);
+    await spawned(events, 'CONNTRACK_TOOL_FAILED', evShown);
   } catch (err) {
     opts.signal?.removeEventListener('abort', stop);
     throw err;
@@ -221,7 +234,7 @@ export async function collectConntrackLive(
     opts.signal?.removeEventListener('abort', stop);
     throw new AuditError(
       'CONNTRACK_TOOL_FAILED',
-      `${ev.file} ${ev.argv.join(' ')} exited with ${early.code ?? early.signal}: ${evErr.join('').trim()}`,
+      `${evShown} exited with ${early.code ?? early.signal}: ${evErr.join('').trim()}`,
     );
   }
 
@@ -271,7 +284,7 @@ export async function collectConntrackLive(
   const resync = async () => {
     const since = Date.now();
     lastResync = since;
-    enqueue(async () => c.beginResync(since));
+    enqueue(async () => c.beginResync(since, reliable));
     const r = await readDump();
     if (r.code !== 0 && !opts.signal?.aborted)
       c.report(
@@ -322,7 +335,7 @@ export async function collectConntrackLive(
     const msg = evErr.join('').trim();
     if (msg) toolMessages.push(...msg.split('\n'));
     if (!opts.signal?.aborted && r.code !== 0) {
-      throw new AuditError('CONNTRACK_TOOL_FAILED', `conntrack -E exited with ${r.code ?? r.signal}: ${msg}`);
+      throw new AuditError('CONNTRACK_TOOL_FAILED', `${evShown} exited with ${r.code ?? r.signal}: ${msg}`);
     }
   } finally {
     if (resyncTimer) clearTimeout(resyncTimer);

@@ -136,7 +136,11 @@ describe('the container image', () => {
 
   it('holds the tools the collectors drive, and only production dependencies', () => {
     const r = run(
-      ['-c', 'tcpdump --version; conntrack --version; ls /app/node_modules /app/node_modules/.bin'],
+      [
+        '-c',
+        // python3 and libnetfilter_conntrack: the reliable conntrack listener (collectors/conntrack/reliable.ts).
+        `tcpdump --version; conntrack --version; python3 -c "import ctypes; ctypes.CDLL('libnetfilter_conntrack.so.3'); print('reliable listener: ok')"; ls /app/node_modules /app/node_modules/.bin`,
+      ],
       {
         entrypoint: '/bin/sh',
       },
@@ -144,6 +148,7 @@ describe('the container image', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^tcpdump version \d/m);
     expect(r.stdout).toMatch(/^conntrack v\d/m);
+    expect(r.stdout).toMatch(/^reliable listener: ok$/m);
     expect(r.stdout).toMatch(/^better-sqlite3$/m);
     expect(r.stdout).toMatch(/^kafkajs$/m);
     for (const dev of ['typescript', 'vitest', 'tsx', 'fast-check', '@biomejs', 'tsc'])

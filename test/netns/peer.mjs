@@ -8,6 +8,7 @@
 //   tcp-refused HOST PORT     connect, expect ECONNREFUSED, print the error code
 //   udp-burst HOST PORT N     send N datagrams from one socket as fast as it can, print how many answers came
 //   tcp-chat HOST PORT N MS   one connection: a line every MS ms, N times, then close; print the bytes echoed
+//   tcp-burst HOST PORT N     N short connections, 50 at a time: print "<answered> <refused>"
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -95,6 +96,33 @@ switch (mode) {
     });
     sock.on('close', () => done(String(got)));
     sock.on('error', (err) => done(`error ${err.code}`, 1));
+    break;
+  }
+  case 'tcp-burst': {
+    const total = Number(c);
+    let started = 0;
+    let answered = 0;
+    let refused = 0;
+    const one = () =>
+      new Promise((resolve) => {
+        const sock = net.connect({ host: a, port: Number(b) }, () => {
+          answered++;
+          sock.end('x');
+        });
+        sock.on('data', () => undefined);
+        sock.on('close', resolve);
+        sock.on('error', (err) => {
+          if (err.code === 'ECONNREFUSED') refused++;
+          resolve();
+        });
+      });
+    const lane = async () => {
+      while (started < total) {
+        started++;
+        await one();
+      }
+    };
+    Promise.all(Array.from({ length: 50 }, lane)).then(() => done(`${answered} ${refused}`));
     break;
   }
   default:
