@@ -89,6 +89,12 @@ describe('netpol-audit collect conntrack --input', () => {
     expect((await runCli(['collect', 'conntrack', '--input', 'x', '--netns', 'y'])).code).toBe(2);
     expect((await runCli(['collect', 'conntrack', '--input', 'x', '--time', 'yesterday-ish'])).code).toBe(2);
     expect((await runCli(['collect', 'conntrack', '--active-timeout', '-5'])).code).toBe(2);
+    const source = await runCli(['collect', 'conntrack', '--events', 'netlink']);
+    expect(source.code).toBe(2);
+    expect(source.stderr).toContain("--events must be one of reliable, conntrack, got 'netlink'");
+    const replay = await runCli(['collect', 'conntrack', '--input', 'x', '--event-buffer', '4096']);
+    expect(replay.code).toBe(2);
+    expect(replay.stderr).toContain('--event-buffer applies to a live collection');
   });
 
   it('an unreadable input is a clear error', async () => {

@@ -12,8 +12,12 @@
  * byte for byte, so one parser reads both (test/netns/conntrack-reliable.test.ts checks it against
  * conntrack on the same traffic). It runs as `python3 -c`, so nothing but this module ships it.
  */
+/** What the listener prints on standard error once it is subscribed. */
+export const RELIABLE_READY = 'netpol-audit conntrack listener: subscribed';
+
 export const RELIABLE_EVENTS_PY = String.raw`
 import ctypes, errno, os, sys, time
+READY = '${RELIABLE_READY}'
 args = sys.argv[1:]
 size, mask = 8 << 20, 7
 while args:
@@ -64,6 +68,9 @@ def on_event(kind, ct, data):
     return 1  # NFCT_CB_CONTINUE
 callback = CALLBACK(on_event)
 nfct.nfct_callback_register(handle, 7, callback, None)
+# Subscribed: the collector lists the table only now, so no connection falls between the two.
+sys.stderr.write('%s\n' % READY)
+sys.stderr.flush()
 while True:
     if nfct.nfct_catch(handle) == -1:
         e = ctypes.get_errno()

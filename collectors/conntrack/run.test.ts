@@ -1,10 +1,11 @@
 // collectConntrackLive against a stand-in conntrack that records how it was run.
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { InputIssue } from '../../lib/errors.js';
 import { ArraySink } from '../sink.js';
+import { RELIABLE_READY } from './reliable.js';
 import { collectConntrackLive, DEFAULT_EVENT_BUFFER_BYTES } from './run.js';
 import { readConntrackState } from './state.js';
 
@@ -14,7 +15,10 @@ describe('collectConntrackLive', () => {
     const fake = join(dir, 'python3');
     const log = join(dir, 'args');
     // Records the arguments after the program text, then waits until it is stopped.
-    writeFileSync(fake, `#!/bin/sh\nshift 2\necho "$*" >> '${log}'\nexec sleep 30\n`);
+    writeFileSync(
+      fake,
+      `#!/bin/sh\nshift 2\necho "$*" >> '${log}'\necho '${RELIABLE_READY}' >&2\nexec sleep 30\n`,
+    );
     chmodSync(fake, 0o755);
     const noDump = join(dir, 'conntrack');
     writeFileSync(noDump, '#!/bin/sh\nexit 0\n');
@@ -27,6 +31,42 @@ describe('collectConntrackLive', () => {
       onReady: () => ac.abort(),
     });
     expect(readFileSync(log, 'utf8').trim()).toBe(`-b ${DEFAULT_EVENT_BUFFER_BYTES} -e NEW,UPDATE,DESTROY`);
+  });
+
+  it('a reliable listener that cannot run, or never subscribes, is CONNTRACK_TOOL_FAILED with its words; no table is listed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-run-'));
+    const calls = join(dir, 'calls');
+    const noDump = join(dir, 'conntrack');
+    writeFileSync(noDump, `#!/bin/sh\necho "$*" >> '${calls}'\n`);
+    chmodSync(noDump, 0o755);
+    const failing = join(dir, 'python3-failing');
+    writeFileSync(
+      failing,
+      '#!/bin/sh\nsleep 0.3\necho "cannot open a conntrack netlink socket: Operation not permitted" >&2\nexit 1\n',
+    );
+    chmodSync(failing, 0o755);
+    await expect(
+      collectConntrackLive(new ArraySink(), { pythonPath: failing, conntrackPath: noDump }),
+    ).rejects.toMatchObject({
+      code: 'CONNTRACK_TOOL_FAILED',
+      message: expect.stringMatching(
+        /exited with 1: cannot open a conntrack netlink socket: Operation not permitted/,
+      ),
+    });
+    const silent = join(dir, 'python3-silent');
+    writeFileSync(silent, '#!/bin/sh\nexec sleep 30\n');
+    chmodSync(silent, 0o755);
+    await expect(
+      collectConntrackLive(new ArraySink(), {
+        pythonPath: silent,
+        conntrackPath: noDump,
+        startTimeoutMs: 300,
+      }),
+    ).rejects.toMatchObject({
+      code: 'CONNTRACK_TOOL_FAILED',
+      message: expect.stringMatching(/did not subscribe to conntrack events within 0.3 s/),
+    });
+    expect(existsSync(calls)).toBe(false);
   });
 
   it('asks conntrack -E for a large netlink buffer (the lab lost events to ENOBUFS with the default)', async () => {

@@ -6,7 +6,12 @@ import { AuditError, issue } from '../../lib/errors.js';
 import { readLines } from '../../lib/jsonl.js';
 import type { FlowSink } from '../sink.js';
 import { ConntrackCollector, type ConntrackFlowOptions, type ConntrackSummary } from './index.js';
-import { type ConntrackEventSource, RELIABLE_EVENTS_PY, reliableEventsArgs } from './reliable.js';
+import {
+  type ConntrackEventSource,
+  RELIABLE_EVENTS_PY,
+  RELIABLE_READY,
+  reliableEventsArgs,
+} from './reliable.js';
 import { readConntrackState, writeConntrackState } from './state.js';
 
 /** Reading a saved conntrack log (`conntrack -E -o timestamp,extended,id > log`), or a dump. */
@@ -72,6 +77,8 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
   eventSource?: ConntrackEventSource;
   /** The Python interpreter of the reliable listener (default 'python3'). */
   pythonPath?: string;
+  /** How long the reliable listener may take to subscribe before the collector gives up (default 30 s). */
+  startTimeoutMs?: number;
   /**
    * Netlink receive buffer of `conntrack -E` (its `-b`), default 8 MiB. The kernel's default
    * (net.core.rmem_default, often 208 KiB) holds a few hundred events: a burst of connections, or a
@@ -228,13 +235,37 @@ export async function collectConntrackLive(
     throw err;
   }
 
-  // conntrack -E reports a failure (no permission, no such namespace) by exiting at once.
-  const early = await Promise.race([evExit, new Promise<undefined>((r) => setTimeout(r, 150, undefined))]);
-  if (early && early.code !== 0 && !opts.signal?.aborted) {
+  // A listener that cannot run (no permission, no such namespace, no library) exits at once:
+  // conntrack -E within moments; the reliable listener says when it has subscribed, and the table is
+  // listed only then, so no connection falls between the listing and the first event.
+  let readyTimer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'timeout'>((r) => {
+    readyTimer = setTimeout(r, reliable ? (opts.startTimeoutMs ?? 30_000) : 150, 'timeout');
+  });
+  const subscribed = reliable
+    ? new Promise<'ready'>((resolve) => {
+        const check = () => {
+          if (evErr.join('').includes(RELIABLE_READY)) resolve('ready');
+        };
+        events.stderr!.on('data', check);
+        check();
+      })
+    : new Promise<never>(() => undefined);
+  const early = await Promise.race([evExit, subscribed, waited]);
+  clearTimeout(readyTimer);
+  if (typeof early === 'object' && early.code !== 0 && !opts.signal?.aborted) {
     opts.signal?.removeEventListener('abort', stop);
     throw new AuditError(
       'CONNTRACK_TOOL_FAILED',
       `${evShown} exited with ${early.code ?? early.signal}: ${evErr.join('').trim()}`,
+    );
+  }
+  if (reliable && early === 'timeout' && !opts.signal?.aborted) {
+    stop();
+    opts.signal?.removeEventListener('abort', stop);
+    throw new AuditError(
+      'CONNTRACK_TOOL_FAILED',
+      `${evShown} did not subscribe to conntrack events within ${(opts.startTimeoutMs ?? 30_000) / 1000} s: ${evErr.join('').trim()}`,
     );
   }
 
@@ -332,7 +363,12 @@ export async function collectConntrackLive(
     const r = await evExit;
     await evClosed;
     await queue;
-    const msg = evErr.join('').trim();
+    const msg = evErr
+      .join('')
+      .split('\n')
+      .filter((l) => l !== RELIABLE_READY)
+      .join('\n')
+      .trim();
     if (msg) toolMessages.push(...msg.split('\n'));
     if (!opts.signal?.aborted && r.code !== 0) {
       throw new AuditError('CONNTRACK_TOOL_FAILED', `${evShown} exited with ${r.code ?? r.signal}: ${msg}`);
