@@ -1,20 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FlowRecord, validateFlowRecord } from '../../schema/flow-record.js';
-import { ROOT, runCli } from '../support/cli.js';
-import {
-  checkTools,
-  createTopology,
-  destroyTopology,
-  inNs,
-  type Proc,
-  removeStaleTopologies,
-  start,
-  type Topology,
-} from './topology.js';
+import { runCli } from '../support/cli.js';
+import { inNs, NamespaceTest, PEER, type Proc, start, type Topology } from './topology.js';
 
 /**
  * Real traffic between network-namespace "pods", observed at once by tcpdump (→ collect pcap),
@@ -24,12 +13,9 @@ import {
  * the state each collector can see (docs/conntrack.md says what conntrack cannot).
  */
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const PEER = resolve(HERE, 'peer.mjs');
-const prefix = `npa-${process.pid}`;
+const ns = new NamespaceTest();
 /** Datagrams in the burst: one UDP flow of BURST requests and BURST answers. */
 const BURST = 300;
-const procs: Proc[] = [];
 let topo: Topology | undefined;
 let dir = '';
 
@@ -44,10 +30,7 @@ let burstAnswers = 0;
  */
 let burstSent = 0;
 
-function track(p: Proc): Proc {
-  procs.push(p);
-  return p;
-}
+const track = (p: Proc) => ns.track(p);
 
 const jsonl = (text: string) =>
   text
@@ -55,14 +38,7 @@ const jsonl = (text: string) =>
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as FlowRecord);
 
-function cli(args: string[]): Proc {
-  return track(
-    start(process.execPath, ['--import', 'tsx', resolve(ROOT, 'cli/index.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NETPOL_AUDIT_LOG_PRETTY: '0' },
-    }),
-  );
-}
+const cli = (args: string[]) => ns.cli(args);
 
 async function peer(ns: string, args: string[]): Promise<string> {
   const p = start('ip', ['netns', 'exec', ns, process.execPath, PEER, ...args]);
@@ -71,10 +47,8 @@ async function peer(ns: string, args: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  await checkTools();
-  await removeStaleTopologies();
-  dir = mkdtempSync(join(tmpdir(), 'npa-netns-'));
-  topo = await createTopology(prefix);
+  topo = await ns.up('npa-netns-');
+  dir = ns.dir;
   const t = topo;
 
   const tcpServer = track(
@@ -161,11 +135,7 @@ beforeAll(async () => {
   }
 }, 150_000);
 
-afterAll(async () => {
-  for (const p of procs) await Promise.race([p.stop('SIGKILL'), new Promise((r) => setTimeout(r, 2000))]);
-  await destroyTopology({ node: `${prefix}-node`, podA: `${prefix}-a`, podB: `${prefix}-b` });
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => ns.down());
 
 /** The records of one conversation from pod A (a flow may span several records). */
 function find(name: string, proto: string, dst: string, dport: number): FlowRecord[] {
@@ -327,7 +297,7 @@ describe('collect live: failures', () => {
   });
 
   it('conntrack in a namespace that does not exist is a clear error with exit status 3', async () => {
-    const r = await runCli(['collect', 'conntrack', '--netns', `${prefix}-missing`]);
+    const r = await runCli(['collect', 'conntrack', '--netns', `${ns.prefix}-missing`]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/CONNTRACK_TOOL_FAILED/);
   });

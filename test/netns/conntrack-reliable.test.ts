@@ -1,22 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConntrackLine } from '../../collectors/conntrack/parse.js';
 import { RELIABLE_EVENTS_PY, reliableEventsArgs } from '../../collectors/conntrack/reliable.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
-import { ROOT } from '../support/cli.js';
-import {
-  checkTools,
-  createTopology,
-  destroyTopology,
-  inNs,
-  type Proc,
-  removeStaleTopologies,
-  start,
-  type Topology,
-} from './topology.js';
+import { inNs, NamespaceTest, PEER, type Proc, start, type Topology } from './topology.js';
 
 /**
  * The reliable conntrack listener (collectors/conntrack/reliable.ts) in real namespaces: it prints
@@ -25,20 +13,14 @@ import {
  * `conntrack -E` in the same place loses DESTROY events for good.
  */
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const PEER = resolve(HERE, 'peer.mjs');
-const prefix = `npa-${process.pid}`;
-const procs: Proc[] = [];
+const ns = new NamespaceTest();
 let topo: Topology | undefined;
 let dir = '';
 const SMALL_BUFFER = 212_992;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function track(p: Proc): Proc {
-  procs.push(p);
-  return p;
-}
+const track = (p: Proc) => ns.track(p);
 
 const peer = (args: string[]) =>
   track(start('ip', ['netns', 'exec', topo!.podA, process.execPath, PEER, ...args]));
@@ -62,21 +44,15 @@ const untimed = (out: string) =>
     .map((l) => l.replace(/^\[\d+\.\d+\]\t/, ''));
 
 beforeAll(async () => {
-  await checkTools();
-  await removeStaleTopologies();
-  dir = mkdtempSync(join(tmpdir(), 'npa-ct-reliable-'));
-  topo = await createTopology(prefix);
+  topo = await ns.up('npa-ct-reliable-');
+  dir = ns.dir;
   const server = track(
     start('ip', ['netns', 'exec', topo.podB, process.execPath, PEER, 'tcp-echo-server', '8080']),
   );
   await server.waitFor(/ready/, 'stdout');
 }, 60_000);
 
-afterAll(async () => {
-  for (const p of procs) await Promise.race([p.stop('SIGKILL'), sleep(2000)]);
-  await destroyTopology({ node: `${prefix}-node`, podA: `${prefix}-a`, podB: `${prefix}-b` });
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => ns.down());
 
 describe('the reliable conntrack listener', () => {
   it('prints what conntrack -E -o timestamp,extended,id prints, line for line', async () => {
@@ -111,25 +87,16 @@ describe('the reliable conntrack listener', () => {
   it('a collector stopped during a burst, with a small buffer, still writes every connection once', async () => {
     const t = topo!;
     const out = join(dir, 'burst.jsonl');
-    const collector = track(
-      start(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          resolve(ROOT, 'cli/index.ts'),
-          'collect',
-          'conntrack',
-          '--netns',
-          t.node,
-          '--event-buffer',
-          String(SMALL_BUFFER),
-          '-o',
-          out,
-        ],
-        { cwd: ROOT, env: { ...process.env, NETPOL_AUDIT_LOG_PRETTY: '0' } },
-      ),
-    );
+    const collector = ns.cli([
+      'collect',
+      'conntrack',
+      '--netns',
+      t.node,
+      '--event-buffer',
+      String(SMALL_BUFFER),
+      '-o',
+      out,
+    ]);
     await collector.waitFor(/collect conntrack: listening/, 'stderr', 60_000);
     const plain = track(
       start('ip', ['netns', 'exec', t.node, 'conntrack', '-E', '-e', 'DESTROY', '-b', String(SMALL_BUFFER)]),

@@ -1,21 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConntrackState } from '../../collectors/conntrack/state.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
-import { ROOT } from '../support/cli.js';
-import {
-  checkTools,
-  createTopology,
-  destroyTopology,
-  inNs,
-  type Proc,
-  removeStaleTopologies,
-  start,
-  type Topology,
-} from './topology.js';
+import { inNs, NamespaceTest, PEER, type Proc, start, type Topology } from './topology.js';
 
 /**
  * A live conntrack collector SIGKILLed in the middle of a long connection and started again with
@@ -24,10 +12,7 @@ import {
  * are counted once (their sum is the kernel's own count at DESTROY).
  */
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const PEER = resolve(HERE, 'peer.mjs');
-const prefix = `npa-${process.pid}`;
-const procs: Proc[] = [];
+const ns = new NamespaceTest();
 let topo: Topology | undefined;
 let dir = '';
 const records: Record<'first' | 'second', FlowRecord[]> = { first: [], second: [] };
@@ -37,33 +22,21 @@ let stateBeforeKill: ReturnType<typeof readConntrackState> = { flows: [] };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function track(p: Proc): Proc {
-  procs.push(p);
-  return p;
-}
+const track = (p: Proc) => ns.track(p);
 
 function collector(out: string, state: string): Proc {
-  return track(
-    start(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        resolve(ROOT, 'cli/index.ts'),
-        'collect',
-        'conntrack',
-        '--netns',
-        topo!.node,
-        '--active-timeout',
-        '1',
-        '--state',
-        state,
-        '-o',
-        out,
-      ],
-      { cwd: ROOT, env: { ...process.env, NETPOL_AUDIT_LOG_PRETTY: '0' } },
-    ),
-  );
+  return ns.cli([
+    'collect',
+    'conntrack',
+    '--netns',
+    topo!.node,
+    '--active-timeout',
+    '1',
+    '--state',
+    state,
+    '-o',
+    out,
+  ]);
 }
 
 /** Whole lines only: a SIGKILL may cut the last line a collector was writing. */
@@ -81,10 +54,8 @@ function jsonl(path: string): FlowRecord[] {
 }
 
 beforeAll(async () => {
-  await checkTools();
-  await removeStaleTopologies();
-  dir = mkdtempSync(join(tmpdir(), 'npa-ct-restart-'));
-  topo = await createTopology(prefix);
+  topo = await ns.up('npa-ct-restart-');
+  dir = ns.dir;
   const t = topo;
   const state = join(dir, 'conntrack.state');
   const server = track(
@@ -150,11 +121,7 @@ beforeAll(async () => {
       .find((l) => l.includes('dport=8080')) ?? '';
 }, 150_000);
 
-afterAll(async () => {
-  for (const p of procs) await Promise.race([p.stop('SIGKILL'), sleep(2000)]);
-  await destroyTopology({ node: `${prefix}-node`, podA: `${prefix}-a`, podB: `${prefix}-b` });
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => ns.down());
 
 const chatRecords = (rs: FlowRecord[]) => rs.filter((r) => r.dst.ip === topo!.ip.b && r.dst.port === 8080);
 

@@ -1,5 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { ROOT } from '../support/cli.js';
 import { requirePrograms } from '../support/programs.js';
 
 /**
@@ -206,4 +211,48 @@ export async function removeStaleTopologies(): Promise<string[]> {
     await destroyTopology({ node: `${prefix}-node`, podA: `${prefix}-a`, podB: `${prefix}-b` });
   }
   return [...stale];
+}
+
+/** The traffic ends (peer.mjs), run inside a pod namespace with `ip netns exec NS node PEER MODE ...`. */
+export const PEER = resolve(dirname(fileURLToPath(import.meta.url)), 'peer.mjs');
+
+/**
+ * What one namespace test holds: its topology (named after this process), a scratch directory and
+ * the processes it started. `up` builds them, after removing what a killed earlier run left;
+ * `down` stops every tracked process and removes the namespaces and the directory.
+ */
+export class NamespaceTest {
+  readonly prefix = `npa-${process.pid}`;
+  readonly procs: Proc[] = [];
+  dir = '';
+
+  async up(dirPrefix: string): Promise<Topology> {
+    await checkTools();
+    await removeStaleTopologies();
+    this.dir = mkdtempSync(join(tmpdir(), dirPrefix));
+    return createTopology(this.prefix);
+  }
+
+  track(p: Proc): Proc {
+    this.procs.push(p);
+    return p;
+  }
+
+  /** `netpol-audit ARGS` from the sources, tracked. */
+  cli(args: string[]): Proc {
+    return this.track(
+      start(process.execPath, ['--import', 'tsx', resolve(ROOT, 'cli/index.ts'), ...args], {
+        cwd: ROOT,
+        env: { ...process.env, NETPOL_AUDIT_LOG_PRETTY: '0' },
+      }),
+    );
+  }
+
+  async down(): Promise<void> {
+    for (const p of this.procs)
+      await Promise.race([p.stop('SIGKILL'), new Promise((r) => setTimeout(r, 2000))]);
+    const x = this.prefix;
+    await destroyTopology({ node: `${x}-node`, podA: `${x}-a`, podB: `${x}-b` });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
 }
