@@ -53,7 +53,7 @@ function parseTime(v: string | undefined): number | undefined {
   return n;
 }
 
-function conntrackSummaryLines(s: ConntrackSummary): string[] {
+function conntrackSummaryLines(s: ConntrackSummary, reliable: boolean): string[] {
   return [
     `collect conntrack: ${s.lines} lines: ${s.dumpEntries} dump entries, ${s.events.NEW} NEW, ${s.events.UPDATE} UPDATE, ` +
       `${s.events.DESTROY} DESTROY, ${s.malformed} malformed, ${s.ignored} ignored`,
@@ -61,8 +61,12 @@ function conntrackSummaryLines(s: ConntrackSummary): string[] {
       `${s.issues} issue(s), ${s.errors} error(s)`,
     ...(s.eventLosses > 0
       ? [
-          `collect conntrack: conntrack lost events ${s.eventLosses} time(s) (ENOBUFS); ${s.resyncs} table dump(s) to catch up ` +
-            `found ${s.gone} flow(s) gone whose end was lost (written as 'conntrack-gone', counters of their last event)`,
+          reliable
+            ? `collect conntrack: conntrack lost events ${s.eventLosses} time(s) (ENOBUFS; NEW and UPDATE only: the kernel ` +
+              `sends a DESTROY again until it is read, so no flow was lost); ${s.resyncs} table dump(s) to catch up`
+            : `collect conntrack: conntrack lost events ${s.eventLosses} time(s) (ENOBUFS); ${s.resyncs} table dump(s) to catch up ` +
+              `found ${s.gone} flow(s) gone whose end was lost (written as 'conntrack-gone', counters of their last event); ` +
+              `a connection whose NEW and DESTROY were both lost is not in the output (--events reliable prevents it)`,
         ]
       : []),
     ...(s.repeatedDestroys > 0
@@ -179,7 +183,7 @@ export const collectConntrackCommand: Command = {
     await sink.flush();
     await sink.close();
     process.stderr.write(
-      `${[...conntrackSummaryLines(summary), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...opened.report(), ...issues].join('\n')}\n`,
+      `${[...conntrackSummaryLines(summary, values.input === undefined && (eventSource ?? 'reliable') === 'reliable'), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...opened.report(), ...issues].join('\n')}\n`,
     );
     return summary.errors > 0 || opened.lost() ? EXIT_INPUT_PROBLEMS : EXIT_OK;
   },
