@@ -1,6 +1,10 @@
 import type { ConntrackSummary } from '../../collectors/conntrack/index.js';
 import { emptyConntrackSummary } from '../../collectors/conntrack/index.js';
-import { CONNTRACK_EVENT_SOURCES, type ConntrackEventSource } from '../../collectors/conntrack/reliable.js';
+import {
+  CONNTRACK_EVENT_SOURCES,
+  type ConntrackEventSource,
+  DEFAULT_CONNTRACK_EVENT_SOURCE,
+} from '../../collectors/conntrack/reliable.js';
 import { collectConntrackLive, collectConntrackLog } from '../../collectors/conntrack/run.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
@@ -183,7 +187,7 @@ export const collectConntrackCommand: Command = {
     await sink.flush();
     await sink.close();
     process.stderr.write(
-      `${[...conntrackSummaryLines(summary, values.input === undefined && (eventSource ?? 'reliable') === 'reliable'), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...opened.report(), ...issues].join('\n')}\n`,
+      `${[...conntrackSummaryLines(summary, values.input === undefined && (eventSource ?? DEFAULT_CONNTRACK_EVENT_SOURCE) === 'reliable'), ...toolMessages.map((m) => `collect conntrack: ${m}`), ...opened.report(), ...issues].join('\n')}\n`,
     );
     return summary.errors > 0 || opened.lost() ? EXIT_INPUT_PROBLEMS : EXIT_OK;
   },

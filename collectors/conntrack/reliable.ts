@@ -88,6 +88,8 @@ export type ConntrackEventSource = 'reliable' | 'conntrack';
 
 export const CONNTRACK_EVENT_SOURCES: readonly ConntrackEventSource[] = ['reliable', 'conntrack'];
 
+export const DEFAULT_CONNTRACK_EVENT_SOURCE: ConntrackEventSource = 'reliable';
+
 /** The argv of the reliable listener for `python3` (buffer bytes, event names as conntrack's -e). */
 export function reliableEventsArgs(bufferBytes: number, events: string): string[] {
   return ['-c', RELIABLE_EVENTS_PY, '-b', String(bufferBytes), '-e', events];

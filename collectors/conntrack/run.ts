@@ -8,6 +8,7 @@ import type { FlowSink } from '../sink.js';
 import { ConntrackCollector, type ConntrackFlowOptions, type ConntrackSummary } from './index.js';
 import {
   type ConntrackEventSource,
+  DEFAULT_CONNTRACK_EVENT_SOURCE,
   RELIABLE_EVENTS_PY,
   RELIABLE_READY,
   reliableEventsArgs,
@@ -204,7 +205,7 @@ export async function collectConntrackLive(
 
   const eventNames = opts.events ?? 'NEW,UPDATE,DESTROY';
   const bufferBytes = opts.bufferBytes ?? DEFAULT_EVENT_BUFFER_BYTES;
-  const reliable = (opts.eventSource ?? 'reliable') === 'reliable';
+  const reliable = (opts.eventSource ?? DEFAULT_CONNTRACK_EVENT_SOURCE) === 'reliable';
   const ev = reliable
     ? command(opts, reliableEventsArgs(bufferBytes, eventNames), opts.pythonPath ?? 'python3')
     : command(opts, ['-E', '-o', 'timestamp,extended,id', '-e', eventNames, '-b', String(bufferBytes)]);
@@ -238,14 +239,18 @@ export async function collectConntrackLive(
   // A listener that cannot run (no permission, no such namespace, no library) exits at once:
   // conntrack -E within moments; the reliable listener says when it has subscribed, and the table is
   // listed only then, so no connection falls between the listing and the first event.
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
   let readyTimer: NodeJS.Timeout | undefined;
   const waited = new Promise<'timeout'>((r) => {
-    readyTimer = setTimeout(r, reliable ? (opts.startTimeoutMs ?? 30_000) : 150, 'timeout');
+    readyTimer = setTimeout(r, reliable ? startTimeoutMs : 150, 'timeout');
   });
   const subscribed = reliable
     ? new Promise<'ready'>((resolve) => {
+        // Until the line is seen: the warnings that may follow need no looking through.
         const check = () => {
-          if (evErr.join('').includes(RELIABLE_READY)) resolve('ready');
+          if (!evErr.join('').includes(RELIABLE_READY)) return;
+          events.stderr!.off('data', check);
+          resolve('ready');
         };
         events.stderr!.on('data', check);
         check();
@@ -265,7 +270,7 @@ export async function collectConntrackLive(
     opts.signal?.removeEventListener('abort', stop);
     throw new AuditError(
       'CONNTRACK_TOOL_FAILED',
-      `${evShown} did not subscribe to conntrack events within ${(opts.startTimeoutMs ?? 30_000) / 1000} s: ${evErr.join('').trim()}`,
+      `${evShown} did not subscribe to conntrack events within ${startTimeoutMs / 1000} s: ${evErr.join('').trim()}`,
     );
   }
 
