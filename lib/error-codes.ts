@@ -262,6 +262,22 @@ export const ERROR_CODES = {
     meaning:
       'the `--state` file cannot be written (reported once): records still flow, but a restart would report the flows open at that time again',
   },
+  CONNTRACK_SAVE_FAILED: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'error',
+    fatal: true,
+    retriable: false,
+    meaning:
+      'the `--save-events` file cannot be opened: the collector does not start without the evidence asked for',
+  },
+  CONNTRACK_SAVE_INTERRUPTED: {
+    area: 'conntrack (collect conntrack)',
+    severity: 'warning',
+    fatal: false,
+    retriable: false,
+    meaning:
+      'writing the `--save-events` file failed (reported once): the records go on, the conntrack lines from then on are not saved',
+  },
   CONNTRACK_TOOL_FAILED: {
     area: 'conntrack (collect conntrack)',
     severity: 'error',

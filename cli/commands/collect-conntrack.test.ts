@@ -95,6 +95,9 @@ describe('netpol-audit collect conntrack --input', () => {
     const replay = await runCli(['collect', 'conntrack', '--input', 'x', '--event-buffer', '4096']);
     expect(replay.code).toBe(2);
     expect(replay.stderr).toContain('--event-buffer applies to a live collection');
+    const save = await runCli(['collect', 'conntrack', '--input', 'x', '--save-events', 'y']);
+    expect(save.code).toBe(2);
+    expect(save.stderr).toContain('--save-events applies to a live collection');
   });
 
   it('an unreadable input is a clear error', async () => {

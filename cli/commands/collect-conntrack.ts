@@ -34,6 +34,9 @@ options:
       --state FILE         live: remember the flows reported in part in FILE (written every second and
                            at the end), so a restarted collector goes on with them instead of
                            reporting them again as new flows; keep FILE where a restart finds it
+      --save-events FILE   live: append every line conntrack printed (events and table listings) to
+                           FILE, as read: the evidence behind the records, to keep or to replay
+                           with --input
       --node NAME          observer.node of every record
   -o, --output FILE        write the records to FILE instead of standard output
       --time T             with --input: the time of lines without a timestamp (dump lines), as
@@ -78,6 +81,11 @@ function conntrackSummaryLines(s: ConntrackSummary, reliable: boolean): string[]
           `collect conntrack: ${s.repeatedDestroys} DESTROY event(s) the kernel sent again for a flow already ended were ignored`,
         ]
       : []),
+    ...(s.listedAfterEnd > 0
+      ? [
+          `collect conntrack: ${s.listedAfterEnd} table line(s) listed connections whose DESTROY had been read already: ignored`,
+        ]
+      : []),
   ];
 }
 
@@ -93,6 +101,7 @@ export const collectConntrackCommand: Command = {
       events: { type: 'string' },
       'event-buffer': { type: 'string' },
       state: { type: 'string' },
+      'save-events': { type: 'string' },
       node: { type: 'string' },
       output: { type: 'string', short: 'o' },
       time: { type: 'string' },
@@ -114,6 +123,8 @@ export const collectConntrackCommand: Command = {
       throw new UsageError('--time applies to --input only');
     if (values.input !== undefined && values.state !== undefined)
       throw new UsageError('--state applies to a live collection, not to --input');
+    if (values.input !== undefined && values['save-events'] !== undefined)
+      throw new UsageError('--save-events applies to a live collection, not to --input');
     const eventSource = values.events;
     if (eventSource !== undefined) {
       if (values.input !== undefined)
@@ -164,6 +175,7 @@ export const collectConntrackCommand: Command = {
             eventSource: eventSource as ConntrackEventSource | undefined,
             bufferBytes: eventBuffer,
             stateFile: values.state,
+            saveEventsFile: values['save-events'],
             signal: ac.signal,
             onReady: () => process.stderr.write('collect conntrack: listening\n'),
           });

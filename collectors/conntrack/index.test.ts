@@ -301,6 +301,22 @@ describe('joining and slicing', () => {
     expect(flows.push(entryOf(END('1700000070.000000', 5, 4)), 0)).toHaveLength(1);
   });
 
+  it('a catch-up dump line read after the DESTROY of its connection (two pipes, no order) does not start it again', () => {
+    const flows = new ConntrackFlows({});
+    flows.push(entryOf(NEW), 0);
+    flows.beginResync(1_700_000_004_000, true);
+    expect(flows.push(entryOf(END('1700000004.500000', 5, 4)), 0)).toHaveLength(1);
+    // The listing saw it just before it ended: same id and tuple, no event, no timestamp.
+    const listed =
+      'ipv4     2 tcp      6 118 FIN_WAIT src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 packets=5 bytes=500 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=4 bytes=400 [ASSURED] mark=0 use=1 id=11';
+    expect(flows.push(entryOf(listed), 1_700_000_004_600)).toEqual([]);
+    expect(flows.endResync()).toEqual([]);
+    expect(flows.size).toBe(0);
+    expect(flows.listedAfterEnd).toBe(1);
+    // A listing line with another id (conntrack reuses tuples) is another connection.
+    expect(flows.push(entryOf(listed.replace(/id=\d+/, 'id=99')), 1_700_000_004_700)).toHaveLength(1);
+  });
+
   it('a refused connection whose DESTROY came late (sent again: no [UNREPLIED]) is still rejected, an answered one closed', () => {
     const flows = new ConntrackFlows({});
     const late =

@@ -72,6 +72,8 @@ export interface ConntrackSummary {
   gone: number;
   /** DESTROY events repeated by the kernel (for another, reliable listener) after the flow had ended: ignored. */
   repeatedDestroys: number;
+  /** Table-listing lines of connections whose DESTROY had been read already (the listing raced their end): ignored. */
+  listedAfterEnd: number;
   issues: number;
   errors: number;
 }
@@ -88,6 +90,7 @@ export function emptyConntrackSummary(): ConntrackSummary {
     resyncs: 0,
     gone: 0,
     repeatedDestroys: 0,
+    listedAfterEnd: 0,
     malformed: 0,
     records: 0,
     flows: 0,
@@ -263,6 +266,19 @@ export class ConntrackFlows {
       this.repeatedDestroys++;
       return [];
     }
+    // A table listing (a catch-up dump) and the events come through two pipes with no order between
+    // them: a connection that ended while it was listed can be read in the listing after its DESTROY.
+    // The same id and tuple is that connection, not a new one; taken for new, it would stay open here
+    // until the stop and be written as a second flow.
+    if (
+      f === undefined &&
+      e.event === undefined &&
+      e.id !== undefined &&
+      now - (this.destroyed.get(key) ?? Number.NEGATIVE_INFINITY) < REPEATED_DESTROY_MEMORY_MS
+    ) {
+      this.listedAfterEnd++;
+      return [];
+    }
     if (this.resyncing && e.event === undefined) {
       this.resyncing.keys.add(key);
       // A dump line of a flow already open here says nothing happened but its counters.
@@ -415,6 +431,8 @@ export class ConntrackFlows {
   private readonly destroyed = new Map<string, number>();
   /** DESTROY events of flows already ended by one (sent again by the kernel): ignored. */
   repeatedDestroys = 0;
+  /** Listing lines of flows already ended by their DESTROY: ignored. */
+  listedAfterEnd = 0;
 
   private rememberDestroyed(key: string, at: number): void {
     this.destroyed.delete(key);
@@ -720,6 +738,7 @@ export class ConntrackCollector {
     this.summary.flows = this.flows.flowCount;
     this.summary.recordsWithoutCounters = this.flows.recordsWithoutCounters;
     this.summary.repeatedDestroys = this.flows.repeatedDestroys;
+    this.summary.listedAfterEnd = this.flows.listedAfterEnd;
   }
 
   get lastTimeMs(): number {

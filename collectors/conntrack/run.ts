@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { exited, spawned } from '../../lib/child.js';
@@ -99,6 +100,11 @@ export interface ConntrackLiveOptions extends ConntrackFlowOptions {
   resyncEveryMs?: number;
   /** How often the state file is written when records were written since (default 1 s). */
   stateEveryMs?: number;
+  /**
+   * Appends every line the listener and the table listings print to this file, as read: the
+   * evidence behind the records, to keep or to replay with `collectConntrackLog`.
+   */
+  saveEventsFile?: string;
 }
 
 export const DEFAULT_EVENT_BUFFER_BYTES = 8 << 20;
@@ -111,6 +117,27 @@ export interface ConntrackLiveSummary extends ConntrackSummary {
   /** With a state file: flows taken up from the previous run, and those it had open that had ended meanwhile. */
   resumed: number;
   resumeGone: number;
+}
+
+/**
+ * The --save-events file, opened for appending (a restarted collector adds to it). A file that cannot
+ * be opened stops the collector (evidence was asked for); a later write error is reported once, and
+ * the records go on.
+ */
+async function openSaved(path: string, onLaterError: (err: Error) => void): Promise<WriteStream> {
+  const out = createWriteStream(path, { flags: 'a' });
+  await new Promise<void>((resolve, reject) => {
+    out.once('open', () => resolve());
+    out.once('error', (err) =>
+      reject(
+        new AuditError('CONNTRACK_SAVE_FAILED', `cannot write the conntrack lines: ${err.message}`, {
+          source: path,
+        }),
+      ),
+    );
+  });
+  out.once('error', onLaterError);
+  return out;
 }
 
 function command(
@@ -182,6 +209,21 @@ export async function collectConntrackLive(
               );
             });
   const toolMessages: string[] = [];
+  const saveFile = opts.saveEventsFile;
+  const saved =
+    saveFile === undefined
+      ? undefined
+      : await openSaved(saveFile, (err) => {
+          c.summary.issues++;
+          opts.onIssue?.(
+            issue(
+              'CONNTRACK_SAVE_INTERRUPTED',
+              `cannot write the conntrack lines: ${err.message}; the lines from here on are not saved`,
+              { source: saveFile },
+              'warning',
+            ),
+          );
+        });
   // One queue for both children's lines: the collector takes one line at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
   let pending = 0;
@@ -216,6 +258,7 @@ export async function collectConntrackLive(
   let evLine = 0;
   const evLines = createInterface({ input: events.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
   evLines.on('line', (text) => {
+    saved?.write(`${text}\n`);
     const n = ++evLine;
     const at = Date.now();
     enqueue(() => c.line(text, n, at), events.stdout!);
@@ -233,6 +276,7 @@ export async function collectConntrackLive(
     await spawned(events, 'CONNTRACK_TOOL_FAILED', evShown);
   } catch (err) {
     opts.signal?.removeEventListener('abort', stop);
+    saved?.end();
     throw err;
   }
 
@@ -285,6 +329,7 @@ export async function collectConntrackLive(
     let n = 0;
     const rl = createInterface({ input: dump.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on('line', (text) => {
+      saved?.write(`${text}\n`);
       const line = ++n;
       enqueue(() => c.line(text, line, dumpTime), dump.stdout!);
     });
@@ -388,6 +433,7 @@ export async function collectConntrackLive(
     // What is still open was open when the collector stopped: that moment is its end.
     await c.end(Date.now());
     await save?.();
+    if (saved) await new Promise<void>((resolve) => saved.end(resolve));
   }
   return { ...c.summary, toolMessages, resumed: c.flows.resumedCount, resumeGone };
 }

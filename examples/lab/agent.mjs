@@ -58,6 +58,12 @@ function tcp(cmd) {
     sock.destroy();
     finish('timeout');
   }, cmd.timeoutMs ?? 1500);
+  // net.connect calls connect(2) on the next tick for an address; the tick after it, the socket has
+  // its port and nothing (not even a refusing RST) has been read yet. A refused socket has no port
+  // to ask for once its error is out.
+  process.nextTick(() => {
+    local ||= sock.localPort ?? 0;
+  });
   sock.on('connect', () => {
     local = sock.localPort;
     sock.end(cmd.data ?? 'hello');

@@ -891,6 +891,9 @@ table inet lab_cni {
         // Beside the spool, as in the DaemonSet: a restarted collector goes on with the open flows.
         '--state',
         join(this.dir, `spool-conntrack-node-${node}`, 'conntrack.state'),
+        // The lines behind the records, to tell a flow conntrack never reported from one lost after.
+        '--save-events',
+        join(this.dir, `conntrack-node-${node}.events`),
       ],
       this.kafkaConnections(),
     );
@@ -1244,7 +1247,20 @@ table inet lab_cni {
     );
   }
 
-  /** The records the store has no flow for; a refused TCP connection (no local port read) is not checked. */
+  /** The conntrack lines the nodes' collectors read for a record's connection (by its client port). */
+  conntrackLines(r: ActionRecord): string[] {
+    const out: string[] = [];
+    for (const node of [1, 2]) {
+      const file = join(this.dir, `conntrack-node-${node}.events`);
+      if (!existsSync(file)) continue;
+      const needle = `sport=${r.srcPort} dport=${r.port} `;
+      for (const line of readFileSync(file, 'utf8').split('\n'))
+        if (line.includes(needle)) out.push(`node-${node}: ${line}`);
+    }
+    return out;
+  }
+
+  /** The records the store has no flow for, by the client's address and port (agent.mjs reads it for every attempt). */
   missingRecords(): ActionRecord[] {
     const db = new Database(this.db, { readonly: true, fileMustExist: true });
     try {

@@ -87,6 +87,7 @@ describe('the reliable conntrack listener', () => {
   it('a collector stopped during a burst, with a small buffer, still writes every connection once', async () => {
     const t = topo!;
     const out = join(dir, 'burst.jsonl');
+    const saved = join(dir, 'burst.events');
     const collector = ns.cli([
       'collect',
       'conntrack',
@@ -94,6 +95,8 @@ describe('the reliable conntrack listener', () => {
       t.node,
       '--event-buffer',
       String(SMALL_BUFFER),
+      '--save-events',
+      saved,
       '-o',
       out,
     ]);
@@ -124,11 +127,13 @@ describe('the reliable conntrack listener', () => {
     expect(await collector.stop('SIGTERM'), collector.stderr()).toBe(0);
     await plain.stop('SIGTERM');
 
-    const records = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as FlowRecord)
-      .filter((r) => r.src.ip === t.ip.a && r.dst.ip === t.ip.b);
+    const read = (file: string) =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as FlowRecord)
+        .filter((r) => r.src.ip === t.ip.a && r.dst.ip === t.ip.b);
+    const records = read(out);
     const first = records.filter((r) => (r.seq ?? 0) === 0);
     const byPort = (port: number) => first.filter((r) => r.dst.port === port);
     // Every connection is one flow, none twice: the answered ones and the refused ones.
@@ -146,6 +151,13 @@ describe('the reliable conntrack listener', () => {
     expect(collector.stderr()).toMatch(
       /conntrack lost events [1-9]\d* time\(s\) \(ENOBUFS; NEW and UPDATE only: the kernel sends a DESTROY again until it is read, so no flow was lost\)/,
     );
+    // --save-events kept the lines behind the records: replayed, they give the same flows.
+    const replayed = join(dir, 'replayed.jsonl');
+    const replay = ns.cli(['collect', 'conntrack', '--input', saved, '-o', replayed]);
+    expect(await replay.exited, replay.stderr()).toBe(0);
+    const again = read(replayed).filter((r) => (r.seq ?? 0) === 0);
+    const flowsOf = (rs: FlowRecord[]) => rs.map((r) => `${r.src.port}>${r.dst.port} ${r.state}`).sort();
+    expect(flowsOf(again)).toEqual(flowsOf(first));
     // For comparison only (the kernel's retries reach it too: it may print some twice).
     const plainDestroys = plain
       .stdout()
