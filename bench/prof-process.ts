@@ -1,0 +1,125 @@
+// Profiles `netpol-audit process` (role all) consuming a topic filled beforehand:
+//   npx tsx bench/prof-process.ts [--flows 200000] [--out DIR]
+// Fills a v2 topic with shop flows (KafkaFlowSink, kafkajs, gzip), then runs the processor from
+// dist/ under --cpu-prof until it is idle; prints its CPU per flow and the top self-time functions.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startBroker } from '../test/kafka/broker.js';
+import { SHOP_CLUSTER, shopFlow, storedRecords } from '../test/pipeline/support.js';
+import {
+  createKafka,
+  ensureTopics,
+  KafkaFlowSink,
+  kafkaSettings,
+  topicNames,
+} from '../transport/kafka/index.js';
+
+const { values: args } = parseArgs({
+  options: { flows: { type: 'string', default: '200000' }, out: { type: 'string' } },
+});
+const total = Number(args.flows);
+const ROOT = resolve(import.meta.dirname, '..');
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+function topSelf(file: string, n = 30): string[] {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: Node[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  let all = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const node = byId.get(p.samples[i]!)!;
+    const f = node.callFrame;
+    const name = `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${f.lineNumber + 1}`;
+    const dt = p.timeDeltas[i] ?? 0;
+    self.set(name, (self.get(name) ?? 0) + dt);
+    all += dt;
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${((100 * v) / all).toFixed(1).padStart(5)}%  ${k}`);
+}
+
+const dir = args.out ?? mkdtempSync(join(tmpdir(), 'npa-prof-process-'));
+const broker = await startBroker({ heap: '1g' });
+try {
+  const prefix = `prof-${process.pid}.`;
+  const settings = kafkaSettings({
+    brokers: broker.brokers,
+    topics: topicNames(prefix),
+    partitions: { flows: 6, verdicts: 6, violations: 1, deadLetter: 1 },
+  });
+  const kafka = createKafka(settings, '-prof');
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, settings);
+  await admin.disconnect();
+  const sink = new KafkaFlowSink({
+    settings,
+    spoolDir: join(dir, 'spool'),
+    wire: 2,
+    packSize: 1000,
+    createTopics: false,
+  });
+  for (let i = 0; i < total; i++) await sink.write(shopFlow(i));
+  await sink.close();
+  const db = join(dir, 'prof.db');
+  const profDir = join(dir, 'cpuprof');
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    [
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      profDir,
+      join(ROOT, 'dist/cli/index.js'),
+      'process',
+      '--cluster',
+      SHOP_CLUSTER,
+      '--db',
+      db,
+      '--brokers',
+      broker.brokers.join(','),
+      '--topic-prefix',
+      prefix,
+      '--group',
+      prefix,
+      '--exit-when-idle',
+      '3000',
+      '--format',
+      'json',
+    ],
+    { env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  let firstAt = 0;
+  const poll = setInterval(() => {
+    if (!firstAt && storedRecords(db) > 0) firstAt = performance.now();
+  }, 50);
+  await new Promise<void>((r) => child.on('close', () => r()));
+  clearInterval(poll);
+  const stats = JSON.parse(out);
+  const stored = storedRecords(db);
+  const wall = performance.now() - t0;
+  console.log(
+    `process: ${stats.recorded} recorded, ${stored} stored, ${(wall / 1000).toFixed(1)} s wall incl. start and 3 s idle; ` +
+      `first stored after ${Math.round(firstAt - t0)} ms; ${Math.round((stored * 1000) / (wall - (firstAt - t0) - 3000))} flows/s between`,
+  );
+  const prof = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))!;
+  console.log(topSelf(join(profDir, prof)).join('\n'));
+} finally {
+  await broker.stop();
+}
