@@ -185,6 +185,11 @@ export class PipelineRunner {
   /** Consumer restarts since the group was last joined (the backoff grows with them). */
   private restarts = 0;
   private unpublished = false;
+  /** The batches taken from the recorder, committed in order once their outputs are published. */
+  private committed: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+  /** A store commit that failed: nothing after it is committed, and the runner stops with it. */
+  private commitFailure: Error | undefined;
 
   constructor(private readonly opts: RunnerOptions) {
     const { role, settings } = opts;
@@ -234,6 +239,7 @@ export class PipelineRunner {
       let running = await this.startConsumer();
       const signal = this.opts.signal;
       for (;;) {
+        if (this.commitFailure) throw this.commitFailure;
         const crashed = running.crashed();
         if (crashed) {
           if (!isTransient(crashed)) throw crashed;
@@ -262,6 +268,8 @@ export class PipelineRunner {
       }
       const consumer = running.consumer;
       await consumer.stop();
+      await this.committed;
+      if (this.commitFailure) throw this.commitFailure;
       if (!this.unpublished) this.recorder?.commit();
       await consumer.disconnect();
       await this.producer.disconnect();
@@ -330,6 +338,7 @@ export class PipelineRunner {
   }
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
+    if (this.commitFailure) throw this.commitFailure;
     if (batch.messages.length === 0) return;
     this.lastActivity = Date.now();
     const { topic, partition } = batch;
@@ -365,15 +374,64 @@ export class PipelineRunner {
     if (verdicts.length) out.push({ topic: this.opts.settings.topics.verdicts, messages: verdicts });
     // Side outputs first, then the store: a crash between them publishes again (at-least-once
     // topics) but never loses an output of a flow the store counted.
-    if (out.length > 0) {
-      // Until the broker takes them: the positions of these messages have moved on, so a batch
-      // Kafka delivered again would not publish them a second time.
+    if (this.recorder && this.opts.role !== 'judge') {
+      // The store's positions are the consumer's (Kafka's offsets only trail them), so the next
+      // batch can be judged while this one's outputs are on their way; the batches are committed
+      // in order, each once its outputs are published. A batch whose outputs could not be
+      // published (stopping) is not committed, nor is any after it.
+      const unit = this.recorder.take();
+      const recorder = this.recorder;
+      this.inFlight++;
+      this.committed = this.committed
+        .then(async () => {
+          if (this.unpublished || this.commitFailure) return;
+          try {
+            await this.publish(out, isRunning, heartbeat, violations.length, verdicts.length);
+          } catch {
+            return; // stopping (publish set `unpublished`)
+          }
+          try {
+            recorder.commitTaken(unit);
+          } catch (err) {
+            // The store failed (locked, full, damaged): the consumer stops on it, as it would have
+            // had the commit been made in the batch.
+            this.commitFailure = err as Error;
+            return;
+          }
+          this.opts.onCommit?.(this.stats);
+        })
+        .finally(() => this.inFlight--);
+      if (last !== undefined) resolveOffset(last);
+      await heartbeat();
+      if (this.inFlight >= MAX_BATCHES_IN_FLIGHT) await this.committed;
+      if (this.commitFailure) throw this.commitFailure;
+      return;
+    }
+    // A judge's position is Kafka's committed offset: resolved only once its outputs are published.
+    await this.publish(out, isRunning, heartbeat, violations.length, verdicts.length);
+    if (last !== undefined) resolveOffset(last);
+    await heartbeat();
+  }
+
+  /** Publishes side outputs until the broker takes them; throws only when stopping. */
+  private async publish(
+    out: { topic: string; messages: WireMessage[] }[],
+    isRunning: () => boolean,
+    heartbeat: () => Promise<void>,
+    violations: number,
+    verdicts: number,
+  ): Promise<void> {
+    if (out.length === 0) return;
+    // Until the broker takes them: the positions of these messages have moved on, so a batch
+    // Kafka delivered again would not publish them a second time. A part the broker took is not
+    // sent again when a later part has to be retried.
+    for (const part of sideOutputParts(out)) {
       for (let attempt = 1; ; attempt++) {
         try {
           await this.producer!.sendBatch({
             acks: -1,
             compression: CompressionTypes.GZIP,
-            topicMessages: out.map((t) => ({
+            topicMessages: part.map((t) => ({
               topic: t.topic,
               messages: t.messages.map((m) => ({
                 key: m.key,
@@ -394,15 +452,9 @@ export class PipelineRunner {
           await heartbeat().catch(() => undefined);
         }
       }
-      this.stats.violationsPublished += violations.length;
-      this.stats.verdictsPublished += verdicts.length;
     }
-    if (this.recorder) {
-      this.recorder.commit();
-      this.opts.onCommit?.(this.stats);
-    }
-    if (last !== undefined) resolveOffset(last);
-    await heartbeat();
+    this.stats.violationsPublished += violations;
+    this.stats.verdictsPublished += verdicts;
   }
 
   private deadLetter(
@@ -610,6 +662,41 @@ export class PipelineRunner {
     this.stats.recorded++;
     this.count(flow.classification, flow.start, flow.end);
   }
+}
+
+/**
+ * Messages per produce request of side outputs. kafkajs groups a request's messages by partition
+ * by copying the partition's list for every message it adds (quadratic): the violations of a large
+ * Kafka batch in one request cost more CPU in that copying than in their encoding (measured in
+ * docs/kafka.md). Requests of this size keep the copying small for one round trip each.
+ */
+export const SIDE_OUTPUT_PART = 500;
+
+/** Kafka batches judged while earlier ones wait for their side outputs to be published. */
+const MAX_BATCHES_IN_FLIGHT = 2;
+
+/** The side outputs as produce requests of at most `size` messages, in order. */
+export function sideOutputParts(
+  out: readonly { topic: string; messages: WireMessage[] }[],
+  size = SIDE_OUTPUT_PART,
+): { topic: string; messages: WireMessage[] }[][] {
+  const parts: { topic: string; messages: WireMessage[] }[][] = [];
+  let part: { topic: string; messages: WireMessage[] }[] = [];
+  let n = 0;
+  for (const t of out)
+    for (let i = 0; i < t.messages.length; ) {
+      const take = Math.min(size - n, t.messages.length - i);
+      part.push({ topic: t.topic, messages: t.messages.slice(i, i + take) });
+      i += take;
+      n += take;
+      if (n === size) {
+        parts.push(part);
+        part = [];
+        n = 0;
+      }
+    }
+  if (n > 0) parts.push(part);
+  return parts;
 }
 
 export function runPipeline(opts: RunnerOptions): Promise<RunnerStats> {

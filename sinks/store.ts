@@ -8,6 +8,12 @@ import type { AuditStore, OffsetPosition } from '../processor/store/index.js';
  * covers are committed together (see AuditStore.applyBatch). Every flow carries its identity, so the
  * store counts a flow it has already counted (same capture again, rerun, second observer) once.
  */
+/** Flows and input positions written but not committed yet (StoreRecorder.take). */
+export interface RecorderUnit {
+  flows: JudgedFlow['stored'][];
+  offsets: OffsetPosition[];
+}
+
 export class StoreRecorder implements JudgedSink {
   private batch: JudgedFlow['stored'][] = [];
   private pendingOffsets = new Map<string, OffsetPosition>();
@@ -43,13 +49,28 @@ export class StoreRecorder implements JudgedSink {
   }
 
   commit(): void {
-    if (this.batch.length === 0 && this.pendingOffsets.size === 0) return;
-    const result = this.store.applyBatch(this.batch, [...this.pendingOffsets.values()], this.onCounted);
+    this.commitTaken(this.take());
+  }
+
+  /**
+   * What was written since the last commit, taken out to be committed later with `commitTaken`
+   * (the pipeline commits a Kafka batch once its side outputs are published, while it judges the
+   * next one). Units must be committed in the order they were taken: each one's positions assume
+   * the ones before it.
+   */
+  take(): RecorderUnit {
+    const unit = { flows: this.batch, offsets: [...this.pendingOffsets.values()] };
+    this.batch = [];
+    this.pendingOffsets.clear();
+    return unit;
+  }
+
+  commitTaken(unit: RecorderUnit): void {
+    if (unit.flows.length === 0 && unit.offsets.length === 0) return;
+    const result = this.store.applyBatch(unit.flows, unit.offsets, this.onCounted);
     this.written += result.stored;
     this.duplicates += result.duplicates;
     this.largerThanStored += result.largerThanStored;
-    this.batch = [];
-    this.pendingOffsets.clear();
   }
 
   async flush(): Promise<void> {
