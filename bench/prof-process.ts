@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBroker } from '../test/kafka/broker.js';
-import { SHOP_CLUSTER, shopFlow, storedRecords } from '../test/pipeline/support.js';
+import { SHOP_CLUSTER, shopFlow, storedPackets, storedRecords } from '../test/pipeline/support.js';
 import {
   createKafka,
   ensureTopics,
@@ -18,7 +18,13 @@ import {
 } from '../transport/kafka/index.js';
 
 const { values: args } = parseArgs({
-  options: { flows: { type: 'string', default: '200000' }, out: { type: 'string' } },
+  options: {
+    flows: { type: 'string', default: '200000' },
+    out: { type: 'string' },
+    /** Run the processor from the sources through tsx, as bench/pipeline.ts does (default: dist/). */
+    tsx: { type: 'boolean', default: false },
+    'no-prof': { type: 'boolean', default: false },
+  },
 });
 const total = Number(args.flows);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -78,13 +84,16 @@ try {
   const db = join(dir, 'prof.db');
   const profDir = join(dir, 'cpuprof');
   const t0 = performance.now();
+  const cli = args.tsx ? ['--import', 'tsx', join(ROOT, 'cli/index.ts')] : [join(ROOT, 'dist/cli/index.js')];
+  const prof = args['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir];
   const child = spawn(
-    process.execPath,
+    '/usr/bin/time',
     [
-      '--cpu-prof',
-      '--cpu-prof-dir',
-      profDir,
-      join(ROOT, 'dist/cli/index.js'),
+      '-f',
+      'cpu %U %S',
+      process.execPath,
+      ...prof,
+      ...cli,
       'process',
       '--cluster',
       SHOP_CLUSTER,
@@ -101,13 +110,15 @@ try {
       '--format',
       'json',
     ],
-    { env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
+    { cwd: ROOT, env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d));
   let firstAt = 0;
   const poll = setInterval(() => {
-    if (!firstAt && storedRecords(db) > 0) firstAt = performance.now();
+    if (!firstAt && storedPackets(db) > 0) firstAt = performance.now();
   }, 50);
   await new Promise<void>((r) => child.on('close', () => r()));
   clearInterval(poll);
@@ -118,8 +129,15 @@ try {
     `process: ${stats.recorded} recorded, ${stored} stored, ${(wall / 1000).toFixed(1)} s wall incl. start and 3 s idle; ` +
       `first stored after ${Math.round(firstAt - t0)} ms; ${Math.round((stored * 1000) / (wall - (firstAt - t0) - 3000))} flows/s between`,
   );
-  const prof = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))!;
-  console.log(topSelf(join(profDir, prof)).join('\n'));
+  const cpu = /cpu ([\d.]+) ([\d.]+)/.exec(err);
+  if (cpu)
+    console.log(
+      `process CPU: ${cpu[1]} s user + ${cpu[2]} s system = ${(((Number(cpu[1]) + Number(cpu[2])) * 1e6) / stored).toFixed(1)} µs/flow (start and exit included)`,
+    );
+  if (!args['no-prof']) {
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))!;
+    console.log(topSelf(join(profDir, file)).join('\n'));
+  }
 } finally {
   await broker.stop();
 }
