@@ -256,27 +256,18 @@ export class ConntrackFlows {
     const now = e.timeMs ?? timeMs;
     const key = e.id !== undefined ? `${e.id}|${tupleKey(e)}` : tupleKey(e);
     let f = this.flows.get(key);
-    // The kernel sends a DESTROY again when a reliable listener missed it, to every listener: one
-    // that had it already must not start a second flow from it.
+    // A flow ended by its DESTROY a moment ago (same id and tuple) is met again in two ways, and
+    // neither starts a second flow. The kernel sends a DESTROY again, to every listener, when a
+    // reliable listener missed it. And a table listing (a catch-up dump) comes through another pipe
+    // than the events, with no order between them: a connection that ended while it was listed can
+    // be read in the listing after its DESTROY (taken for new, it would stay open here until the stop).
     if (
       f === undefined &&
-      e.event === 'DESTROY' &&
+      (e.event === 'DESTROY' || e.event === undefined) &&
       now - (this.destroyed.get(key) ?? Number.NEGATIVE_INFINITY) < REPEATED_DESTROY_MEMORY_MS
     ) {
-      this.repeatedDestroys++;
-      return [];
-    }
-    // A table listing (a catch-up dump) and the events come through two pipes with no order between
-    // them: a connection that ended while it was listed can be read in the listing after its DESTROY.
-    // The same id and tuple is that connection, not a new one; taken for new, it would stay open here
-    // until the stop and be written as a second flow.
-    if (
-      f === undefined &&
-      e.event === undefined &&
-      e.id !== undefined &&
-      now - (this.destroyed.get(key) ?? Number.NEGATIVE_INFINITY) < REPEATED_DESTROY_MEMORY_MS
-    ) {
-      this.listedAfterEnd++;
+      if (e.event === 'DESTROY') this.repeatedDestroys++;
+      else this.listedAfterEnd++;
       return [];
     }
     if (this.resyncing && e.event === undefined) {

@@ -271,13 +271,17 @@ export async function collectConntrackLive(
   };
   if (opts.signal?.aborted) stop();
   opts.signal?.addEventListener('abort', stop, { once: true });
+  /** Before the collector stops at the start: what it set up, released; the error, to throw. */
+  const giveUp = (err: unknown) => {
+    opts.signal?.removeEventListener('abort', stop);
+    saved?.end();
+    return err;
+  };
 
   try {
     await spawned(events, 'CONNTRACK_TOOL_FAILED', evShown);
   } catch (err) {
-    opts.signal?.removeEventListener('abort', stop);
-    saved?.end();
-    throw err;
+    throw giveUp(err);
   }
 
   // A listener that cannot run (no permission, no such namespace, no library) exits at once:
@@ -303,18 +307,20 @@ export async function collectConntrackLive(
   const early = await Promise.race([evExit, subscribed, waited]);
   clearTimeout(readyTimer);
   if (typeof early === 'object' && early.code !== 0 && !opts.signal?.aborted) {
-    opts.signal?.removeEventListener('abort', stop);
-    throw new AuditError(
-      'CONNTRACK_TOOL_FAILED',
-      `${evShown} exited with ${early.code ?? early.signal}: ${evErr.join('').trim()}`,
+    throw giveUp(
+      new AuditError(
+        'CONNTRACK_TOOL_FAILED',
+        `${evShown} exited with ${early.code ?? early.signal}: ${evErr.join('').trim()}`,
+      ),
     );
   }
   if (reliable && early === 'timeout' && !opts.signal?.aborted) {
     stop();
-    opts.signal?.removeEventListener('abort', stop);
-    throw new AuditError(
-      'CONNTRACK_TOOL_FAILED',
-      `${evShown} did not subscribe to conntrack events within ${startTimeoutMs / 1000} s: ${evErr.join('').trim()}`,
+    throw giveUp(
+      new AuditError(
+        'CONNTRACK_TOOL_FAILED',
+        `${evShown} did not subscribe to conntrack events within ${startTimeoutMs / 1000} s: ${evErr.join('').trim()}`,
+      ),
     );
   }
 
@@ -342,7 +348,7 @@ export async function collectConntrackLive(
     const r = await readDump();
     if (r.code !== 0) {
       stop();
-      throw new AuditError('CONNTRACK_TOOL_FAILED', `${r.argv} exited with ${r.code}: ${r.message}`);
+      throw giveUp(new AuditError('CONNTRACK_TOOL_FAILED', `${r.argv} exited with ${r.code}: ${r.message}`));
     }
     if (r.message) toolMessages.push(...r.message.split('\n'));
     await queue;

@@ -251,18 +251,7 @@ export function storeDigest(dbPath: string) {
  * the exactly-once checks count records, not flows. 0 while the file does not exist yet.
  */
 export function storedRecords(dbPath: string): number {
-  try {
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    try {
-      db.pragma('busy_timeout = 2000');
-      const row = db.prepare('SELECT count(*) AS n FROM flow_identities').get() as { n: number };
-      return row.n;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
+  return storedNumber(dbPath, 'SELECT count(*) AS n FROM flow_identities');
 }
 
 /**
@@ -273,14 +262,16 @@ export function storedRecords(dbPath: string): number {
  * reaches the sum of its records' packets.
  */
 export function storedPackets(dbPath: string): number {
+  return storedNumber(dbPath, 'SELECT coalesce(sum(packets), 0) AS n FROM edges_hourly');
+}
+
+/** One number (`n`) read from the store while a processor may write it; 0 while the file does not exist yet. */
+function storedNumber(dbPath: string, sql: string): number {
   try {
     const db = new Database(dbPath, { readonly: true, fileMustExist: true });
     try {
       db.pragma('busy_timeout = 2000');
-      const row = db.prepare('SELECT coalesce(sum(packets), 0) AS n FROM edges_hourly').get() as {
-        n: number;
-      };
-      return row.n;
+      return (db.prepare(sql).get() as { n: number }).n;
     } finally {
       db.close();
     }
