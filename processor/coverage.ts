@@ -1,6 +1,7 @@
 import type { CoverageSnapshot, NamespaceCoverage, WorkloadCoverage } from '../schema/report.js';
 import type { Inventory } from './inventory/inventory.js';
 import { isTerminal } from './inventory/inventory.js';
+import { addNamedPorts } from './inventory/model.js';
 import { compilePolicy, newRegistry } from './policy/compile.js';
 import type { PolicyIndexApi } from './policy/types.js';
 import { workloadOf } from './workload.js';
@@ -46,9 +47,7 @@ export function coverageOf(inventory: Inventory, index: PolicyIndexApi, atMs: nu
       // Only the labels all its pods share identify the workload.
       for (const k of Object.keys(w.labels!)) if (pod.labels[k] !== w.labels![k]) delete w.labels![k];
     }
-    for (const p of pod.ports)
-      if (p.name && !w.namedPorts!.some((x) => x.name === p.name && x.port === p.containerPort))
-        w.namedPorts!.push({ name: p.name, port: p.containerPort, protocol: p.protocol });
+    addNamedPorts(w.namedPorts!, pod.ports);
     w.pods++;
     if (ingress) w.ingressIsolated++;
     if (egress) w.egressIsolated++;

@@ -7,7 +7,7 @@ import { type Classification, classify } from './classify.js';
 import type { ClusterView } from './cluster-view.js';
 import { coverageOf } from './coverage.js';
 import type { Inventory } from './inventory/index.js';
-import type { NodeModel, PodModel } from './inventory/model.js';
+import { addNamedPorts, type NodeModel, type PodModel } from './inventory/model.js';
 import { type CheckRecord, judgeFlow, replayQueryOf } from './judge/index.js';
 import type { FlowEndpointRef } from './policy/types.js';
 import type { FlowFacts } from './store/facts.js';
@@ -121,9 +121,7 @@ export class FlowProcessor implements FlowSink {
       if (!cached || cached.nsLabels !== nsLabels) {
         const p = ref.pod;
         const namedPorts: ReplayPod['namedPorts'] = [];
-        for (const cp of p.ports)
-          if (cp.name && !namedPorts.some((x) => x.name === cp.name && x.port === cp.containerPort))
-            namedPorts.push({ name: cp.name, port: cp.containerPort, protocol: cp.protocol });
+        addNamedPorts(namedPorts, p.ports);
         cached = {
           nsLabels,
           pod: frozen({

@@ -204,6 +204,66 @@ describe('whatif replay (property)', () => {
   });
 });
 
+describe('whatif replay: named ports', () => {
+  it('keeps a name that stands for one port under two protocols, so an egress rule on the UDP one replays as recorded', () => {
+    // Found by the property above (seed 1169154981): the recorded pod kept only http/TCP of
+    // http 8080 TCP + UDP, and replay denied what the processor had allowed.
+    const ns = (name: string) => ({ name, labels: { 'kubernetes.io/metadata.name': name } });
+    const c: ClusterModel = {
+      namespaces: [ns('a'), ns('b')],
+      pods: [
+        {
+          namespace: 'a',
+          name: 'server',
+          labels: {},
+          ips: ['fd00::1'],
+          nodeName: 'n1',
+          hostNetwork: false,
+          phase: 'Running',
+          ports: [
+            { name: 'http', containerPort: 8080, protocol: 'TCP' },
+            { name: 'http', containerPort: 8080, protocol: 'UDP' },
+          ],
+        },
+        {
+          namespace: 'b',
+          name: 'client',
+          labels: {},
+          ips: ['fd00::3'],
+          nodeName: 'n1',
+          hostNetwork: false,
+          phase: 'Running',
+          ports: [],
+        },
+      ],
+      nodes: [{ name: 'n1', addresses: ['192.168.0.1'], podCIDRs: [] }],
+      services: [],
+      endpointSlices: [],
+      networkPolicies: [
+        {
+          metadata: { namespace: 'b', name: 'udp-http-only' },
+          spec: { podSelector: {}, egress: [{ ports: [{ protocol: 'UDP', port: 'http' }] }] },
+        },
+      ],
+      clusterNetworkPolicies: [],
+    };
+    // client (index 1) to server (index 0): UDP and TCP to 8080.
+    const flow = (proto: string) => ({ src: 1, dst: 0, proto, port: 8080, state: 'established', at: 0 });
+    const { edges } = record(c, [flow('UDP'), flow('TCP')], DEFAULT_POLICY_OPTIONS);
+    const UDP = 17;
+    const TCP = 6;
+    const byProto = new Map(edges.map((e) => [e.proto, e.classification]));
+    expect(byProto.get(UDP)).toBe('allowed');
+    expect(byProto.get(TCP)).toBe('denied-but-observed');
+    expect(edges.find((e) => e.proto === UDP)!.dst.pod!.namedPorts).toEqual([
+      { name: 'http', port: 8080, protocol: 'TCP' },
+      { name: 'http', port: 8080, protocol: 'UDP' },
+    ]);
+    const run = replay(edges, policiesOf(c), DEFAULT_POLICY_OPTIONS);
+    expect(run.results.map((r) => r.classification)).toEqual(edges.map((e) => e.classification));
+  });
+});
+
 describe('whatif drafts', () => {
   const base: PolicySet = {
     networkPolicies: [{ kind: 'NetworkPolicy', metadata: { name: 'x', namespace: 'a' }, spec: {} }],

@@ -106,3 +106,20 @@ export function emptyCluster(): ClusterModel {
     clusterNetworkPolicies: [],
   };
 }
+
+/**
+ * Adds the named ones of `ports` to `into` (as records keep them: what a policy's named port
+ * resolves to), once each. A name can stand for one port number under
+ * two protocols (http for TCP and UDP), so the protocol is part of what makes a port the same.
+ */
+export function addNamedPorts(
+  into: { name: string; port: number; protocol: string }[],
+  ports: readonly ContainerPortModel[],
+): void {
+  for (const p of ports)
+    if (
+      p.name &&
+      !into.some((x) => x.name === p.name && x.port === p.containerPort && x.protocol === p.protocol)
+    )
+      into.push({ name: p.name, port: p.containerPort, protocol: p.protocol });
+}

@@ -216,18 +216,29 @@ pick_port() {
 }
 
 # Ports are chosen once per data dir and remembered, so a restarted API server comes back at the address
-# the watchers under test already have in their kubeconfig.
+# the watchers under test already have in their kubeconfig. The file is written once, by rename: the
+# watchdog reads it every second (status), and a reader that met a half-written file would choose new
+# ports and start the API server against an etcd port nobody listens on.
 load_ports() {
   mkdir -p "$KUBE_DATA_DIR"
   if [ -f "$ports_file" ]; then
     # shellcheck disable=SC1090
     . "$ports_file"
+    [ -n "${KUBE_APISERVER_PORT:-}" ] && [ -n "${ETCD_PORT:-}" ] && [ -n "${ETCD_PEER_PORT:-}" ] && return 0
   fi
   KUBE_APISERVER_PORT=${KUBE_APISERVER_PORT:-$(pick_port)}
   ETCD_PORT=${ETCD_PORT:-$(pick_port)}
   ETCD_PEER_PORT=${ETCD_PEER_PORT:-$(pick_port)}
   printf 'KUBE_APISERVER_PORT=%s\nETCD_PORT=%s\nETCD_PEER_PORT=%s\n' \
-    "$KUBE_APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" >"$ports_file"
+    "$KUBE_APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" >"$ports_file.$$"
+  mv -f "$ports_file.$$" "$ports_file"
+}
+
+# Reads the remembered ports, never chooses or writes them (status runs every second from the watchdog).
+read_ports() {
+  # shellcheck disable=SC1090
+  [ -f "$ports_file" ] && . "$ports_file"
+  return 0
 }
 
 # The pid file alone is not trusted: after a crash the pid may belong to another process.
@@ -341,9 +352,39 @@ start_etcd() {
   done
 }
 
+etcd_healthy() { curl -fsS -m 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
+
+# The API server's log says only "connection refused" when etcd is gone: say what etcd was doing.
+etcd_state() {
+  local pid
+  if pid=$(etcd_pid); then
+    say "etcd: pid $pid alive ($(grep -m1 '^State:' "/proc/$pid/status" 2>/dev/null | tr -s '\t ' ' ' || echo 'state unknown'))"
+  else
+    say "etcd: not running (pid file: $(cat "$etcd_pid_file" 2>/dev/null || echo none))"
+  fi
+  if etcd_healthy; then
+    say "etcd: healthy on 127.0.0.1:$ETCD_PORT"
+  elif port_open "$ETCD_PORT"; then
+    say "etcd: 127.0.0.1:$ETCD_PORT accepts connections but does not report health"
+  else
+    say "etcd: nothing listens on 127.0.0.1:$ETCD_PORT"
+  fi
+  say "etcd log (last 30 lines):"
+  tail -n 30 "$etcd_log" >&2 2>/dev/null || true
+}
+
 start_apiserver() {
   apiserver_pid >/dev/null && return 0
   [ -x "$apiserver_bin" ] || die "kube-apiserver not built (run: apiserver.sh fetch)"
+  # A restart finds etcd by its pid; the API server needs it serving, not only alive.
+  local etcd_deadline=$(($(date +%s) + KUBE_START_TIMEOUT))
+  until etcd_healthy; do
+    if [ "$(date +%s)" -ge "$etcd_deadline" ]; then
+      etcd_state
+      die "etcd at http://127.0.0.1:$ETCD_PORT not healthy after ${KUBE_START_TIMEOUT}s: the API server cannot start without it"
+    fi
+    sleep 0.2
+  done
   port_open "$KUBE_APISERVER_PORT" &&
     die "API server port $KUBE_APISERVER_PORT on 127.0.0.1 is already in use by another process"
   [ -f "$apiserver_log" ] && mv -f "$apiserver_log" "$apiserver_log.prev"
@@ -378,11 +419,13 @@ start_apiserver() {
     "https://127.0.0.1:$KUBE_APISERVER_PORT/readyz" 2>/dev/null)" = 200 ]; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 60 "$apiserver_log" >&2 || true
+      etcd_state
       rm -f "$apiserver_pid_file"
       die "kube-apiserver exited during startup (log: $apiserver_log)"
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
       tail -n 60 "$apiserver_log" >&2 || true
+      etcd_state
       stop_one "$apiserver_pid_file" apiserver_pid kube-apiserver
       die "kube-apiserver not ready after ${KUBE_START_TIMEOUT}s (log: $apiserver_log)"
     fi
@@ -427,8 +470,15 @@ start() {
   echo "$kubeconfig"
 }
 
+# The ports etcd and the API server were started with; a restart never chooses new ones.
+require_ports() {
+  read_ports
+  [ -n "${KUBE_APISERVER_PORT:-}" ] && [ -n "${ETCD_PORT:-}" ] ||
+    die "no ports remembered in $ports_file (use start)"
+}
+
 start_apiserver_only() {
-  load_ports
+  require_ports
   etcd_pid >/dev/null || die "etcd is not running (use start)"
   local t0
   t0=$(now_ms)
@@ -448,7 +498,7 @@ kill_now() {
 }
 
 status() {
-  [ -f "$ports_file" ] && load_ports
+  read_ports
   local e a
   e=$(etcd_pid) || e=
   a=$(apiserver_pid) || a=
@@ -484,7 +534,7 @@ case "${1:-}" in
   stop) stop ;;
   kill) kill_now ;;
   restart)
-    load_ports
+    require_ports
     stop_one "$apiserver_pid_file" apiserver_pid kube-apiserver
     start_apiserver_only
     ;;
