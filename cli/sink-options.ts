@@ -33,6 +33,7 @@ export const KAFKA_SINK_OPTIONS = {
   'spool-max-bytes': { type: 'string' },
   'drain-timeout': { type: 'string' },
   wire: { type: 'string' },
+  compression: { type: 'string' },
 } as const;
 
 export const KAFKA_SINK_USAGE = `      --kafka BROKERS      publish the records to Kafka (host:port[,host:port]) instead of JSONL
@@ -44,7 +45,8 @@ export const KAFKA_SINK_USAGE = `      --kafka BROKERS      publish the records 
       --spool-max-bytes N  spool bound (default 268435456); beyond it records are dropped and counted
       --drain-timeout S    at exit, how long to keep resending the spool to an absent broker (default 30)
       --wire 1|2           Kafka wire format: 1, one message per record (default); 2, packs of
-                           records per partition (faster; needs processors that read v2)`;
+                           records per partition (faster; needs processors that read v2)
+      --compression C      gzip, zstd or none (default: zstd with --wire 2, gzip with --wire 1)`;
 
 export interface OpenedSink {
   sink: FlowSink;
@@ -64,6 +66,7 @@ interface SinkValues {
   'spool-max-bytes'?: string;
   'drain-timeout'?: string;
   wire?: string;
+  compression?: string;
   output?: string;
 }
 
@@ -96,7 +99,15 @@ function lockSpool(dir: string): () => void {
 
 export function openFlowSink(command: string, values: SinkValues, jsonl: () => FlowSink): OpenedSink {
   if (values.kafka === undefined) {
-    for (const o of ['topic', 'topic-prefix', 'spool', 'spool-max-bytes', 'drain-timeout', 'wire'] as const)
+    for (const o of [
+      'topic',
+      'topic-prefix',
+      'spool',
+      'spool-max-bytes',
+      'drain-timeout',
+      'wire',
+      'compression',
+    ] as const)
       if (values[o] !== undefined) throw new UsageError(`--${o} applies to --kafka only`);
     const sink = jsonl();
     return { sink, report: () => [], lost: () => false };
@@ -117,12 +128,18 @@ export function openFlowSink(command: string, values: SinkValues, jsonl: () => F
   const drain = nonNegativeNumber('drain-timeout', values['drain-timeout']);
   if (values.wire !== undefined && values.wire !== '1' && values.wire !== '2')
     throw new UsageError(`--wire ${values.wire}: give 1 or 2`);
+  const compression = values.compression;
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd' && compression !== 'none')
+    throw new UsageError(
+      `--compression ${compression}: give gzip, zstd or none (the processors' Kafka consumer reads no other)`,
+    );
   const kafka = new KafkaFlowSink({
     settings,
     spoolDir,
     spoolMaxBytes: nonNegativeNumber('spool-max-bytes', values['spool-max-bytes']),
     drainTimeoutMs: secondsAsMs(drain),
     wire: values.wire === undefined ? undefined : values.wire === '2' ? 2 : 1,
+    compression,
   });
   const kafkaStats = () => kafka.stats;
   const sink: FlowSink = {

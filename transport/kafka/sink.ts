@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { CompressionTypes, type Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { FlowSink } from '../../collectors/sink.js';
 import { type Logger, log } from '../../lib/log.js';
 import type { FlowRecord } from '../../schema/flow-record.js';
 import { encodePack, flowHeaders, flowKey, type WireFormat } from '../codec.js';
 import { DiskSpool, type SpooledMessage } from '../spool.js';
 import { partitionOf } from './partition.js';
+import {
+  kafkajsProducer,
+  type ProduceClient,
+  type ProduceClientFactory,
+  type ProduceCompression,
+  type ProducerLibrary,
+  platformaticProducer,
+} from './produce-client.js';
 import { createKafka, type KafkaSettings } from './settings.js';
 import { ensureTopics, sleep } from './topics.js';
 
@@ -46,9 +54,14 @@ export interface KafkaFlowSinkOptions {
   retryMs?: number;
   /** close(): how long to keep trying to resend the spool before leaving it for the next run. Default 30 s. */
   drainTimeoutMs?: number;
-  /** gzip (default), zstd (Node.js' zlib, registered with kafkajs: transport/kafka/codecs.ts) or none. */
-  compression?: 'gzip' | 'zstd' | 'none';
-  /** Another client than kafkajs (the benchmark); `compression` is then the client's business. */
+  /**
+   * gzip, zstd or none. Default: zstd for v2 packs (a processor that reads packs reads zstd: Node.js'
+   * zstd registered with kafkajs, transport/kafka/codecs.ts), gzip for v1 messages (any processor).
+   */
+  compression?: ProduceCompression;
+  /** The producing library: @platformatic/kafka (default) or kafkajs. */
+  producer?: ProducerLibrary;
+  /** Another client altogether (tests, benchmarks); `compression` and `producer` are then its business. */
   client?: ProduceClientFactory;
   /** Create the pipeline's topics when they are missing. Default true. */
   createTopics?: boolean;
@@ -75,19 +88,6 @@ export interface KafkaSinkStats {
 }
 
 type Link = 'up' | 'away';
-
-/**
- * The Kafka client under the sink: an idempotent producer (acks=-1) that sends a batch of messages
- * (v2 packs carry their partition) and tells a topic's partition count. kafkajs by default;
- * bench/pipeline.ts plugs @platformatic/kafka in here to compare the two on the same batches.
- */
-export interface ProduceClient {
-  send(topic: string, messages: SpooledMessage[]): Promise<void>;
-  partitions(topic: string): Promise<number>;
-  disconnect(): Promise<void>;
-}
-
-export type ProduceClientFactory = () => Promise<ProduceClient>;
 
 /** A record waiting in memory: its key (the partition) and its JSON. */
 interface Entry {
@@ -344,7 +344,7 @@ export class KafkaFlowSink implements FlowSink {
         throw err;
       }
     }
-    this.producer ??= await (this.opts.client ?? (() => this.kafkajsClient()))();
+    this.producer ??= await this.client();
     // v2 packs per partition: the count is read at each new producer and every 5 minutes.
     if (this.wire === 2 && (this.partitions === undefined || Date.now() - this.partitionsAt > 300_000)) {
       const topic = this.opts.settings.topics.flows;
@@ -358,46 +358,13 @@ export class KafkaFlowSink implements FlowSink {
     return this.producer;
   }
 
-  private async kafkajsClient(): Promise<ProduceClient> {
-    const producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      // Few retries: after them the spool takes over (see HEADER_ORIGIN for duplicates).
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-    await producer.connect();
-    const compression =
-      this.opts.compression === 'none'
-        ? CompressionTypes.None
-        : this.opts.compression === 'zstd'
-          ? CompressionTypes.ZSTD
-          : CompressionTypes.GZIP;
-    return {
-      send: async (topic, batch) => {
-        await producer.send({
-          topic,
-          acks: -1,
-          compression,
-          messages: batch.map((m) =>
-            m.partition === undefined
-              ? { key: m.key, value: m.value, headers: m.headers }
-              : { key: m.key, value: m.value, headers: m.headers, partition: m.partition },
-          ),
-        });
-      },
-      partitions: async (topic) => {
-        const admin = this.kafka.admin();
-        await admin.connect();
-        try {
-          const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-          return meta.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
-        } finally {
-          await admin.disconnect();
-        }
-      },
-      disconnect: () => producer.disconnect(),
-    };
-  }
+  private readonly client: ProduceClientFactory = () => {
+    if (this.opts.client) return this.opts.client();
+    const compression = this.opts.compression ?? (this.wire === 2 ? 'zstd' : 'gzip');
+    return this.opts.producer === 'kafkajs'
+      ? kafkajsProducer(this.kafka, compression)()
+      : platformaticProducer(this.opts.settings, compression)();
+  };
 
   /** After a failure the next attempt uses a fresh producer (and producer id): no stale sequence state. */
   private async dropProducer(): Promise<void> {
