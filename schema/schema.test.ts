@@ -43,6 +43,21 @@ describe('FlowRecord', () => {
     if (!r.ok) expect(r.errors.join('\n')).toContain(path);
   });
 
+  it('judges an address the same the first time and every time after, past the bound of remembered ones', () => {
+    const addr = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    // More distinct valid addresses than are remembered, each checked twice, with invalid ones between.
+    for (let i = 0; i < 70_000; i += 7) {
+      for (let k = 0; k < 2; k++) {
+        expect(validateFlowRecord({ ...good, src: { ip: addr(i) } }).ok).toBe(true);
+        expect(validateFlowRecord({ ...good, dst: { ip: `${addr(i)}.1` } }).ok).toBe(false);
+      }
+    }
+    for (let k = 0; k < 3; k++) {
+      expect(validateFlowRecord({ ...good, src: { ip: '10.244.1.300' } }).ok).toBe(false);
+      expect(validateFlowRecord({ ...good, src: { ip: 'fd00::1' } }).ok).toBe(true);
+    }
+  });
+
   it('names an unknown version as such', () => {
     const r = validateFlowRecord({ ...good, v: 2 });
     expect(r.ok).toBe(false);
