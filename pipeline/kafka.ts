@@ -24,6 +24,7 @@ import {
   HEADER_VERSION,
   type WireMessage,
 } from '../transport/codec.js';
+import { type ProduceClient, platformaticProducer } from '../transport/kafka/produce-client.js';
 import { createKafka, type KafkaSettings } from '../transport/kafka/settings.js';
 import { HEADER_ORIGIN, HEADER_SEQ } from '../transport/kafka/sink.js';
 import { ensureTopics, sleep } from '../transport/kafka/topics.js';
@@ -180,7 +181,10 @@ export class PipelineRunner {
   private readonly positions: Marks;
   private readonly sources: Marks;
   private readonly origins: Marks;
+  /** Dead letters (rare; their headers are the consumed message's, as kafkajs gives them). */
   private producer: Producer | undefined;
+  /** Violations and verdicts, per topic: @platformatic/kafka, a fresh one after a failure. */
+  private readonly outputs = new Map<string, ProduceClient>();
   private lastActivity = Date.now();
   /** Consumer restarts since the group was last joined (the backoff grows with them). */
   private restarts = 0;
@@ -280,6 +284,7 @@ export class PipelineRunner {
       return this.stats;
     } finally {
       this.stopping = true;
+      await this.dropOutputs();
       await admin.disconnect().catch(() => undefined);
     }
   }
@@ -431,36 +436,67 @@ export class PipelineRunner {
     // Until the broker takes them: the positions of these messages have moved on, so a batch
     // Kafka delivered again would not publish them a second time. A part the broker took is not
     // sent again when a later part has to be retried.
-    for (const part of sideOutputParts(out)) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.producer!.sendBatch({
-            acks: -1,
-            compression: CompressionTypes.GZIP,
-            topicMessages: part.map((t) => ({
-              topic: t.topic,
-              messages: t.messages.map((m) => ({
-                key: m.key,
-                value: m.value,
-                headers: m.headers as IHeaders,
-              })),
-            })),
-          });
-          break;
-        } catch (err) {
-          if (stopping() || this.opts.signal?.aborted) {
-            // Stopping with outputs unpublished: the store must not count these flows either.
-            this.unpublished = true;
-            throw err;
+    for (const part of sideOutputParts(out))
+      for (const t of part)
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.send(t.topic, t.messages);
+            break;
+          } catch (err) {
+            if (stopping() || this.opts.signal?.aborted) {
+              // Stopping with outputs unpublished: the store must not count these flows either.
+              this.unpublished = true;
+              throw err;
+            }
+            if (attempt === 1) this.logger.warn({ err: (err as Error).message }, 'cannot publish: retrying');
+            await this.dropOutputs();
+            await sleep(Math.min(5000, 250 * attempt));
+            await heartbeat().catch(() => undefined);
           }
-          if (attempt === 1) this.logger.warn({ err: (err as Error).message }, 'cannot publish: retrying');
-          await sleep(Math.min(5000, 250 * attempt));
-          await heartbeat().catch(() => undefined);
         }
-      }
-    }
     this.stats.violationsPublished += violations;
     this.stats.verdictsPublished += verdicts;
+  }
+
+  /**
+   * Violations and verdicts go through @platformatic/kafka: it encodes a keyed message for about
+   * half of kafkajs' CPU, and these are one message per violation, and per flow for a judge
+   * (docs/kafka.md). Violations are gzip, which every consumer reads; verdicts zstd, which the
+   * recorder reads. Dead letters stay on kafkajs: they copy the consumed message's headers, and
+   * kafkajs gives a repeated header as an array, which the other client cannot send.
+   */
+  private async send(topic: string, messages: WireMessage[]): Promise<void> {
+    const { topics } = this.opts.settings;
+    if (topic === topics.deadLetter) {
+      await this.producer!.sendBatch({
+        acks: -1,
+        compression: CompressionTypes.GZIP,
+        topicMessages: [
+          {
+            topic,
+            messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers as IHeaders })),
+          },
+        ],
+      });
+      return;
+    }
+    let client = this.outputs.get(topic);
+    if (!client) {
+      const settings = {
+        ...this.opts.settings,
+        clientId: `${this.opts.settings.clientId}-${this.opts.role}-outputs`,
+      };
+      client = await platformaticProducer(settings, topic === topics.verdicts ? 'zstd' : 'gzip')();
+      this.outputs.set(topic, client);
+    }
+    await client.send(topic, messages as { key: string; value: string; headers: Record<string, string> }[]);
+  }
+
+  /** After a failed send the next attempt starts from fresh producers (and producer ids). */
+  private async dropOutputs(): Promise<void> {
+    const clients = [...this.outputs.values()];
+    this.outputs.clear();
+    await Promise.all(clients.map((c) => Promise.race([c.disconnect().catch(() => undefined), sleep(2000)])));
   }
 
   private deadLetter(

@@ -8,15 +8,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFlow, HEADER_VERSION } from '../../transport/codec.js';
+import { encodeFlow, flowKey, HEADER_VERSION } from '../../transport/codec.js';
 import { ensureTopics, KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
+import { partitionOf } from '../../transport/kafka/partition.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
 import { CORPUS, runCli } from '../support/cli.js';
 import {
+  codecsOf,
   embeddedStore,
   exits,
   killChildren,
   processUntilIdle,
+  readTopic,
   SHOP_CAPTURE,
   SHOP_CLUSTER,
   shopFlow,
@@ -162,9 +165,25 @@ describe('Kafka pipeline end to end (real broker)', () => {
       'shop/allow-batch-to-cart#0': 0,
     });
 
-    // The violations topic got the two denied-but-observed flows.
+    // The violations topic got the two denied-but-observed flows: keyed by flow, in the partition
+    // the Java client's partitioner gives that key, gzip (which every consumer reads), with the
+    // schema headers and the flow's source position.
     const high = await admin.fetchTopicOffsets('shop.violations');
     expect(high.reduce((s, p) => s + Number(p.high), 0)).toBe(2);
+    const published = await readTopic(kafka, 'shop.violations', 2);
+    expect(codecsOf(broker.dataDir, 'shop.violations')).toEqual(new Set(['gzip']));
+    for (const m of published) {
+      const body = JSON.parse(m.value!.toString());
+      expect(m.headers).toMatchObject({ 'netpol-audit-schema': 'violation', [HEADER_VERSION]: '1' });
+      expect(body.classification).toBe('denied-but-observed');
+      expect(body.source.topic).toBe('shop.flows');
+      expect(m.key).toBe(flowKey(body.evidence));
+      expect(m.partition).toBe(partitionOf(m.key!, high.length));
+    }
+    expect(pairs(published.map((m) => JSON.parse(m.value!.toString())))).toEqual([
+      'dev/debug-shell -> shop/cart TCP/8080',
+      'dev/debug-shell -> shop/payments TCP/9000',
+    ]);
 
     // Run again: nothing new on the topic, nothing counted twice.
     const again = await processUntilIdle(brokers, 'shop.', db);
@@ -360,6 +379,8 @@ describe('Kafka pipeline end to end (real broker)', () => {
     for (const s of judgeStats) expect(s.judged).toBeGreaterThan(0);
     expect(judgeStats[0].judged + judgeStats[1].judged).toBeGreaterThanOrEqual(total);
 
+    // The judges' verdicts went out zstd-compressed (the recorder's consumer reads it).
+    expect(codecsOf(broker.dataDir, settings.topics.verdicts)).toEqual(new Set(['zstd']));
     // The recorder has everything once it is at the end of the verdicts topic.
     const verdictEnds = await admin.fetchTopicOffsets(settings.topics.verdicts);
     await waitUntil(

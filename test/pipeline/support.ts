@@ -1,8 +1,10 @@
 // Helpers for the pipeline tests: CLI children that can be signalled, deterministic shop-shaped flows,
 // the embedded (no Kafka) expectation for a set of flows, and a digest of a store to compare two stores.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Kafka } from 'kafkajs';
 import { Inventory, loadSnapshotFiles } from '../../processor/inventory/index.js';
 import { compilePolicyIndex } from '../../processor/policy/index.js';
 import { policyVersions } from '../../processor/policy/versions.js';
@@ -290,4 +292,56 @@ export function storedOffsets(dbPath: string, consumer: string): Map<number, big
   } finally {
     db.close();
   }
+}
+
+/** Every message of a topic, in partition order, with its offset. */
+export async function readTopic(kafka: Kafka, topic: string, expected: number) {
+  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const got: {
+    partition: number;
+    offset: string;
+    key: string | null;
+    value: Buffer | null;
+    headers: Record<string, string>;
+  }[] = [];
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      got.push({
+        partition,
+        offset: message.offset,
+        key: message.key?.toString() ?? null,
+        value: message.value,
+        headers: Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([k, v]) => [k, v?.toString() ?? '']),
+        ),
+      });
+    },
+  });
+  await waitUntil(`${expected} messages on ${topic}`, () => got.length >= expected, 60_000);
+  await consumer.disconnect();
+  return got;
+}
+
+/**
+ * The compression codec of every record batch the broker holds for a topic, read from its log
+ * segments: what the producer really sent (a consumer decompresses without saying). Record batch
+ * header: baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc int32,
+ * attributes int16 (codec in bits 0-2).
+ */
+export function codecsOf(dataDir: string, topic: string): Set<string> {
+  const names = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+  const out = new Set<string>();
+  const logDirs = readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter(
+    (d) => d.isDirectory() && /^(.*)-\d+$/.exec(d.name)?.[1] === topic,
+  );
+  if (logDirs.length === 0) throw new Error(`no log directory of ${topic} under ${dataDir}`);
+  for (const d of logDirs)
+    for (const f of readdirSync(join(d.parentPath, d.name)).filter((n) => n.endsWith('.log'))) {
+      const b = readFileSync(join(d.parentPath, d.name, f));
+      for (let at = 0; at + 23 <= b.length; at += 12 + b.readInt32BE(at + 8))
+        out.add(names[b.readInt16BE(at + 21) & 7] ?? 'unknown');
+    }
+  return out;
 }

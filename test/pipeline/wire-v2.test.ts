@@ -4,7 +4,7 @@
 // judge/record split), a broker outage with packs spooled and resent, and a collector restarted
 // over a spool it could not pack. In every case the store must equal what the embedded wiring
 // stores for the same flows: nothing lost, nothing counted twice.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
@@ -24,10 +24,12 @@ import { type RunningBroker, startBroker } from '../kafka/broker.js';
 import { runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import {
+  codecsOf,
   embeddedStore,
   killChildren,
   processArgs,
   processUntilIdle,
+  readTopic,
   SHOP_CAPTURE,
   SHOP_CLUSTER,
   shopFlow,
@@ -70,58 +72,6 @@ async function publish(prefix: string, wire: WireFormat, flows: FlowRecord[], sp
   expect(sink.stats.sent).toBe(flows.length);
 }
 
-/**
- * The compression codec of every record batch the broker holds for a topic, read from its log
- * segments: what the producer really sent (a consumer decompresses without saying). Record batch
- * header: baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc int32,
- * attributes int16 (codec in bits 0-2).
- */
-function codecsOf(topic: string): Set<string> {
-  const names = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
-  const out = new Set<string>();
-  const logDirs = readdirSync(broker.dataDir, { recursive: true, withFileTypes: true }).filter(
-    (d) => d.isDirectory() && /^(.*)-\d+$/.exec(d.name)?.[1] === topic,
-  );
-  expect(logDirs.length).toBeGreaterThan(0);
-  for (const d of logDirs)
-    for (const f of readdirSync(join(d.parentPath, d.name)).filter((n) => n.endsWith('.log'))) {
-      const b = readFileSync(join(d.parentPath, d.name, f));
-      for (let at = 0; at + 23 <= b.length; at += 12 + b.readInt32BE(at + 8))
-        out.add(names[b.readInt16BE(at + 21) & 7] ?? 'unknown');
-    }
-  return out;
-}
-
-/** Every message of a topic, in partition order, with its offset. */
-async function readTopic(topic: string, expected: number) {
-  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const got: {
-    partition: number;
-    offset: string;
-    key: string | null;
-    value: Buffer | null;
-    headers: Record<string, string>;
-  }[] = [];
-  await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      got.push({
-        partition,
-        offset: message.offset,
-        key: message.key?.toString() ?? null,
-        value: message.value,
-        headers: Object.fromEntries(
-          Object.entries(message.headers ?? {}).map(([k, v]) => [k, v?.toString() ?? '']),
-        ),
-      });
-    },
-  });
-  await waitUntil(`${expected} messages on ${topic}`, () => got.length >= expected, 60_000);
-  await consumer.disconnect();
-  return got;
-}
-
 describe('wire format v2 (real broker)', () => {
   it('a topic mixing v1 messages and v2 packs (a rolling upgrade) is stored exactly once', async () => {
     const prefix = 'mixed.';
@@ -162,7 +112,7 @@ describe('wire format v2 (real broker)', () => {
       for (const f of flows) await sink.write(f);
       await sink.close();
       expect(sink.stats.sent).toBe(3000);
-      expect(codecsOf(`${prefix}flows`)).toEqual(new Set(['zstd']));
+      expect(codecsOf(broker.dataDir, `${prefix}flows`)).toEqual(new Set(['zstd']));
       const db = join(dir, `zstd-${producer}.db`);
       const { stats } = await processUntilIdle(brokers, prefix, db);
       expect(stats.recorded).toBe(3000);
@@ -178,8 +128,8 @@ describe('wire format v2 (real broker)', () => {
       id: `k-${i % 97}`,
     }));
     await publish(prefix, 1, flows, join(dir, 'spool-v1place'));
-    expect(codecsOf(`${prefix}flows`)).toEqual(new Set(['gzip']));
-    const messages = await readTopic(`${prefix}flows`, flows.length);
+    expect(codecsOf(broker.dataDir, `${prefix}flows`)).toEqual(new Set(['gzip']));
+    const messages = await readTopic(kafka, `${prefix}flows`, flows.length);
     const partitions = (await admin.fetchTopicOffsets(`${prefix}flows`)).length;
     expect(new Set(messages.map((m) => m.partition)).size).toBeGreaterThan(1);
     for (const m of messages) expect(m.partition).toBe(partitionOf(m.key!, partitions));
@@ -220,7 +170,7 @@ describe('wire format v2 (real broker)', () => {
     expect(a.code).toBe(0);
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'cliv2-audit.db')));
     // Packs go out zstd-compressed unless told otherwise.
-    expect(codecsOf('cliv2.flows')).toEqual(new Set(['zstd']));
+    expect(codecsOf(broker.dataDir, 'cliv2.flows')).toEqual(new Set(['zstd']));
     const bad = await runCli(['collect', 'pcap', SHOP_CAPTURE, '--kafka', brokers, '--wire', '3']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--wire 3: give 1 or 2');
@@ -232,7 +182,7 @@ describe('wire format v2 (real broker)', () => {
     expect(noKafka.stderr).toContain('--compression applies to --kafka only');
     const gz = await collect('cligz.', '--compression', 'gzip');
     expect(gz.code, gz.stderr.slice(-2000)).toBe(0);
-    expect(codecsOf('cligz.flows')).toEqual(new Set(['gzip']));
+    expect(codecsOf(broker.dataDir, 'cligz.flows')).toEqual(new Set(['gzip']));
   });
 
   it('a processor SIGKILLed mid-stream of packs and restarted ends with exactly the expected store', async () => {
@@ -325,7 +275,7 @@ describe('wire format v2 (real broker)', () => {
     await embeddedStore(good, join(dir, 'packdlq-embedded.db'));
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'packdlq-embedded.db')));
 
-    const got = await readTopic(settings.topics.deadLetter, 4);
+    const got = await readTopic(kafka, settings.topics.deadLetter, 4);
     const byIndex = new Map(got.map((g) => [g.headers['netpol-audit-dlq-index'], g]));
     expect(got.map((g) => g.headers['netpol-audit-dlq-index'] ?? '-').sort()).toEqual(['-', '17', '3', '30']);
     expect(byIndex.get('3')!.value!.toString()).toBe('{"v":1,"start":');
@@ -350,6 +300,7 @@ describe('wire format v2 (real broker)', () => {
     await publish(prefix, 2, flows, join(dir, 'spool-order'));
     const offsets = await admin.fetchTopicOffsets(`${prefix}flows`);
     const messages = await readTopic(
+      kafka,
       `${prefix}flows`,
       offsets.reduce((s, p) => s + Number(p.high), 0),
     );

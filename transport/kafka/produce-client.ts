@@ -1,7 +1,15 @@
-import { compatibilityPartitioner, Producer, stringSerializers } from '@platformatic/kafka';
+import { compatibilityPartitioner, Producer } from '@platformatic/kafka';
 import { CompressionTypes, type Kafka } from 'kafkajs';
-import type { SpooledMessage } from '../spool.js';
 import type { KafkaSettings } from './settings.js';
+
+/** A message to produce: the sink's (spooled) messages and the processor's side outputs. */
+export interface OutgoingMessage {
+  key: string | Buffer | null;
+  value: string | Buffer | null;
+  headers?: Record<string, string | Buffer>;
+  /** Set for v2 packs; otherwise the key decides (the Java client's partitioner). */
+  partition?: number;
+}
 
 /**
  * The Kafka client under KafkaFlowSink: an idempotent producer (acks=-1) that sends a batch of
@@ -9,7 +17,7 @@ import type { KafkaSettings } from './settings.js';
  * batching, ordering, the spool and resends; a client only sends what it is given, or fails.
  */
 export interface ProduceClient {
-  send(topic: string, messages: SpooledMessage[]): Promise<void>;
+  send(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   partitions(topic: string): Promise<number>;
   disconnect(): Promise<void>;
 }
@@ -30,6 +38,11 @@ export type ProducerLibrary = 'platformatic' | 'kafkajs';
  */
 export type ProduceCompression = 'gzip' | 'zstd' | 'none';
 
+/** Strings as UTF-8, buffers as they are (a dead letter's value is the bytes it came with). */
+const bytes = (d: unknown): Buffer | undefined =>
+  d === undefined || d === null ? undefined : typeof d === 'string' ? Buffer.from(d, 'utf8') : (d as Buffer);
+const serializers = { key: bytes, value: bytes, headerKey: bytes, headerValue: bytes };
+
 export function platformaticProducer(
   settings: KafkaSettings,
   compression: ProduceCompression,
@@ -38,7 +51,7 @@ export function platformaticProducer(
     const producer = new Producer({
       clientId: settings.clientId,
       bootstrapBrokers: settings.brokers,
-      serializers: stringSerializers,
+      serializers,
       idempotent: true,
       acks: -1,
       compression,
