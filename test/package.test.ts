@@ -51,9 +51,15 @@ describe('the supported Node.js versions, one list', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
   const nvmrc = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim();
 
-  it('engines names Node.js 22 and 24, and the version bootstrap installs (.nvmrc) is a 24', () => {
-    expect(pkg.engines.node).toBe('^22.12.0 || ^24.0.0');
-    expect(nvmrc).toMatch(/^24\.\d+\.\d+$/);
+  it('engines names Node.js 22 and 24 (as new as @platformatic/kafka asks), and the version bootstrap installs (.nvmrc) is a 24 within them', () => {
+    expect(pkg.engines.node).toBe('^22.22.0 || ^24.6.0');
+    const kafka = JSON.parse(
+      readFileSync(join(ROOT, 'node_modules/@platformatic/kafka/package.json'), 'utf8'),
+    ) as { engines: { node: string } };
+    expect(kafka.engines.node).toBe('>= 22.22.0 || >= 24.6.0');
+    const m = /^24\.(\d+)\.\d+$/.exec(nvmrc);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(6);
   });
 
   it('the Containerfile and the offline image script build with the same Node.js', () => {
@@ -65,7 +71,8 @@ describe('the supported Node.js versions, one list', () => {
   });
 
   it('the tests run on a supported Node.js (CI: the one bootstrap installs)', () => {
-    const major = Number(process.versions.node.split('.')[0]);
+    const [major, minor] = process.versions.node.split('.').map(Number);
     expect([22, 24]).toContain(major);
+    expect(minor).toBeGreaterThanOrEqual(major === 22 ? 22 : 6);
   });
 });
