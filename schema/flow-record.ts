@@ -192,10 +192,8 @@ export function validateFlowRecord(value: unknown): Validation<FlowRecord> {
     return { ok: false, errors };
   }
   const errors: string[] = [];
-  if (!isAddress(value.src.ip))
-    errors.push(`/src/ip: not an IP address: ${JSON.stringify(value.src.ip)}`);
-  if (!isAddress(value.dst.ip))
-    errors.push(`/dst/ip: not an IP address: ${JSON.stringify(value.dst.ip)}`);
+  if (!isAddress(value.src.ip)) errors.push(`/src/ip: not an IP address: ${JSON.stringify(value.src.ip)}`);
+  if (!isAddress(value.dst.ip)) errors.push(`/dst/ip: not an IP address: ${JSON.stringify(value.dst.ip)}`);
   if (value.end < value.start) errors.push(`/end: ${value.end} is before /start ${value.start}`);
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, value };
