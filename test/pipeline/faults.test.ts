@@ -5,6 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaFlowSink, kafkaSettings, topicNames } from '../../transport/kafka/index.js';
 import { type RunningBroker, startBroker } from '../kafka/broker.js';
@@ -125,6 +126,46 @@ describe('Kafka pipeline faults (real broker)', () => {
       join(dir, 'outage-embedded.db'),
     );
     expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'outage-embedded.db')));
+  });
+
+  it('the broker crashes and comes back while a processor judges and publishes violations: the store is exact, every violation is published, the processor carries on', async () => {
+    const prefix = 'crash.';
+    const db = join(dir, 'crash.db');
+    const spool = join(dir, 'spool-crash');
+    await publish(prefix, spool, 0, 100_000);
+    const running = startCli(processArgs(brokers, prefix, db));
+    await waitUntil('first commits', () => storedRecords(db) > 0);
+    // Mid-stream: SIGKILL, so its sends and fetches fail wherever they are.
+    await broker.kill();
+    const atCrash = storedRecords(db);
+    await new Promise((r) => setTimeout(r, 2000));
+    await broker.start();
+    await publish(prefix, spool, 100_000, 110_000);
+    await waitUntil(
+      () => `all 110,000 flows stored (${storedRecords(db)}); log:\n${running.stderr().slice(-1500)}`,
+      () => storedRecords(db) >= 110_000,
+      240_000,
+    );
+    running.proc.kill('SIGTERM');
+    const r = await running.done;
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const stats = JSON.parse(r.stdout);
+    const embedded = await embeddedStore(
+      Array.from({ length: 110_000 }, (_, i) => shopFlow(i)),
+      join(dir, 'crash-embedded.db'),
+    );
+    expect(storeDigest(db)).toEqual(storeDigest(join(dir, 'crash-embedded.db')));
+    // At least once: a batch judged again after the crash publishes its violations again.
+    expect(stats.violationsPublished).toBeGreaterThanOrEqual(embedded.deniedButObserved);
+    const kafka = new Kafka({ clientId: 'faults-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const high = await admin.fetchTopicOffsets(`${prefix}violations`);
+    await admin.disconnect();
+    expect(high.reduce((n, p) => n + Number(p.high), 0)).toBeGreaterThanOrEqual(embedded.deniedButObserved);
+    console.info(
+      `broker crash: ${atCrash} of 100,000 stored at the crash; ${stats.violationsPublished} violations published for ${embedded.deniedButObserved}; side outputs retried: ${r.stderr.includes('cannot publish: retrying')}`,
+    );
   });
 
   it('spool full: the records that do not fit are dropped, counted and reported (exit 1), the rest stay spooled', async () => {
