@@ -24,7 +24,12 @@ import {
   HEADER_VERSION,
   type WireMessage,
 } from '../transport/codec.js';
-import { type ProduceClient, platformaticProducer } from '../transport/kafka/produce-client.js';
+import {
+  disconnectWithin,
+  type OutgoingMessage,
+  type ProduceClient,
+  platformaticProducer,
+} from '../transport/kafka/produce-client.js';
 import { createKafka, type KafkaSettings } from '../transport/kafka/settings.js';
 import { HEADER_ORIGIN, HEADER_SEQ } from '../transport/kafka/sink.js';
 import { ensureTopics, sleep } from '../transport/kafka/topics.js';
@@ -489,14 +494,15 @@ export class PipelineRunner {
       client = await platformaticProducer(settings, topic === topics.verdicts ? 'zstd' : 'gzip')();
       this.outputs.set(topic, client);
     }
-    await client.send(topic, messages as { key: string; value: string; headers: Record<string, string> }[]);
+    // Violations and verdicts carry string headers, never kafkajs' arrays (those are dead letters').
+    await client.send(topic, messages as OutgoingMessage[]);
   }
 
   /** After a failed send the next attempt starts from fresh producers (and producer ids). */
   private async dropOutputs(): Promise<void> {
     const clients = [...this.outputs.values()];
     this.outputs.clear();
-    await Promise.all(clients.map((c) => Promise.race([c.disconnect().catch(() => undefined), sleep(2000)])));
+    await Promise.all(clients.map((c) => disconnectWithin(c)));
   }
 
   private deadLetter(

@@ -341,7 +341,7 @@ start_etcd() {
   pid=$!
   echo "$pid" >"$etcd_pid_file"
   local deadline=$(($(date +%s) + KUBE_START_TIMEOUT))
-  until curl -fsS "$url/health" 2>/dev/null | grep -q '"health":"true"'; do
+  until etcd_healthy; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$etcd_log" >&2 || true
       rm -f "$etcd_pid_file"

@@ -25,6 +25,21 @@ export interface ProduceClient {
 export type ProduceClientFactory = () => Promise<ProduceClient>;
 
 /**
+ * Disconnects a client that is being replaced or left, waiting at most `ms` (a client that lost
+ * its broker may never answer); the timer is cleared, so it does not hold a stopping process open.
+ */
+export async function disconnectWithin(client: ProduceClient, ms = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.disconnect().catch(() => undefined),
+    new Promise((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
  * Which library produces. @platformatic/kafka by default: on the same packs it needs a third of
  * kafkajs' CPU with zstd and half with gzip (docs/kafka.md). kafkajs stays selectable (the baseline
  * of bench/pipeline.ts, and a way back); the processors consume with kafkajs either way.

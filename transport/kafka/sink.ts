@@ -7,6 +7,7 @@ import { encodePack, flowHeaders, flowKey, type WireFormat } from '../codec.js';
 import { DiskSpool, type SpooledMessage } from '../spool.js';
 import { partitionOf } from './partition.js';
 import {
+  disconnectWithin,
   kafkajsProducer,
   type ProduceClient,
   type ProduceClientFactory,
@@ -370,15 +371,7 @@ export class KafkaFlowSink implements FlowSink {
   private async dropProducer(): Promise<void> {
     const p = this.producer;
     this.producer = undefined;
-    if (!p) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      p.disconnect().catch(() => undefined),
-      new Promise((r) => {
-        timer = setTimeout(r, 2000);
-      }),
-    ]);
-    clearTimeout(timer);
+    if (p) await disconnectWithin(p);
   }
 
   /** Resolves when every record written so far is acknowledged by the broker or in the spool. */
