@@ -1,6 +1,10 @@
 // Throughput of the Kafka pipeline on this machine, against a real single-node broker:
 //   npx tsx bench/pipeline.ts [--flows 300000] [--partitions 6] [--pack-size 1000] [--brokers host:port]
-//                             [--no-platformatic] [--no-stages]
+//                             [--no-platformatic] [--no-stages] [--e2e LABEL,...] [--processor-tsx]
+// The processor child runs from dist/ (`npm run build` first), as the image runs it; --processor-tsx
+// runs it from the sources through tsx (the figures in docs/kafka.md before 6 Dec 2026, 10:00 UTC).
+// --e2e runs only those end-to-end variants (e.g. --e2e v1-kafkajs-gzip,v2-platformatic-zstd), no
+// producer, consumer or stage phase.
 // Phases, all in one run so the ratios compare like with like:
 //   encodings   (no Kafka) a pack of FlowRecords as JSON lines vs a binary schema (Avro), with
 //               gzip/zstd/lz4: CPU to encode and decode, bytes per record
@@ -16,7 +20,7 @@
 //   stages      judge (FlowProcessor), SQLite (applyBatch), embedded (judge + SQLite, no Kafka)
 // Prints one line per phase and a JSON summary; nothing here asserts a speed (docs/kafka.md).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -54,12 +58,24 @@ const { values: args } = parseArgs({
     /** JSONL FlowRecords (e.g. `collect pcap CAPTURE --output F`) to compare the encodings on as well. */
     sample: { type: 'string' },
     'encodings-only': { type: 'boolean', default: false },
+    e2e: { type: 'string' },
+    'processor-tsx': { type: 'boolean', default: false },
+    /** A directory for the end-to-end processors' CPU profiles (node --cpu-prof). */
+    'processor-prof': { type: 'string' },
   },
 });
+const e2eOnly = args.e2e?.split(',');
+/** Who processes end to end: one `process` (role all), or a judge and a recorder. */
+type Topology = 'all' | 'judge+record' | 'judge+record, verdict packs';
 const total = Number(args.flows);
 const partitions = Number(args.partitions);
 const packSize = Number(args['pack-size']);
 const ROOT = resolve(import.meta.dirname, '..');
+const DIST_CLI = join(ROOT, 'dist/cli/index.js');
+if (!args['processor-tsx'] && !existsSync(DIST_CLI)) {
+  console.error(`${DIST_CLI} is missing: run npm run build first, or pass --processor-tsx`);
+  process.exit(2);
+}
 
 const rate = (n: number, ms: number) => Math.round((n * 1000) / ms);
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -301,19 +317,21 @@ async function main() {
       );
     };
     // The baseline first: the producer before issue #15 (v1 messages, kafkajs, gzip).
-    await produce('v1-kafkajs-gzip', 1, 'kafkajs', 'gzip');
-    await produce('v2-kafkajs-gzip', 2, 'kafkajs', 'gzip');
-    await produce('v2-kafkajs-zstd', 2, 'kafkajs', 'zstd');
-    if (!args['no-platformatic']) {
-      for (const codec of ['gzip', 'zstd', 'none'] as const)
-        await produce(`v2-platformatic-${codec}`, 2, 'platformatic', codec);
-      await produce('v1-platformatic-gzip', 1, 'platformatic', 'gzip');
+    if (!e2eOnly) {
+      await produce('v1-kafkajs-gzip', 1, 'kafkajs', 'gzip');
+      await produce('v2-kafkajs-gzip', 2, 'kafkajs', 'gzip');
+      await produce('v2-kafkajs-zstd', 2, 'kafkajs', 'zstd');
+      if (!args['no-platformatic']) {
+        for (const codec of ['gzip', 'zstd', 'none'] as const)
+          await produce(`v2-platformatic-${codec}`, 2, 'platformatic', codec);
+        await produce('v1-platformatic-gzip', 1, 'platformatic', 'gzip');
+      }
+      out.producer = producerRuns;
     }
-    out.producer = producerRuns;
 
     // 2. Consumer alone (kafkajs eachBatch + decodeMessage) on the v1 and v2 topics just written.
     const consumerRates: Record<string, number> = {};
-    for (const label of ['v1-kafkajs-gzip', 'v2-kafkajs-gzip']) {
+    for (const label of e2eOnly ? [] : ['v1-kafkajs-gzip', 'v2-kafkajs-gzip']) {
       const consumer = kafka.consumer({
         groupId: `bench-${process.pid}-reader-${label}`,
         maxBytesPerPartition: 4 << 20,
@@ -355,49 +373,60 @@ async function main() {
       wire: WireFormat,
       producer: ProducerLibrary,
       compression: ProduceCompression,
+      topology: Topology = 'all',
     ) => {
       const prefix = `bench-${process.pid}-e2e-${label}.`;
       const settings = settingsFor(brokers, prefix);
       await ensureTopics(admin, settings);
       const db = join(dir, `e2e-${label}.db`);
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(ROOT, 'cli/index.ts'),
-          'process',
-          '--cluster',
-          SHOP_CLUSTER,
-          '--db',
-          db,
-          '--brokers',
-          brokers.join(','),
-          '--topic-prefix',
-          prefix,
-          '--group',
-          prefix,
-          '--format',
-          'json',
-        ],
-        {
-          cwd: ROOT,
-          env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      let childOut = '';
-      child.stdout.on('data', (d: Buffer) => {
-        childOut += d.toString();
-      });
-      let childExited = false;
-      const exited = new Promise<void>((r) =>
-        child.on('close', () => {
-          childExited = true;
-          r();
-        }),
-      );
-      // Let it join the group first: the measurement is the pipeline, not the group setup.
+      const start = (role: 'all' | 'judge' | 'record') => {
+        const child = spawn(
+          process.execPath,
+          [
+            ...(args['processor-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['processor-prof']] : []),
+            ...(args['processor-tsx'] ? ['--import', 'tsx', join(ROOT, 'cli/index.ts')] : [DIST_CLI]),
+            'process',
+            '--role',
+            role,
+            '--cluster',
+            SHOP_CLUSTER,
+            ...(role === 'judge' ? [] : ['--db', db]),
+            ...(role === 'judge' && topology === 'judge+record, verdict packs' ? ['--wire', '2'] : []),
+            '--brokers',
+            brokers.join(','),
+            '--topic-prefix',
+            prefix,
+            '--group',
+            prefix,
+            '--format',
+            'json',
+          ],
+          {
+            cwd: ROOT,
+            env: { ...process.env, NETPOL_AUDIT_LOG_LEVEL: 'warn' },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        const state = { child, exited: false, stats: () => JSON.parse(out), done: Promise.resolve() };
+        state.done = new Promise<void>((r) =>
+          child.on('close', () => {
+            state.exited = true;
+            r();
+          }),
+        );
+        return state;
+      };
+      // The process that writes the store (role all, or the recorder), and the judge of a scale-out.
+      const writer = start(topology === 'all' ? 'all' : 'record');
+      const judge = topology === 'all' ? undefined : start('judge');
+      const children = judge ? [writer, judge] : [writer];
+      const cpuOf = () => children.reduce((n, c) => n + procCpuMs(c.child.pid), 0);
+      const rssOf = () => children.reduce((n, c) => n + vmHwmKb(c.child.pid!), 0);
+      // Let them join their groups first: the measurement is the pipeline, not the group setup.
       await new Promise((r) => setTimeout(r, 6000));
       let produced = 0;
       let maxLag = 0;
@@ -406,11 +435,11 @@ async function main() {
         // Lag in flows, from the packets stored (cheap to read; see storedPackets).
         const stored = Math.round(storedPackets(db) / packetsPerFlow);
         maxLag = Math.max(maxLag, produced - stored);
-        peakKb = Math.max(peakKb, vmHwmKb(child.pid!));
+        peakKb = Math.max(peakKb, rssOf());
       }, 250);
       const cpu0 = selfCpuMs();
       const b0 = procCpuMs(brokerPid);
-      const c0 = procCpuMs(child.pid);
+      const c0 = cpuOf();
       const t0 = performance.now();
       const sink = new KafkaFlowSink({
         settings,
@@ -430,19 +459,19 @@ async function main() {
       const producerCpu = selfCpuMs() - cpu0;
       // The cheap count while waiting; the exact one (every identity) once, at the end.
       while (storedPackets(db) < totalPackets) {
-        if (childExited)
-          throw new Error(`processor exited with ${storedRecords(db)} of ${total} flows stored`);
+        if (children.some((c) => c.exited))
+          throw new Error(`a processor exited with ${storedRecords(db)} of ${total} flows stored`);
         await new Promise((r) => setTimeout(r, 20));
       }
       const e2eMs = performance.now() - t0;
-      const processorCpu = procCpuMs(child.pid) - c0;
+      const processorCpu = cpuOf() - c0;
       const brokerCpu = procCpuMs(brokerPid) - b0;
-      peakKb = Math.max(peakKb, vmHwmKb(child.pid!));
+      peakKb = Math.max(peakKb, rssOf());
       clearInterval(sampler);
       // It runs until told to stop, then commits, leaves the group and prints its summary.
-      child.kill('SIGTERM');
-      await exited;
-      const stats = JSON.parse(childOut);
+      for (const c of children) c.child.kill('SIGTERM');
+      await Promise.all(children.map((c) => c.done));
+      const stats = writer.stats();
       if (stats.recorded !== total)
         throw new Error(`processor recorded ${stats.recorded}, expected ${total}`);
       if (storedRecords(db) !== total)
@@ -467,15 +496,28 @@ async function main() {
           `producer ${run.producerCpuUsPerFlow}, processor ${run.processorCpuUsPerFlow}, broker ${run.brokerCpuUsPerFlow}`,
       );
     };
-    await endToEnd('v1-kafkajs-gzip', 1, 'kafkajs', 'gzip');
-    await endToEnd('v2-kafkajs-gzip', 2, 'kafkajs', 'gzip');
-    await endToEnd('v2-kafkajs-zstd', 2, 'kafkajs', 'zstd');
-    // The processor consumes with kafkajs, which reads gzip and (registered) zstd, not lz4.
-    if (!args['no-platformatic']) await endToEnd('v2-platformatic-zstd', 2, 'platformatic', 'zstd');
+    const variants: (readonly [string, WireFormat, ProducerLibrary, ProduceCompression, Topology?])[] = [
+      ['v1-kafkajs-gzip', 1, 'kafkajs', 'gzip'],
+      ['v2-kafkajs-gzip', 2, 'kafkajs', 'gzip'],
+      ['v2-kafkajs-zstd', 2, 'kafkajs', 'zstd'],
+      // The processor consumes with kafkajs, which reads gzip and (registered) zstd, not lz4.
+      ...(args['no-platformatic']
+        ? []
+        : ([
+            ['v2-platformatic-zstd', 2, 'platformatic', 'zstd'],
+            // Scale-out on the same 2 cores: a judge and the recorder, each a process, the verdicts
+            // one message each (--wire 1, the default) or in packs (--wire 2).
+            ['v2-platformatic-zstd-scaleout', 2, 'platformatic', 'zstd', 'judge+record'],
+            ['v2-platformatic-zstd-scaleout-packs', 2, 'platformatic', 'zstd', 'judge+record, verdict packs'],
+          ] as const)),
+    ];
+    const unknown = e2eOnly?.filter((l) => !variants.some((v) => v[0] === l));
+    if (unknown?.length) throw new Error(`--e2e: no variant ${unknown.join(', ')}`);
+    for (const v of variants) if (!e2eOnly || e2eOnly.includes(v[0])) await endToEnd(...v);
     out.endToEnd = e2eRuns;
 
     // 4. The stages alone, in this process.
-    if (!args['no-stages']) {
+    if (!args['no-stages'] && !e2eOnly) {
       const snapshot = await loadSnapshotFiles([SHOP_CLUSTER]);
       const view = new StaticClusterView(
         new Inventory(snapshot.cluster),

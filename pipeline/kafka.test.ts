@@ -28,4 +28,19 @@ describe('sideOutputParts', () => {
     const small = [{ topic: 'violations', messages: messages('v', 7) }];
     expect(sideOutputParts(small)).toEqual([small]);
   });
+
+  it('keeps each request under the byte bound, a larger message alone in its own', () => {
+    const sized = (n: number, bytes: number): WireMessage[] =>
+      Array.from({ length: n }, (_, i) => ({ key: String(i), value: 'x'.repeat(bytes), headers: {} }));
+    const out = [
+      { topic: 'verdicts', messages: sized(5, 400) },
+      { topic: 'dead', messages: [...sized(1, 2000), ...sized(2, 100)] },
+    ];
+    const parts = sideOutputParts(out, 500, 1000);
+    const bytes = parts.map((p) =>
+      p.reduce((n, t) => n + t.messages.reduce((k, m) => k + String(m.value).length, 0), 0),
+    );
+    expect(bytes).toEqual([800, 800, 400, 2000, 200]);
+    expect(parts.flatMap((p) => p.flatMap((t) => t.messages))).toEqual(out.flatMap((t) => t.messages));
+  });
 });

@@ -22,6 +22,7 @@ import {
   flowKey,
   HEADER_SCHEMA,
   HEADER_VERSION,
+  type WireFormat,
   type WireMessage,
 } from '../transport/codec.js';
 import {
@@ -33,7 +34,12 @@ import {
 import { createKafka, type KafkaSettings } from '../transport/kafka/settings.js';
 import { HEADER_ORIGIN, HEADER_SEQ } from '../transport/kafka/sink.js';
 import { ensureTopics, sleep } from '../transport/kafka/topics.js';
-import { decodeVerdict, encodeVerdict, type VerdictMessage } from '../transport/kafka/verdict.js';
+import {
+  decodeVerdicts,
+  encodeVerdict,
+  packVerdicts,
+  type VerdictMessage,
+} from '../transport/kafka/verdict.js';
 
 /**
  * The consuming side of the pipeline, in three roles (docs/pipeline.md):
@@ -65,6 +71,11 @@ export interface RunnerOptions {
   logger?: Logger;
   /** Called after each store commit (tests and benchmarks watch progress through it). */
   onCommit?: (stats: RunnerStats) => void;
+  /**
+   * How a judge publishes its verdicts: 1, one message each (what every recorder reads); 2, packs
+   * (transport/kafka/verdict.ts), which a recorder of this version reads. Default 1.
+   */
+  verdictWire?: WireFormat;
 }
 
 export interface RunnerStats {
@@ -385,7 +396,11 @@ export class PipelineRunner {
     }
     if (deadLetters.length) out.push({ topic: this.opts.settings.topics.deadLetter, messages: deadLetters });
     if (violations.length) out.push({ topic: this.opts.settings.topics.violations, messages: violations });
-    if (verdicts.length) out.push({ topic: this.opts.settings.topics.verdicts, messages: verdicts });
+    if (verdicts.length)
+      out.push({
+        topic: this.opts.settings.topics.verdicts,
+        messages: this.opts.verdictWire === 2 ? packVerdicts(verdicts) : verdicts,
+      });
     // Side outputs first, then the store: a crash between them publishes again (at-least-once
     // topics) but never loses an output of a flow the store counted.
     if (this.recorder && this.opts.role !== 'judge') {
@@ -673,12 +688,18 @@ export class PipelineRunner {
     from: { topic: string; partition: number },
     deadLetters: WireMessage[],
   ): void {
-    const d = decodeVerdict(toWire(message));
-    if (!d.ok) {
-      this.deadLetter(message, from, d, deadLetters);
-      return;
-    }
-    const { source, flow, origin, seq } = d.verdict;
+    const d = decodeVerdicts(toWire(message));
+    if (!d.ok) this.deadLetter(message, from, d, deadLetters);
+    else if (!d.packed) this.recordOne(d.verdict);
+    else
+      for (const item of d.items) {
+        if (item.ok) this.recordOne(item.verdict);
+        else this.deadLetter(message, from, item, deadLetters, item);
+      }
+  }
+
+  private recordOne(verdict: VerdictMessage): void {
+    const { source, flow, origin, seq } = verdict;
     // A record of a v2 pack is (offset, index) and (sequence, index): see itemMark.
     const packed = source.index !== undefined;
     const suffix = packed ? PACK_SUFFIX : '';
@@ -720,29 +741,52 @@ export class PipelineRunner {
  */
 export const SIDE_OUTPUT_PART = 500;
 
+/**
+ * Bytes of message values per produce request of side outputs, before compression. A broker takes
+ * at most `message.max.bytes` (1 MiB by default) per partition and request, compressed: a request
+ * under it uncompressed is under it however the values compress. (Verdict packs of a large Kafka
+ * batch once made requests of tens of MB that the broker refused, again and again.)
+ */
+export const SIDE_OUTPUT_PART_BYTES = 1 << 20;
+
 /** Kafka batches judged while earlier ones wait for their side outputs to be published. */
 const MAX_BATCHES_IN_FLIGHT = 2;
 
-/** The side outputs as produce requests of at most `size` messages, in order. */
+function valueBytes(m: WireMessage): number {
+  const v = m.value;
+  return v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+}
+
+/**
+ * The side outputs as produce requests of at most `size` messages and `bytes` bytes of values
+ * (a message larger than that alone in its request), in order.
+ */
 export function sideOutputParts(
   out: readonly { topic: string; messages: WireMessage[] }[],
   size = SIDE_OUTPUT_PART,
+  bytes = SIDE_OUTPUT_PART_BYTES,
 ): { topic: string; messages: WireMessage[] }[][] {
   const parts: { topic: string; messages: WireMessage[] }[][] = [];
   let part: { topic: string; messages: WireMessage[] }[] = [];
   let n = 0;
-  for (const t of out)
-    for (let i = 0; i < t.messages.length; ) {
-      const take = Math.min(size - n, t.messages.length - i);
-      part.push({ topic: t.topic, messages: t.messages.slice(i, i + take) });
-      i += take;
-      n += take;
-      if (n === size) {
+  let used = 0;
+  for (const t of out) {
+    let current: WireMessage[] | undefined;
+    for (const m of t.messages) {
+      const b = valueBytes(m);
+      if (n > 0 && (n === size || used + b > bytes)) {
         parts.push(part);
         part = [];
         n = 0;
+        used = 0;
+        current = undefined;
       }
+      if (!current) part.push({ topic: t.topic, messages: (current = []) });
+      current.push(m);
+      n++;
+      used += b;
     }
+  }
   if (n > 0) parts.push(part);
   return parts;
 }

@@ -36,6 +36,9 @@ ${CLUSTER_USAGE}
       --role R             all (default): consume, judge and record in this process;
                            judge: consume flows, publish judged records to the verdicts topic (run many);
                            record: consume the verdicts, write the store (run exactly one)
+      --wire 1|2           how a judge publishes its verdicts: 1, one message each (default); 2, packs
+                           of up to 1000, several times cheaper for judge and recorder (docs/pipeline.md;
+                           a recorder reads both: upgrade the recorder first)
       --group ID           consumer group (default netpol-audit; judges use ID-judge, the recorder ID-record)
       --topic-prefix P     prefix of the topic names (default 'netpol-audit.')
       --topic NAME         flows topic, if the collectors were given --topic
@@ -60,6 +63,7 @@ export const processCommand: Command = {
       db: { type: 'string' },
       brokers: { type: 'string' },
       role: { type: 'string' },
+      wire: { type: 'string' },
       group: { type: 'string' },
       'topic-prefix': { type: 'string' },
       topic: { type: 'string' },
@@ -86,6 +90,10 @@ export const processCommand: Command = {
     const role = (values.role ?? 'all') as Role;
     if (!['all', 'judge', 'record'].includes(role))
       throw new UsageError('--role must be all, judge or record');
+    if (values.wire !== undefined && values.wire !== '1' && values.wire !== '2')
+      throw new UsageError('--wire must be 1 or 2');
+    if (values.wire !== undefined && role !== 'judge')
+      throw new UsageError('--wire is how a judge publishes its verdicts: --role judge only');
     if (role === 'judge' && values.db !== undefined)
       throw new UsageError('--role judge writes no store: drop --db');
     const format = values.format ?? 'text';
@@ -178,6 +186,7 @@ export const processCommand: Command = {
         ...(alerts ? { onCounted: (fresh) => alerts.counted(fresh) } : {}),
         exitWhenIdleMs: idle,
         signal: ac.signal,
+        verdictWire: values.wire === '2' ? 2 : 1,
       });
       if (metrics) {
         metrics.pipeline(runner.stats).judged(runner.stats);

@@ -148,7 +148,7 @@ export class AuditStore {
   ): BatchResult {
     let result: BatchResult = { stored: 0, duplicates: 0, largerThanStored: 0 };
     this.guard('write to', () =>
-      this.db.transaction(() => {
+      this.dedupeTransaction(() => {
         const { fresh, larger } = unseen(this.dedupe, flows, this.dedupeToleranceMs, this.runId);
         result = { stored: fresh.length, duplicates: flows.length - fresh.length, largerThanStored: larger };
         writeAggregates(this.stmts, fresh, this.windowMs);
@@ -157,9 +157,19 @@ export class AuditStore {
         for (const o of offsets) this.stmts.offset.run(o.consumer, o.topic, o.partition, o.nextOffset);
         // What the flows counted for the first time cause (alerts into the outbox), in this transaction.
         onCounted?.(fresh);
-      })(),
+      }),
     );
     return result;
+  }
+
+  /** A transaction that may add identities: the identities in memory are dropped if it fails. */
+  private dedupeTransaction(fn: () => void): void {
+    try {
+      this.db.transaction(fn)();
+    } catch (err) {
+      this.dedupe.cache.forget();
+      throw err;
+    }
   }
 
   private factsCache: ReportFacts | undefined;
@@ -307,6 +317,8 @@ export class AuditStore {
 
   /** Deletes aggregated data older than `beforeMs` (data time). Rule definitions stay; their daily usage goes. */
   prune(beforeMs: number): { deleted: number } {
+    // The identities it deletes may be in memory.
+    this.dedupe.cache.forget();
     return this.guard('write to', () => {
       const result = prune(this.db, beforeMs);
       result.deleted += this.facts.prune(beforeMs);

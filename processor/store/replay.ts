@@ -51,6 +51,13 @@ export class ReplayFacts {
    * change (decoded from a verdict message, one per flow) are keyed by content every time.
    */
   private readonly idsByObject = new WeakMap<object, number>();
+  /**
+   * Identity as received (JSON.stringify, key order as decoded) → id: a recorder decodes a new
+   * object per verdict, always written in the same order by the judge, and the plain JSON costs a
+   * fraction of the canonical key (which sorts every object's keys). Bounded as `ids` is: by the
+   * identities seen.
+   */
+  private readonly idsByText = new Map<string, number>();
   /** Per frozen replay fact (shared by the flows of a conversation): its edge columns but day and classification. */
   private readonly edgeParts = new WeakMap<ReplayFact, EdgeParts>();
 
@@ -74,6 +81,12 @@ export class ReplayFacts {
     if (!value) return 0;
     const known = this.idsByObject.get(value);
     if (known !== undefined) return known;
+    const frozen = Object.isFrozen(value);
+    const text = frozen ? undefined : JSON.stringify(value);
+    if (text !== undefined) {
+      const seen = this.idsByText.get(text);
+      if (seen !== undefined) return seen;
+    }
     const key = canonicalKey(value);
     let id = this.ids.get(key);
     if (id === undefined) {
@@ -87,7 +100,8 @@ export class ReplayFacts {
       id = this.stmts.identityId.get(key) as number;
       this.ids.set(key, id);
     }
-    if (Object.isFrozen(value)) this.idsByObject.set(value, id);
+    if (frozen) this.idsByObject.set(value, id);
+    else this.idsByText.set(text!, id);
     return id;
   }
 

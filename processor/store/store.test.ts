@@ -331,6 +331,8 @@ describe('AuditStore ingestion identity', () => {
     s.prune(T0 + 2 * 86_400_000);
     const left = s.db.prepare('SELECT start FROM flow_identities').all();
     expect(left).toEqual([{ start: T0 + 3 * 86_400_000 }]);
+    // What this connection remembered of the pruned identities went with them: re-ingested, it counts.
+    expect(s.applyBatch([flow({ identity: ID })]).stored).toBe(1);
     s.close();
   });
 

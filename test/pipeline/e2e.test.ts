@@ -313,7 +313,7 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(got[1].value).toBe(v2.value);
   });
 
-  it('scale-out: two --role judge processes share the partitions, one --role record writes the store; exact counts', async () => {
+  it('scale-out: two --role judge processes share the partitions (one publishing verdict packs), one --role record writes the store; exact counts', async () => {
     const prefix = 'scale.';
     const group = 'scale';
     const total = 20_000;
@@ -337,7 +337,9 @@ describe('Kafka pipeline end to end (real broker)', () => {
     // The judges run until told to stop: an idle timeout would let one leave while a busy broker
     // still holds the flows back, and the other would then judge them all.
     const judgeArgs = ['process', '--role', 'judge', ...common, '--format', 'json'];
-    const judges = [startCli(judgeArgs), startCli(judgeArgs)];
+    // One judge publishes verdict packs (--wire 2), the other one message per verdict: the recorder
+    // reads both from one topic (a rolling upgrade of the judges).
+    const judges = [startCli([...judgeArgs, '--wire', '2']), startCli(judgeArgs)];
     const recorder = startCli(['process', '--role', 'record', ...common, '--db', db, '--format', 'json']);
 
     // Both judges in the group, two partitions each, before any flow is published.
@@ -383,6 +385,13 @@ describe('Kafka pipeline end to end (real broker)', () => {
     expect(codecsOf(broker.dataDir, settings.topics.verdicts)).toEqual(new Set(['zstd']));
     // The recorder has everything once it is at the end of the verdicts topic.
     const verdictEnds = await admin.fetchTopicOffsets(settings.topics.verdicts);
+    // One message per verdict of the second judge, a few packs for all the first one's.
+    const verdictMessages = verdictEnds.reduce((n, p) => n + Number(p.high), 0);
+    expect(judgeStats[0].verdictsPublished).toBeGreaterThan(1000);
+    expect(verdictMessages).toBeGreaterThan(judgeStats[1].verdictsPublished);
+    expect(verdictMessages).toBeLessThan(
+      judgeStats[1].verdictsPublished + judgeStats[0].verdictsPublished / 100,
+    );
     await waitUntil(
       () => `recorder at the end of the verdicts topic; log:\n${recorder.stderr().slice(-1500)}`,
       () => {

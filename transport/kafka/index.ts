@@ -30,4 +30,12 @@ export {
   type KafkaSinkStats,
 } from './sink.js';
 export { ensureTopics } from './topics.js';
-export { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
+export {
+  decodeVerdict,
+  decodeVerdicts,
+  encodeVerdict,
+  packVerdicts,
+  VERDICT_PACK_SCHEMA_NAME,
+  VERDICTS_PER_PACK,
+  type VerdictMessage,
+} from './verdict.js';

@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { isTransient } from '../../pipeline/kafka.js';
 import type { StoredFlow } from '../../processor/store/index.js';
 import { kafkajsLevel, kafkaSettings, parseBrokers, topicNames } from './settings.js';
-import { decodeVerdict, encodeVerdict, type VerdictMessage } from './verdict.js';
+import {
+  decodeVerdict,
+  decodeVerdicts,
+  encodeVerdict,
+  packVerdicts,
+  type VerdictMessage,
+} from './verdict.js';
 
 const flow: StoredFlow = {
   start: 1000,
@@ -104,6 +110,54 @@ describe('judged-record codec', () => {
     const d = decodeVerdict({ ...encodeVerdict(v), ...over });
     expect(d.ok).toBe(false);
     if (!d.ok) expect(d.code).toBe(code);
+  });
+});
+
+describe('verdict packs (a judge with --wire 2)', () => {
+  const verdict = (i: number, partition = 3): VerdictMessage => ({
+    v: 1,
+    source: { topic: 'f', partition, offset: String(100 + (i >> 2)), index: i & 3 },
+    flow: { ...flow, start: 1000 + i },
+  });
+
+  it('packs the verdicts of one source partition in order, at most N per pack, and unpacks them', () => {
+    const messages = Array.from({ length: 25 }, (_, i) => encodeVerdict(verdict(i)));
+    const packs = packVerdicts(messages, 10);
+    expect(packs.map((p) => String(p.value).split('\n').length)).toEqual([10, 10, 5]);
+    expect(packs.every((p) => p.key === 'f/3')).toBe(true);
+    const back = packs.flatMap((p) => {
+      const d = decodeVerdicts({ ...p, value: Buffer.from(String(p.value)) });
+      if (!d.ok || !d.packed) throw new Error('not a pack');
+      return d.items.map((it) => (it.ok ? it.verdict : undefined));
+    });
+    expect(back).toEqual(messages.map((m) => decodeVerdict(m).ok && JSON.parse(String(m.value))));
+    // A v1 message still reads as one verdict.
+    expect(decodeVerdicts(messages[0]!)).toEqual({ ok: true, packed: false, verdict: verdict(0) });
+  });
+
+  it('starts a new pack at another key and past the byte bound', () => {
+    const mixed = [encodeVerdict(verdict(0, 1)), encodeVerdict(verdict(1, 1)), encodeVerdict(verdict(2, 2))];
+    expect(packVerdicts(mixed).map((p) => [p.key, String(p.value).split('\n').length])).toEqual([
+      ['f/1', 2],
+      ['f/2', 1],
+    ]);
+    const one = String(mixed[0]!.value).length;
+    // Room for two lines and their separator, not three.
+    expect(packVerdicts(mixed.slice(0, 2).concat(mixed.slice(0, 2)), 1000, 2 * one + 2)).toHaveLength(2);
+  });
+
+  it('a bad line is refused alone, with its index; a pack of another version as a whole', () => {
+    const [a, b] = [encodeVerdict(verdict(0)), encodeVerdict(verdict(1))];
+    const pack = packVerdicts([a, b])[0]!;
+    const d = decodeVerdicts({ ...pack, value: `${String(a.value)}\n{oops\n${String(b.value)}` });
+    expect(
+      d.ok && d.packed && d.items.map((it) => (it.ok ? it.index : `${it.code}@${it.index}:${it.raw}`)),
+    ).toEqual([0, 'MESSAGE_BAD_JSON@1:{oops', 2]);
+    const newer = decodeVerdicts({
+      ...pack,
+      headers: { ...pack.headers, 'netpol-audit-schema-version': '3' },
+    });
+    expect(newer.ok === false && newer.code).toBe('MESSAGE_UNKNOWN_VERSION');
   });
 });
 

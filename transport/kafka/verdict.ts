@@ -14,6 +14,19 @@ import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
 const VERDICT_SCHEMA_NAME = 'judged-flow';
 const VERDICT_VERSION = 1;
 
+/**
+ * Verdict packs (`--wire 2` on a judge): the verdicts of one source partition's Kafka batch, up to
+ * VERDICTS_PER_PACK per message, as JSON lines (each line a VerdictMessage as above), so the
+ * judge's producer and the recorder's consumer pay their per-message cost once per pack, as the
+ * collectors' flow packs do. A recorder reads v1 messages and packs side by side; a bad line is
+ * dead-lettered alone, with its index.
+ */
+export const VERDICT_PACK_SCHEMA_NAME = 'judged-flow-pack';
+export const VERDICT_PACK_VERSION = 2;
+export const VERDICTS_PER_PACK = 1000;
+/** Bytes of JSON per verdict pack at most (a violation's verdict, with its evidence, is ~2 KB). */
+export const VERDICT_PACK_BYTES = 256 << 10;
+
 export interface VerdictMessage {
   v: 1;
   /** Where the judged record came from; `index` is its place in a v2 pack (absent for a v1 message). */
@@ -51,6 +64,71 @@ export type VerdictDecode =
   | { ok: true; verdict: VerdictMessage }
   | { ok: false; code: ErrorCode; reason: string };
 
+/** The verdicts (one key: their source partition) as packs of at most `size` and `bytes`, in order. */
+export function packVerdicts(
+  messages: readonly WireMessage[],
+  size = VERDICTS_PER_PACK,
+  bytes = VERDICT_PACK_BYTES,
+): WireMessage[] {
+  const packs: WireMessage[] = [];
+  const headers = {
+    [HEADER_SCHEMA]: VERDICT_PACK_SCHEMA_NAME,
+    [HEADER_VERSION]: String(VERDICT_PACK_VERSION),
+  };
+  let lines: string[] = [];
+  let used = 0;
+  let key: WireMessage['key'] | undefined;
+  const flush = () => {
+    if (lines.length > 0) packs.push({ key: key ?? null, value: lines.join('\n'), headers: { ...headers } });
+    lines = [];
+    used = 0;
+  };
+  for (const m of messages) {
+    const line = String(m.value);
+    if (lines.length > 0 && (m.key !== key || lines.length === size || used + line.length > bytes)) flush();
+    key = m.key;
+    lines.push(line);
+    used += line.length + 1;
+  }
+  flush();
+  return packs;
+}
+
+/** One line of a verdict pack: the verdict, or why not, with its text for the dead-letter topic. */
+export type VerdictItem =
+  | { ok: true; verdict: VerdictMessage; index: number }
+  | { ok: false; code: ErrorCode; reason: string; index: number; raw: string };
+
+export type VerdictsDecode =
+  | { ok: true; packed: false; verdict: VerdictMessage }
+  | { ok: true; packed: true; items: VerdictItem[] }
+  | { ok: false; code: ErrorCode; reason: string };
+
+/** Decodes a v1 verdict message or a v2 verdict pack (each line on its own). */
+export function decodeVerdicts(m: WireMessage): VerdictsDecode {
+  if (m.headers?.[HEADER_SCHEMA]?.toString() !== VERDICT_PACK_SCHEMA_NAME) {
+    const d = decodeVerdict(m);
+    return d.ok ? { ok: true, packed: false, verdict: d.verdict } : d;
+  }
+  const version = m.headers?.[HEADER_VERSION]?.toString();
+  if (version !== String(VERDICT_PACK_VERSION))
+    return {
+      ok: false,
+      code: 'MESSAGE_UNKNOWN_VERSION',
+      reason: `judged-flow-pack version ${version} is not supported (this recorder reads ${VERDICT_PACK_VERSION})`,
+    };
+  if (m.value === null) return { ok: false, code: 'MESSAGE_EMPTY', reason: 'message has no value' };
+  const lines = m.value.toString().split('\n');
+  return {
+    ok: true,
+    packed: true,
+    items: lines.map((line, index): VerdictItem => {
+      const d = verdictOf(line);
+      return d.ok ? { ok: true, verdict: d.verdict, index } : { ...d, index, raw: line };
+    }),
+  };
+}
+
 export function decodeVerdict(m: WireMessage): VerdictDecode {
   const h = (name: string) => m.headers?.[name]?.toString();
   if (h(HEADER_SCHEMA) !== VERDICT_SCHEMA_NAME)
@@ -66,9 +144,13 @@ export function decodeVerdict(m: WireMessage): VerdictDecode {
       reason: `judged-flow version ${h(HEADER_VERSION)} is not supported (this recorder reads ${VERDICT_VERSION})`,
     };
   if (m.value === null) return { ok: false, code: 'MESSAGE_EMPTY', reason: 'message has no value' };
+  return verdictOf(m.value.toString());
+}
+
+function verdictOf(text: string): VerdictDecode {
   let v: VerdictMessage;
   try {
-    v = JSON.parse(m.value.toString()) as VerdictMessage;
+    v = JSON.parse(text) as VerdictMessage;
   } catch (e) {
     return { ok: false, code: 'MESSAGE_BAD_JSON', reason: `value is not JSON: ${(e as Error).message}` };
   }
