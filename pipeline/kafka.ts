@@ -781,7 +781,10 @@ export function sideOutputParts(
         used = 0;
         current = undefined;
       }
-      if (!current) part.push({ topic: t.topic, messages: (current = []) });
+      if (!current) {
+        current = [];
+        part.push({ topic: t.topic, messages: current });
+      }
       current.push(m);
       n++;
       used += b;
