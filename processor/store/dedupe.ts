@@ -61,12 +61,29 @@ export class IdentityCache {
     else list.splice(3 * firstFrom(list, start), 0, seq, start, packets);
   }
 
-  /** The packets of the earliest identity of this tuple and slice with a start in [from, to]. */
-  earliest(tuple: string, seq: number, from: number, to: number): number | undefined {
+  /**
+   * The packets of the earliest identity of this tuple and slice with a start within `tol` of
+   * `start`; when there is none, the identity is added (one lookup for both).
+   */
+  seenOrAdd(tuple: string, seq: number, start: number, tol: number, packets: number): number | undefined {
     const list = this.known.get(tuple);
-    if (!list) return undefined;
-    for (let i = 3 * firstFrom(list, from); i < list.length && list[i + 1]! <= to; i += 3)
-      if (list[i] === seq) return list[i + 2];
+    this.rows++;
+    if (!list) {
+      this.known.set(tuple, [seq, start, packets]);
+      return undefined;
+    }
+    const to = start + tol;
+    // Short lists (most tuples) are scanned from their start; long ones from the first candidate.
+    for (let i = list.length > 24 ? 3 * firstFrom(list, start - tol) : 0; i < list.length; i += 3) {
+      const s = list[i + 1]!;
+      if (s > to) break;
+      if (list[i] === seq && s >= start - tol) {
+        this.rows--;
+        return list[i + 2];
+      }
+    }
+    if (start >= list[list.length - 2]!) list.push(seq, start, packets);
+    else list.splice(3 * firstFrom(list, start), 0, seq, start, packets);
     return undefined;
   }
 
@@ -176,15 +193,14 @@ export function unseen(
       const from = id.start - tol;
       const to = id.start + tol;
       let seenPackets: number | undefined;
-      if (cached) seenPackets = cache.earliest(id.tuple, id.seq, from, to);
+      if (cached) seenPackets = cache.seenOrAdd(id.tuple, id.seq, id.start, tol, f.packets);
       else seenPackets = s.seen.get(b - 1, b, b + 1, id.tuple, id.seq, from, to) as number | undefined;
       if (seenPackets !== undefined) {
         if (f.packets > seenPackets) larger++;
         continue;
       }
       if (cached) {
-        // Checked in memory from here on: the row can wait for its INSERT.
-        cache.add(id.tuple, id.seq, id.start, f.packets);
+        // In memory from here on (seenOrAdd): the row can wait for its INSERT.
         rows.push(b, id.tuple, id.seq, id.start, f.packets, f.bytes, runId);
         if (rows.length === ROWS_PER_INSERT * 7) {
           s.addMany.run(rows);
