@@ -32,7 +32,7 @@ import {
   platformaticProducer,
 } from '../transport/kafka/produce-client.js';
 import { createKafka, type KafkaSettings } from '../transport/kafka/settings.js';
-import { HEADER_ORIGIN, HEADER_SEQ } from '../transport/kafka/sink.js';
+import { HEADER_ORIGIN, HEADER_SEQ, REQUEST_PARTITION_BYTES } from '../transport/kafka/sink.js';
 import { ensureTopics, sleep } from '../transport/kafka/topics.js';
 import {
   decodeVerdicts,
@@ -742,12 +742,11 @@ export class PipelineRunner {
 export const SIDE_OUTPUT_PART = 500;
 
 /**
- * Bytes of message values per produce request of side outputs, before compression. A broker takes
- * at most `message.max.bytes` (1 MiB by default) per partition and request, compressed: a request
- * under it uncompressed is under it however the values compress. (Verdict packs of a large Kafka
- * batch once made requests of tens of MB that the broker refused, again and again.)
+ * Bytes of message values per produce request of side outputs, before compression: under a broker's
+ * default `message.max.bytes` however the values compress (transport/kafka/sink.ts). Verdict packs
+ * of a large Kafka batch once made requests of tens of MB that the broker refused, again and again.
  */
-export const SIDE_OUTPUT_PART_BYTES = 1 << 20;
+export const SIDE_OUTPUT_PART_BYTES = REQUEST_PARTITION_BYTES;
 
 /** Kafka batches judged while earlier ones wait for their side outputs to be published. */
 const MAX_BATCHES_IN_FLIGHT = 2;

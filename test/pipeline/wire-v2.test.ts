@@ -121,6 +121,35 @@ describe('wire format v2 (real broker)', () => {
     }
   });
 
+  it("uncompressed packs on a topic of one partition stay under the broker's message.max.bytes: all sent, none spooled", async () => {
+    // Requests of 12 packs (4 MB) for one partition were refused for ever (MESSAGE_TOO_LARGE) and
+    // every record went to the spool as if the broker were away.
+    for (const producer of ['platformatic', 'kafkajs'] as const) {
+      const prefix = `none-${producer}.`;
+      const settings = kafkaSettings({
+        brokers: broker.brokers,
+        topics: topicNames(prefix),
+        partitions: { flows: 1, verdicts: 1, violations: 1, deadLetter: 1 },
+      });
+      const flows = Array.from({ length: 30_000 }, (_, i) => shopFlow(i));
+      const sink = new KafkaFlowSink({
+        settings,
+        spoolDir: join(dir, `spool-none-${producer}`),
+        wire: 2,
+        compression: 'none',
+        producer,
+      });
+      for (const f of flows) await sink.write(f);
+      await sink.close();
+      expect(sink.stats).toMatchObject({ sent: 30_000, spooled: 0, sendFailures: 0, spoolBytes: 0 });
+      expect(codecsOf(broker.dataDir, `${prefix}flows`)).toEqual(new Set(['none']));
+      const db = join(dir, `none-${producer}.db`);
+      const { stats } = await processUntilIdle(brokers, prefix, db);
+      expect(stats.recorded).toBe(30_000);
+      expect(stats.deadLetters).toBe(0);
+    }
+  });
+
   it('v1 messages from @platformatic/kafka land where kafkajs and the Java client put their keys', async () => {
     const prefix = 'v1place.';
     const flows: FlowRecord[] = Array.from({ length: 600 }, (_, i) => ({

@@ -28,6 +28,9 @@ export {
   KafkaFlowSink,
   type KafkaFlowSinkOptions,
   type KafkaSinkStats,
+  PACK_CHARS,
+  REQUEST_PARTITION_BYTES,
+  requestParts,
 } from './sink.js';
 export { ensureTopics } from './topics.js';
 export {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { shopFlow } from '../../test/pipeline/support.js';
 import { decodeMessage, encodePack, flowKey } from '../codec.js';
 import { murmur2, partitionOf } from './partition.js';
+import { requestParts } from './sink.js';
 
 const require = createRequire(import.meta.url);
 const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur2.js') as (
@@ -70,5 +71,35 @@ describe('v2 packs', () => {
       headers: { 'netpol-audit-schema': 'flow-record', 'netpol-audit-schema-version': '1' },
     });
     expect(v1.ok && !v1.packed && v1.record.id).toBe(shopFlow(5).id);
+  });
+});
+
+describe('produce requests of the sink', () => {
+  const m = (partition: number | undefined, bytes: number, i: number) => ({
+    topic: 't',
+    key: null,
+    value: 'x'.repeat(bytes),
+    ...(partition === undefined ? {} : { partition }),
+    count: i,
+  });
+
+  it('hold at most the bound of values per partition, in order, a larger message alone in its partition', () => {
+    const batch = [
+      m(0, 400, 1),
+      m(1, 900, 2),
+      m(0, 400, 3),
+      m(0, 400, 4),
+      m(1, 50, 5),
+      m(2, 2000, 6),
+      m(2, 10, 7),
+    ];
+    const parts = requestParts(batch, 1000);
+    expect(parts.map((p) => p.map((x) => x.count))).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
+    expect(parts.flat()).toEqual(batch);
+  });
+
+  it('count v1 messages (the client picks their partition) together', () => {
+    const parts = requestParts([m(undefined, 600, 1), m(undefined, 600, 2)], 1000);
+    expect(parts.map((p) => p.length)).toEqual([1, 1]);
   });
 });

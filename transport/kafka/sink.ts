@@ -98,6 +98,47 @@ interface Entry {
   v: number;
 }
 
+/**
+ * Bytes of message values per partition and produce request, before compression. A broker refuses
+ * a partition's batch larger than its `message.max.bytes` (1,048,588 by default), compressed, and
+ * the refusal is permanent: with `--compression none` and a topic of one partition, requests of
+ * 12 packs (4 MB) were refused for ever and every record went to the spool as if the broker were
+ * away. Under this bound uncompressed, a request is under the broker's default however its values
+ * compress (the margin is for the batch's and the records' headers).
+ */
+export const REQUEST_PARTITION_BYTES = 1_000_000;
+
+/** Characters of JSON per pack at most: under REQUEST_PARTITION_BYTES even at 3 UTF-8 bytes each. */
+export const PACK_CHARS = 333_000;
+
+/**
+ * The messages as produce requests, in order, each holding at most `limit` bytes of values per
+ * partition (a message larger than that alone). v1 messages, whose partition the client chooses,
+ * count together.
+ */
+export function requestParts(
+  batch: readonly SpooledMessage[],
+  limit = REQUEST_PARTITION_BYTES,
+): SpooledMessage[][] {
+  const parts: SpooledMessage[][] = [];
+  let part: SpooledMessage[] = [];
+  const used = new Map<number, number>();
+  for (const m of batch) {
+    const p = m.partition ?? -1;
+    const b = m.value === null ? 0 : Buffer.byteLength(m.value);
+    const u = used.get(p) ?? 0;
+    if (u > 0 && u + b > limit) {
+      parts.push(part);
+      part = [];
+      used.clear();
+    }
+    part.push(m);
+    used.set(p, (used.get(p) ?? 0) + b);
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
 export class KafkaFlowSink implements FlowSink {
   readonly origin = randomUUID();
   private readonly spool: DiskSpool;
@@ -217,8 +258,18 @@ export class KafkaFlowSink implements FlowSink {
     }
     const out: SpooledMessage[] = [];
     for (const [partition, lines] of byPartition)
-      for (let i = 0; i < lines.length; i += this.packSize) {
-        const slice = lines.slice(i, i + this.packSize);
+      for (let i = 0; i < lines.length; ) {
+        // At most packSize records and PACK_CHARS characters (a record is ~300-400).
+        let j = i;
+        let chars = 0;
+        while (
+          j < lines.length &&
+          j - i < this.packSize &&
+          (j === i || chars + lines[j]!.length < PACK_CHARS)
+        )
+          chars += lines[j++]!.length + 1;
+        const slice = lines.slice(i, j);
+        i = j;
         const m = encodePack(slice);
         out.push({
           topic,
@@ -324,7 +375,7 @@ export class KafkaFlowSink implements FlowSink {
 
   private async send(batch: SpooledMessage[]): Promise<void> {
     const producer = await this.connected();
-    await producer.send(this.opts.settings.topics.flows, batch);
+    for (const part of requestParts(batch)) await producer.send(this.opts.settings.topics.flows, part);
   }
 
   private async connected(): Promise<ProduceClient> {
