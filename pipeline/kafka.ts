@@ -40,6 +40,7 @@ import {
   packVerdicts,
   type VerdictMessage,
 } from '../transport/kafka/verdict.js';
+import { stringifySharingReplay } from '../transport/stored-json.js';
 
 /**
  * The consuming side of the pipeline, in three roles (docs/pipeline.md):
@@ -663,7 +664,7 @@ export class PipelineRunner {
     if (judged.classification === 'denied-but-observed')
       violations.push({
         key: flowKey(record),
-        value: JSON.stringify({ source, ...judged.stored }),
+        value: stringifySharingReplay({ source, ...judged.stored }, judged.stored.facts),
         headers: { [HEADER_SCHEMA]: 'violation', [HEADER_VERSION]: '1' },
       });
     if (this.opts.role === 'all') {

@@ -2,6 +2,7 @@ import type { ErrorCode } from '../../lib/errors.js';
 import { identityOf } from '../../processor/store/identity.js';
 import type { StoredFlow } from '../../processor/store/index.js';
 import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
+import { stringifySharingReplay } from '../stored-json.js';
 
 /**
  * What a `--role judge` processor hands the recorder: the judged flow reduced to what the store
@@ -55,7 +56,7 @@ export function encodeVerdict(m: VerdictMessage): WireMessage {
     : { ...m, flow: { ...flow, evidence: null, ...(identity ? { identity } : {}) } };
   return {
     key: verdictKey(m.source),
-    value: JSON.stringify(compact),
+    value: stringifySharingReplay(compact, compact.flow.facts),
     headers: { [HEADER_SCHEMA]: VERDICT_SCHEMA_NAME, [HEADER_VERSION]: String(VERDICT_VERSION) },
   };
 }
