@@ -34,7 +34,13 @@ import { AuditStore, type StoredFlow } from '../processor/store/index.js';
 import { type FlowRecord, validateFlowRecord } from '../schema/flow-record.js';
 import { StoreRecorder } from '../sinks/store.js';
 import { type RunningBroker, startBroker } from '../test/kafka/broker.js';
-import { SHOP_CLUSTER, shopFlow, storedPackets, storedRecords } from '../test/pipeline/support.js';
+import {
+  processArgs,
+  SHOP_CLUSTER,
+  shopFlow,
+  storedPackets,
+  storedRecords,
+} from '../test/pipeline/support.js';
 import { decodeMessage, type WireFormat, type WireMessage } from '../transport/codec.js';
 import {
   createKafka,
@@ -385,21 +391,11 @@ async function main() {
           [
             ...(args['processor-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['processor-prof']] : []),
             ...(args['processor-tsx'] ? ['--import', 'tsx', join(ROOT, 'cli/index.ts')] : [DIST_CLI]),
-            'process',
-            '--role',
-            role,
-            '--cluster',
-            SHOP_CLUSTER,
-            ...(role === 'judge' ? [] : ['--db', db]),
-            ...(role === 'judge' && topology === 'judge+record, verdict packs' ? ['--wire', '2'] : []),
-            '--brokers',
-            brokers.join(','),
-            '--topic-prefix',
-            prefix,
-            '--group',
-            prefix,
-            '--format',
-            'json',
+            ...processArgs(brokers.join(','), prefix, role === 'judge' ? undefined : db, [
+              '--role',
+              role,
+              ...(role === 'judge' && topology === 'judge+record, verdict packs' ? ['--wire', '2'] : []),
+            ]),
           ],
           {
             cwd: ROOT,

@@ -17,14 +17,21 @@ import { type CliResult, ROOT, runCli } from '../support/cli.js';
 export const SHOP_CLUSTER = resolve(ROOT, 'examples/shop/cluster.yaml');
 export const SHOP_CAPTURE = resolve(ROOT, 'examples/shop/capture.pcap');
 
-/** `netpol-audit process` on the shop cluster, reading the pipeline under `prefix` (also its group). */
-export function processArgs(brokers: string, prefix: string, db: string, extra: string[] = []): string[] {
+/**
+ * `netpol-audit process` on the shop cluster, reading the pipeline under `prefix` (also its group);
+ * no store without `db` (a judge).
+ */
+export function processArgs(
+  brokers: string,
+  prefix: string,
+  db: string | undefined,
+  extra: string[] = [],
+): string[] {
   return [
     'process',
     '--cluster',
     SHOP_CLUSTER,
-    '--db',
-    db,
+    ...(db === undefined ? [] : ['--db', db]),
     '--brokers',
     brokers,
     '--topic-prefix',
