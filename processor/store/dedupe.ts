@@ -12,7 +12,8 @@ import type { StoredFlow } from './types.js';
  * driver) cost more than everything else the store does; instead the batch's bucket range is read
  * once, in key order, and the flows are checked against it in memory, together with the identities
  * the batch itself adds; the buckets read stay in memory for the next batches (IdentityCache). The
- * answer is the per-flow query's, including which earlier observation a duplicate is compared with (the earliest start, as that query's LIMIT 1 in key order found it).
+ * answer is the per-flow query's, including which earlier observation a duplicate is compared with
+ * (the earliest start, as that query's LIMIT 1 in key order found it).
  * A range that holds far more identities than the batch has flows (a batch spread over a long period
  * of a busy store) is not read whole: past a bound, the batch falls back to one query per flow.
  */
@@ -20,10 +21,7 @@ import type { StoredFlow } from './types.js';
 /** Identities a read may visit per flow of the batch before the per-flow queries are cheaper. */
 export const RANGE_ROWS_PER_FLOW = 4;
 
-/**
- * Identities (plus one per bucket) the store keeps in memory between batches (~50 MB at most):
- * past it the cache starts over.
- */
+/** Identities the store keeps in memory between batches (~50 MB at most): past it the cache starts over. */
 export const CACHED_ROWS = 250_000;
 
 /** Buckets not needed by a batch but lying between two that are: read with them, up to this gap. */
@@ -54,11 +52,7 @@ export class IdentityCache {
   constructor(readonly maxRows = CACHED_ROWS) {}
 
   add(tuple: string, seq: number, start: number, packets: number): void {
-    const list = this.known.get(tuple);
-    this.rows++;
-    if (!list) this.known.set(tuple, [seq, start, packets]);
-    else if (start >= list[list.length - 2]!) list.push(seq, start, packets);
-    else list.splice(3 * firstFrom(list, start), 0, seq, start, packets);
+    this.insert(this.known.get(tuple), tuple, seq, start, packets);
   }
 
   /**
@@ -67,24 +61,32 @@ export class IdentityCache {
    */
   seenOrAdd(tuple: string, seq: number, start: number, tol: number, packets: number): number | undefined {
     const list = this.known.get(tuple);
-    this.rows++;
-    if (!list) {
-      this.known.set(tuple, [seq, start, packets]);
-      return undefined;
-    }
-    const to = start + tol;
-    // Short lists (most tuples) are scanned from their start; long ones from the first candidate.
-    for (let i = list.length > 24 ? 3 * firstFrom(list, start - tol) : 0; i < list.length; i += 3) {
-      const s = list[i + 1]!;
-      if (s > to) break;
-      if (list[i] === seq && s >= start - tol) {
-        this.rows--;
-        return list[i + 2];
+    if (list) {
+      const from = start - tol;
+      const to = start + tol;
+      // Short lists (most tuples) are scanned from their start; long ones from the first candidate.
+      for (let i = list.length > 24 ? 3 * firstFrom(list, from) : 0; i < list.length; i += 3) {
+        const s = list[i + 1]!;
+        if (s > to) break;
+        if (list[i] === seq && s >= from) return list[i + 2];
       }
     }
-    if (start >= list[list.length - 2]!) list.push(seq, start, packets);
-    else list.splice(3 * firstFrom(list, start), 0, seq, start, packets);
+    this.insert(list, tuple, seq, start, packets);
     return undefined;
+  }
+
+  /** Adds an identity to the tuple's list (`list`, as looked up), keeping it in start order. */
+  private insert(
+    list: number[] | undefined,
+    tuple: string,
+    seq: number,
+    start: number,
+    packets: number,
+  ): void {
+    this.rows++;
+    if (!list) this.known.set(tuple, [seq, start, packets]);
+    else if (start >= list[list.length - 2]!) list.push(seq, start, packets);
+    else list.splice(3 * firstFrom(list, start), 0, seq, start, packets);
   }
 
   forget(): void {

@@ -25,8 +25,8 @@ const VERDICT_VERSION = 1;
 export const VERDICT_PACK_SCHEMA_NAME = 'judged-flow-pack';
 export const VERDICT_PACK_VERSION = 2;
 export const VERDICTS_PER_PACK = 1000;
-/** Bytes of JSON per verdict pack at most (a violation's verdict, with its evidence, is ~2 KB). */
-export const VERDICT_PACK_BYTES = 256 << 10;
+/** Characters of JSON per verdict pack at most (a violation's verdict, with its evidence, is ~2 KB). */
+export const VERDICT_PACK_CHARS = 256 << 10;
 
 export interface VerdictMessage {
   v: 1;
@@ -36,6 +36,11 @@ export interface VerdictMessage {
   origin?: string;
   seq?: number;
   flow: StoredFlow;
+}
+
+/** A header's text (kafkajs gives a Buffer, the other client and tests a string). */
+function headerOf(m: WireMessage, name: string): string | undefined {
+  return m.headers?.[name]?.toString();
 }
 
 function verdictKey(source: { topic: string; partition: number }): string {
@@ -65,11 +70,11 @@ export type VerdictDecode =
   | { ok: true; verdict: VerdictMessage }
   | { ok: false; code: ErrorCode; reason: string };
 
-/** The verdicts (one key: their source partition) as packs of at most `size` and `bytes`, in order. */
+/** The verdicts (one key: their source partition) as packs of at most `size` and `chars`, in order. */
 export function packVerdicts(
   messages: readonly WireMessage[],
   size = VERDICTS_PER_PACK,
-  bytes = VERDICT_PACK_BYTES,
+  chars = VERDICT_PACK_CHARS,
 ): WireMessage[] {
   const packs: WireMessage[] = [];
   const headers = {
@@ -86,7 +91,7 @@ export function packVerdicts(
   };
   for (const m of messages) {
     const line = String(m.value);
-    if (lines.length > 0 && (m.key !== key || lines.length === size || used + line.length > bytes)) flush();
+    if (lines.length > 0 && (m.key !== key || lines.length === size || used + line.length > chars)) flush();
     key = m.key;
     lines.push(line);
     used += line.length + 1;
@@ -107,11 +112,11 @@ export type VerdictsDecode =
 
 /** Decodes a v1 verdict message or a v2 verdict pack (each line on its own). */
 export function decodeVerdicts(m: WireMessage): VerdictsDecode {
-  if (m.headers?.[HEADER_SCHEMA]?.toString() !== VERDICT_PACK_SCHEMA_NAME) {
+  if (headerOf(m, HEADER_SCHEMA) !== VERDICT_PACK_SCHEMA_NAME) {
     const d = decodeVerdict(m);
     return d.ok ? { ok: true, packed: false, verdict: d.verdict } : d;
   }
-  const version = m.headers?.[HEADER_VERSION]?.toString();
+  const version = headerOf(m, HEADER_VERSION);
   if (version !== String(VERDICT_PACK_VERSION))
     return {
       ok: false,
@@ -131,7 +136,7 @@ export function decodeVerdicts(m: WireMessage): VerdictsDecode {
 }
 
 export function decodeVerdict(m: WireMessage): VerdictDecode {
-  const h = (name: string) => m.headers?.[name]?.toString();
+  const h = (name: string) => headerOf(m, name);
   if (h(HEADER_SCHEMA) !== VERDICT_SCHEMA_NAME)
     return {
       ok: false,
