@@ -46,6 +46,7 @@ export type {
   StoreOptions,
   TimeRange,
 } from './types.js';
+export { keepsEvidence } from './types.js';
 
 export class AuditStore {
   readonly db: Database.Database;

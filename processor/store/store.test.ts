@@ -325,6 +325,46 @@ describe('AuditStore ingestion identity', () => {
     s.close();
   });
 
+  it("the recorder lets go of an allowed flow's evidence at once, keeps a finding's, and still identifies both", () => {
+    const record = (port: number) => ({
+      v: 1,
+      start: T0,
+      end: T0 + 5,
+      proto: 'TCP',
+      src: { ip: '10.244.2.40', port },
+      dst: { ip: '10.244.2.20', port: 9000 },
+    });
+    const allowed = flow({ result: 'allowed', classification: 'allowed', evidence: record(40001) });
+    const violation = flow({ evidence: record(40002) });
+    const s = AuditStore.open(path);
+    const handed: StoredFlow[] = [];
+    const apply = s.applyBatch.bind(s);
+    s.applyBatch = (flows, ...rest) => {
+      handed.push(...flows);
+      return apply(flows, ...rest);
+    };
+    const rec = new StoreRecorder(s);
+    const judged = (stored: StoredFlow) =>
+      ({ stored, record: stored.evidence }) as Parameters<StoreRecorder['write']>[0];
+    rec.write(judged(allowed));
+    rec.write(judged(violation));
+    rec.commit();
+    expect(handed.map((f) => f.evidence)).toEqual([null, violation.evidence]);
+    expect(handed.map((f) => f.identity?.tuple)).toEqual([
+      '6|10.244.2.20#9000|10.244.2.40#40001',
+      '6|10.244.2.20#9000|10.244.2.40#40002',
+    ]);
+    // The judged flows handed in are left as they were (a tee may hand them to another sink too).
+    expect(allowed.evidence).toEqual(record(40001));
+    expect(s.violations()[0]!.evidence).toEqual([violation.evidence]);
+    // Seen again, both are recognised: the identity came from the record, not from the dropped evidence.
+    rec.write(judged(allowed));
+    rec.write(judged(violation));
+    rec.commit();
+    expect({ written: rec.written, duplicates: rec.duplicates }).toEqual({ written: 2, duplicates: 2 });
+    s.close();
+  });
+
   it('prune drops identities a day older than the cut', () => {
     const s = AuditStore.open(path);
     s.applyBatch([flow({ identity: ID }), flow({ identity: { ...ID, start: T0 + 3 * 86_400_000 } })]);

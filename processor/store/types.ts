@@ -36,6 +36,15 @@ export interface StoredFlow {
   facts?: FlowFacts;
 }
 
+/**
+ * Whether the store keeps a flow's evidence (the judged record): only for what the report shows as
+ * findings (violations, denied attempts, unsettled flows). An allowed flow's is never read, so a
+ * recorder drops it as soon as the flow arrives and a judge does not send it.
+ */
+export function keepsEvidence(classification: Classification): boolean {
+  return classification !== 'allowed';
+}
+
 /** What one applyBatch did. */
 export interface BatchResult {
   /** Flows counted in the aggregates. */

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../../lib/errors.js';
 import { identityOf } from '../../processor/store/identity.js';
-import type { StoredFlow } from '../../processor/store/index.js';
+import { keepsEvidence, type StoredFlow } from '../../processor/store/index.js';
 import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
 import { stringifySharingReplay } from '../stored-json.js';
 
@@ -49,10 +49,7 @@ function verdictKey(source: { topic: string; partition: number }): string {
 
 export function encodeVerdict(m: VerdictMessage): WireMessage {
   const flow = m.flow;
-  const keepEvidence =
-    flow.classification === 'denied-but-observed' ||
-    flow.classification === 'denied-attempt' ||
-    flow.classification === 'ambiguous';
+  const keepEvidence = keepsEvidence(flow.classification);
   // The recorder derives a flow's ingestion identity from its evidence; an allowed flow travels without
   // evidence, so it carries its identity instead (without it, a flow two nodes saw is counted twice).
   const identity = keepEvidence ? undefined : (flow.identity ?? identityOf(flow.evidence));
