@@ -18,7 +18,9 @@
 //               and zstd, v2 @platformatic/kafka zstd; measured
 //               until the store holds every flow, with the processor's lag, CPU and peak RSS
 //   stages      judge (FlowProcessor), SQLite (applyBatch), embedded (judge + SQLite, no Kafka)
-// Prints one line per phase and a JSON summary; nothing here asserts a speed (docs/kafka.md).
+// Prints one line per phase, then one line per goal of issue #15 (met or not, on this run's numbers;
+// the collector's goal is bench/collect.ts's), and a JSON summary; nothing here asserts a speed
+// (docs/kafka.md).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -545,12 +547,64 @@ async function main() {
       estore.close();
       console.log(`embedded (judge + SQLite, no Kafka): ${fmt(out.embeddedFlowsPerSec as number)} flows/s`);
     }
+    out.goals = goals(producerRuns, e2eRuns, out.embeddedFlowsPerSec as number | undefined);
+    for (const g of out.goals as Goal[])
+      console.log(
+        `goal: ${g.goal}: ${g.met === undefined ? 'not measured in this run' : g.met ? 'MET' : 'NOT MET'}${g.measured ? `: ${g.measured}` : ''}`,
+      );
     console.log(JSON.stringify(out));
   } finally {
     await admin.disconnect().catch(() => undefined);
     await broker?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface Goal {
+  goal: string;
+  /** Undefined when this run did not measure it (--e2e, --no-stages, --no-platformatic). */
+  met?: boolean;
+  measured?: string;
+}
+
+/** The product's variant: v2 packs, @platformatic/kafka, zstd (the default with `--wire 2`). */
+const PRODUCT = 'v2-platformatic-zstd';
+
+/** Issue #15's goals, judged on this run's numbers (the ratios against the baseline of the same run). */
+function goals(
+  producers: ProducerRun[],
+  e2e: Record<string, number | string>[],
+  embedded: number | undefined,
+): Goal[] {
+  const out: Goal[] = [];
+  const run = e2e.find((r) => r.label === PRODUCT);
+  out.push({
+    goal: 'end to end (collector, broker and `process` on this machine) at least 100,000 flows/s',
+    ...(run && {
+      met: (run.flowsPerSec as number) >= 100_000,
+      measured:
+        `${fmt(run.flowsPerSec as number)} flows/s (${PRODUCT}), processor max lag ` +
+        `${fmt(run.processorMaxLagFlows as number)} flows, peak RSS ${run.processorPeakRssMb} MB`,
+    }),
+  });
+  const base = producers.find((r) => r.label === 'v1-kafkajs-gzip');
+  const ours = producers.find((r) => r.label === PRODUCT);
+  const ratio = base && ours ? base.cpuUsPerFlow / ours.cpuUsPerFlow : undefined;
+  out.push({
+    goal: 'publishing at least 10x fewer CPU seconds per flow than the producer before #15 (v1, kafkajs, gzip)',
+    ...(ratio !== undefined && {
+      met: ratio >= 10,
+      measured: `${round2(ratio)}x (${ours!.cpuUsPerFlow} against ${base!.cpuUsPerFlow} µs/flow)`,
+    }),
+  });
+  out.push({
+    goal: 'embedded (judge and store, no Kafka) at least 300,000 flows/s',
+    ...(embedded !== undefined && {
+      met: embedded >= 300_000,
+      measured: `${fmt(embedded)} flows/s (bench/embedded.ts measures it against a baseline)`,
+    }),
+  });
+  return out;
 }
 
 main().then(
