@@ -484,6 +484,12 @@ async function main() {
         producerCpuUsPerFlow: round2((producerCpu * 1000) / total),
         processorCpuUsPerFlow: round2((processorCpu * 1000) / total),
         brokerCpuUsPerFlow: round2((brokerCpu * 1000) / total),
+        // Where the store's writer spent its time (RunnerStats.seconds): the stage near the wall
+        // time bounds it.
+        processorBatches: stats.batches,
+        processorJudgeS: round2(stats.seconds.judge),
+        processorPublishS: round2(stats.seconds.publish),
+        processorCommitS: round2(stats.seconds.commit),
       };
       e2eRuns.push(run);
       const base = e2eRuns[0]!;
@@ -491,7 +497,8 @@ async function main() {
         `end to end ${label}: ${fmt(total)} flows produced in ${Math.round(producedMs)} ms, all in SQLite after ${Math.round(e2eMs)} ms = ` +
           `${fmt(run.flowsPerSec)} flows/s (${round2(run.flowsPerSec / (base.flowsPerSec as number))}x v1); processor max lag ${fmt(maxLag)} flows, ` +
           `${run.processorTailMs} ms behind the producer at the end, peak RSS ${run.processorPeakRssMb} MB; CPU µs/flow: ` +
-          `producer ${run.producerCpuUsPerFlow}, processor ${run.processorCpuUsPerFlow}, broker ${run.brokerCpuUsPerFlow}`,
+          `producer ${run.producerCpuUsPerFlow}, processor ${run.processorCpuUsPerFlow}, broker ${run.brokerCpuUsPerFlow}; ` +
+          `${run.processorBatches} batches, seconds judging ${run.processorJudgeS}, publishing ${run.processorPublishS}, committing ${run.processorCommitS}`,
       );
     };
     const variants: (readonly [string, WireFormat, ProducerLibrary, ProduceCompression, Topology?])[] = [

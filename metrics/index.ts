@@ -100,6 +100,8 @@ export class Metrics {
     recorded: number;
     violationsPublished: number;
     lag: Record<number, number>;
+    batches: number;
+    seconds: Record<string, number>;
   }): this {
     const r = this.registry;
     counterFrom(r, 'netpol_audit_messages_consumed_total', 'Kafka messages consumed.', [], () => [
@@ -135,6 +137,16 @@ export class Metrics {
       'Violations published to the violations topic.',
       [],
       () => [{ value: stats.violationsPublished }],
+    );
+    counterFrom(r, 'netpol_audit_processor_batches_total', 'Kafka batches handled.', [], () => [
+      { value: stats.batches },
+    ]);
+    counterFrom(
+      r,
+      'netpol_audit_processor_stage_seconds_total',
+      'Seconds spent per stage: judge (decode and judge), publish (until the broker took the side outputs), commit (store transactions).',
+      ['stage'],
+      () => Object.entries(stats.seconds).map(([stage, value]) => ({ labels: { stage }, value })),
     );
     return this;
   }

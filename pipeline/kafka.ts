@@ -101,6 +101,15 @@ export interface RunnerStats {
   verdictsPublished: number;
   /** Per partition of the consumed topic: messages behind its high watermark at the last batch. */
   lag: Record<number, number>;
+  /** Kafka batches handled (with at least one message). */
+  batches: number;
+  /**
+   * Seconds spent per stage (`netpol_audit_processor_stage_seconds_total`, docs/metrics.md): judge,
+   * decoding and judging (or, for a recorder, reading verdicts); publish, until the broker took the
+   * side outputs; commit, the store's transactions. Publishing overlaps the next batch's judging,
+   * so they do not add up to the wall time: a stage close to it is the one that bounds the rate.
+   */
+  seconds: { judge: number; publish: number; commit: number };
   firstFlow?: number;
   lastFlow?: number;
   assigned: number[];
@@ -246,6 +255,8 @@ export class PipelineRunner {
       ambiguous: 0,
       violationsPublished: 0,
       lag: {},
+      batches: 0,
+      seconds: { judge: 0, publish: 0, commit: 0 },
       verdictsPublished: 0,
       assigned: [],
     };
@@ -366,6 +377,8 @@ export class PipelineRunner {
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning }: EachBatchPayload): Promise<void> {
     if (this.commitFailure) throw this.commitFailure;
     if (batch.messages.length === 0) return;
+    const judging = performance.now();
+    this.stats.batches++;
     this.lastActivity = Date.now();
     const { topic, partition } = batch;
     // What this batch leaves behind the partition's end (kafkajs: highWatermark - last offset - 1).
@@ -402,6 +415,7 @@ export class PipelineRunner {
         topic: this.opts.settings.topics.verdicts,
         messages: this.opts.verdictWire === 2 ? packVerdicts(verdicts) : verdicts,
       });
+    this.stats.seconds.judge += (performance.now() - judging) / 1000;
     // Side outputs first, then the store: a crash between them publishes again (at-least-once
     // topics) but never loses an output of a flow the store counted.
     if (this.recorder && this.opts.role !== 'judge') {
@@ -422,6 +436,7 @@ export class PipelineRunner {
           } catch {
             return; // stopping (publish set `unpublished`)
           }
+          const committing = performance.now();
           try {
             recorder.commitTaken(unit);
           } catch (err) {
@@ -430,6 +445,7 @@ export class PipelineRunner {
             this.commitFailure = err as Error;
             return;
           }
+          this.stats.seconds.commit += (performance.now() - committing) / 1000;
           this.opts.onCommit?.(this.stats);
         })
         .finally(() => this.inFlight--);
@@ -454,6 +470,7 @@ export class PipelineRunner {
     verdicts: number,
   ): Promise<void> {
     if (out.length === 0) return;
+    const publishing = performance.now();
     // Until the broker takes them: the positions of these messages have moved on, so a batch
     // Kafka delivered again would not publish them a second time. A part the broker took is not
     // sent again when a later part has to be retried.
@@ -477,6 +494,7 @@ export class PipelineRunner {
         }
     this.stats.violationsPublished += violations;
     this.stats.verdictsPublished += verdicts;
+    this.stats.seconds.publish += (performance.now() - publishing) / 1000;
   }
 
   /**

@@ -71,6 +71,16 @@ describe('Prometheus metrics of the pipeline', () => {
     expect(await q('netpol_audit_messages_consumed_total')).toBe(23);
     expect(await q('sum(netpol_audit_dead_letters_total) or vector(0)')).toBe(0);
     expect(await q('netpol_audit_process_resident_memory_bytes')).toBeGreaterThan(0);
+    // Where a batch's time went: judging, publishing its two violations, committing it.
+    await waitUntil(
+      () => `a commit in Prometheus; process: ${p.stderr().slice(-500)}`,
+      async () => ((await q('netpol_audit_processor_stage_seconds_total{stage="commit"}')) ?? 0) > 0,
+      60_000,
+    );
+    expect(await q('netpol_audit_processor_batches_total')).toBeGreaterThanOrEqual(1);
+    for (const stage of ['judge', 'publish', 'commit'])
+      expect(await q(`netpol_audit_processor_stage_seconds_total{stage="${stage}"}`)).toBeGreaterThan(0);
+    expect(await q('count(netpol_audit_processor_stage_seconds_total)')).toBe(3);
 
     // promtool check metrics: the exposition follows Prometheus's conventions.
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
