@@ -22,7 +22,8 @@ import { join } from 'node:path';
 export interface SpooledMessage {
   topic: string;
   key: string | null;
-  value: string | null;
+  /** A buffer (a v2 pack, UTF-8) is spooled as its text, and read back as a string. */
+  value: string | Buffer | null;
   headers?: Record<string, string>;
   /** The partition a v2 pack was packed for (its records' keys hash there). */
   partition?: number;
@@ -63,7 +64,7 @@ export class DiskSpool {
 
   /** Appends a message; false (and its records counted as dropped) when the spool is full. */
   append(m: SpooledMessage): boolean {
-    const line = `${JSON.stringify(m)}\n`;
+    const line = `${JSON.stringify(Buffer.isBuffer(m.value) ? { ...m, value: m.value.toString('utf8') } : m)}\n`;
     const size = Buffer.byteLength(line);
     const records = m.count ?? 1;
     if (this.stats.bytes + size > this.maxBytes) {

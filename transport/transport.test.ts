@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FlowRecord } from '../schema/flow-record.js';
-import { deadLetter, decodeFlow, encodeFlow, flowKey, HEADER_VERSION } from './codec.js';
+import { deadLetter, decodeFlow, encodeFlow, flowKey, HEADER_VERSION, jsonLines } from './codec.js';
 import { DiskSpool, type SpooledMessage } from './spool.js';
 
 const rec: FlowRecord = {
@@ -64,6 +64,28 @@ describe('flow codec', () => {
   });
 });
 
+describe('jsonLines (a pack value)', () => {
+  const general = (lines: string[]) => Buffer.from(lines.join('\n'), 'utf8');
+  it('is the lines joined by newlines, as UTF-8, whatever characters they hold', () => {
+    const ascii = ['{"a":1}', '{"ip":"10.0.0.1"}', '{}'];
+    const cases = [
+      [],
+      [''],
+      ['', ''],
+      ascii,
+      // Not ASCII first, in the middle, last (where the buffer has only its spare bytes left), and
+      // a line of nothing but four-byte characters and an unpaired surrogate.
+      ['{"n":"café"}', ...ascii],
+      [...ascii.slice(0, 1), '{"n":"Straße 名前"}', ...ascii.slice(1)],
+      [...ascii, '{"n":"é"}'],
+      [...ascii, '🛰️🛰️🛰️'],
+      ['{"n":"\ud800"}', ...ascii],
+    ];
+    for (const lines of cases)
+      expect(jsonLines(lines).equals(general(lines)), JSON.stringify(lines)).toBe(true);
+  });
+});
+
 describe('DiskSpool', () => {
   let dir: string;
   beforeEach(() => {
@@ -99,6 +121,15 @@ describe('DiskSpool', () => {
     expect(got[0]).not.toBe('k0');
     expect(got.at(-1)).toBe('k19');
     expect(got).toEqual([...got].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))));
+  });
+
+  it('spools a buffer value (a pack) as its text', async () => {
+    const s = new DiskSpool(dir, 1_000_000);
+    const value = jsonLines(['{"n":"café"}', '{"a":1}']);
+    s.append({ topic: 't', key: null, value, partition: 2, count: 2 });
+    const got: SpooledMessage[] = [];
+    await s.drain(async (b) => void got.push(...b));
+    expect(got).toEqual([{ topic: 't', key: null, value: '{"n":"café"}\n{"a":1}', partition: 2, count: 2 }]);
   });
 
   it('counts what it refuses when full, and refuses nothing before that', () => {

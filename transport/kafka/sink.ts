@@ -139,6 +139,10 @@ export function requestParts(
   return parts;
 }
 
+function isPacked(batch: Entry[] | SpooledMessage[]): batch is SpooledMessage[] {
+  return batch.length > 0 && 'topic' in batch[0]!;
+}
+
 export class KafkaFlowSink implements FlowSink {
   readonly origin = randomUUID();
   private readonly spool: DiskSpool;
@@ -160,6 +164,8 @@ export class KafkaFlowSink implements FlowSink {
   /** Every delivery and resend runs on this chain, one at a time, so records leave in write order. */
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
+  /** Batches on the chain still as records (dispatched before the partition count was known). */
+  private unpacked = 0;
   private linger: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private topicsReady: Promise<void> | undefined;
@@ -210,16 +216,30 @@ export class KafkaFlowSink implements FlowSink {
       return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Moves the buffered records onto the delivery chain. */
+  /**
+   * Moves the buffered records onto the delivery chain. Once the partition count is known, v2
+   * records become packs here rather than when their turn to be sent comes: a batch's JSON strings
+   * then die young, while up to maxBuffered records wait as bytes outside the JS heap. Held as
+   * strings until their turn, they were promoted to the old generation, whose growth set off
+   * full garbage collections of the collector's whole heap. Batches are numbered in chain order,
+   * so a batch is packed here only when none before it waits unpacked.
+   */
   private dispatch(): Promise<void> {
     if (this.linger) clearTimeout(this.linger);
     this.linger = undefined;
     while (this.buffer.length > 0) {
       const batch = this.buffer.splice(0, this.batchSize);
-      this.queued += batch.length;
+      const records = batch.length;
+      // Only `work` is held by the chain: the records' strings are let go once packed.
+      const work =
+        this.wire === 2 && this.partitions !== undefined && this.unpacked === 0
+          ? this.toMessages(batch)
+          : batch;
+      if (work === batch) this.unpacked++;
+      this.queued += records;
       this.chain = this.chain.then(async () => {
-        await this.deliver(batch);
-        this.queued -= batch.length;
+        await this.deliver(work, records);
+        this.queued -= records;
         this.release();
       });
     }
@@ -274,7 +294,7 @@ export class KafkaFlowSink implements FlowSink {
         out.push({
           topic,
           key: null,
-          value: m.value as string,
+          value: m.value,
           partition,
           count: slice.length,
           headers: {
@@ -287,14 +307,21 @@ export class KafkaFlowSink implements FlowSink {
     return out;
   }
 
-  private async deliver(batch: Entry[]): Promise<void> {
-    let messages: SpooledMessage[] | undefined;
+  /** Sends a batch (records, or the packs they already became), or spools it. */
+  private async deliver(batch: Entry[] | SpooledMessage[], records: number): Promise<void> {
+    let messages = isPacked(batch) ? batch : undefined;
+    // Numbered now: until then no later batch may be packed (and numbered) ahead of this one.
+    const pack = (entries: Entry[]) => {
+      const m = this.toMessages(entries);
+      this.unpacked--;
+      return m;
+    };
     if (this.link === 'up') {
       try {
         await this.connected();
-        messages = this.toMessages(batch);
+        messages ??= pack(batch as Entry[]);
         await this.send(messages);
-        this.counts.sent += batch.length;
+        this.counts.sent += records;
         return;
       } catch (err) {
         this.counts.sendFailures++;
@@ -307,7 +334,7 @@ export class KafkaFlowSink implements FlowSink {
         this.scheduleRetry(this.retryMs);
       }
     }
-    this.toSpool(messages ?? this.toMessages(batch));
+    this.toSpool(messages ?? pack(batch as Entry[]));
   }
 
   private toSpool(batch: SpooledMessage[]): void {

@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../../lib/errors.js';
 import { identityOf } from '../../processor/store/identity.js';
 import { keepsEvidence, type StoredFlow } from '../../processor/store/index.js';
-import { HEADER_SCHEMA, HEADER_VERSION, type WireMessage } from '../codec.js';
+import { HEADER_SCHEMA, HEADER_VERSION, jsonLines, type WireMessage } from '../codec.js';
 import { stringifySharingReplay } from '../stored-json.js';
 
 /**
@@ -82,7 +82,7 @@ export function packVerdicts(
   let used = 0;
   let key: WireMessage['key'] | undefined;
   const flush = () => {
-    if (lines.length > 0) packs.push({ key: key ?? null, value: lines.join('\n'), headers: { ...headers } });
+    if (lines.length > 0) packs.push({ key: key ?? null, value: jsonLines(lines), headers: { ...headers } });
     lines = [];
     used = 0;
   };
