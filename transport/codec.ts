@@ -104,10 +104,13 @@ export type WireFormat = 1 | 2;
  * lines into a string first, measuring its bytes and converting it cost the collector more than
  * zstd did (docs/kafka.md, "Publishing").
  */
-export function encodePack(lines: readonly string[]): WireMessage & { value: Buffer } {
+export function encodePack(
+  lines: readonly string[],
+  alloc?: (bytes: number) => Buffer,
+): WireMessage & { value: Buffer } {
   return {
     key: null,
-    value: jsonLines(lines),
+    value: jsonLines(lines, alloc),
     headers: {
       [HEADER_SCHEMA]: PACK_SCHEMA_NAME,
       [HEADER_VERSION]: String(PACK_VERSION),
@@ -122,10 +125,13 @@ export function encodePack(lines: readonly string[]): WireMessage & { value: Buf
  * ASCII (it writes more bytes than it has characters, the spare 4 bytes guarantee that much room)
  * sends the whole pack through the general conversion.
  */
-export function jsonLines(lines: readonly string[]): Buffer {
+export function jsonLines(
+  lines: readonly string[],
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
   let chars = lines.length > 0 ? lines.length - 1 : 0;
   for (const l of lines) chars += l.length;
-  const out = Buffer.allocUnsafe(chars + 4);
+  const out = alloc(chars + 4);
   let at = 0;
   for (let i = 0; i < lines.length; i++) {
     if (i > 0) out[at++] = 0x0a;
