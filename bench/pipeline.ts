@@ -14,7 +14,9 @@
 //               @platformatic/kafka (gzip, zstd, none: zstd is the sink's default for v2),
 //               v1 on @platformatic/kafka: flows/s, CPU of the
 //               producing process per flow and of the broker, ratios against the baseline; each
-//               variant once per round (--producer-rounds, default 3), medians reported
+//               variant once per round (--producer-rounds, default 3), medians reported; each
+//               run in a child process of its own that publishes --producer-warmup (30,000) flows
+//               to other topics first, so a run's heap holds its flows only and its code is warm
 //   consumer    kafkajs eachBatch + decode, on the v1 and the v2 topics
 //   end to end  KafkaFlowSink → broker → `netpol-audit process` child → SQLite: v1, v2 kafkajs gzip
 //               and zstd, v2 @platformatic/kafka zstd; measured
@@ -64,6 +66,12 @@ const { values: args } = parseArgs({
     'pack-size': { type: 'string', default: '1000' },
     /** Rounds of the producer phase (each variant once per round); each variant's median is reported. */
     'producer-rounds': { type: 'string', default: '3' },
+    /** Flows each producer child publishes first, unmeasured, to a topic of its own (JIT warm-up). */
+    'producer-warmup': { type: 'string', default: '30000' },
+    /** Internal: run one producer measurement (JSON spec) in this process and print its figures. */
+    'producer-child': { type: 'string' },
+    /** Internal, with --producer-child: the broker's pid, for its CPU over the measured window. */
+    'broker-pid': { type: 'string' },
     brokers: { type: 'string' },
     'no-platformatic': { type: 'boolean', default: false },
     'no-stages': { type: 'boolean', default: false },
@@ -265,7 +273,59 @@ function settingsFor(brokers: string[], prefix: string): KafkaSettings {
   });
 }
 
+/** What a producer child measures: one variant, its topics' prefixes, the spool directory. */
+interface ProducerSpec {
+  label: string;
+  wire: WireFormat;
+  producer: ProducerLibrary;
+  compression: ProduceCompression;
+  prefix: string;
+  warmPrefix: string;
+  spoolDir: string;
+}
+
+/**
+ * One producer run, in a process of its own: its heap holds its flows and the sink, not what the
+ * variants before it left; the sink's code is warmed up on other topics first, then measured.
+ */
+async function producerChild(spec: ProducerSpec, brokers: string[]): Promise<void> {
+  const flows: FlowRecord[] = Array.from({ length: total }, (_, i) => shopFlow(i));
+  const run = async (prefix: string, records: readonly FlowRecord[], spool: string) => {
+    const sink = new KafkaFlowSink({
+      settings: settingsFor(brokers, prefix),
+      spoolDir: spool,
+      wire: spec.wire,
+      packSize,
+      producer: spec.producer,
+      compression: spec.compression,
+      createTopics: false,
+    });
+    for (const f of records) await sink.write(f);
+    await sink.close();
+    if (sink.stats.sent !== records.length)
+      throw new Error(`${spec.label}: sent ${sink.stats.sent} of ${records.length}`);
+  };
+  await run(spec.warmPrefix, flows.slice(0, Number(args['producer-warmup'])), `${spec.spoolDir}-warm`);
+  const brokerPid = args['broker-pid'] ? Number(args['broker-pid']) : undefined;
+  const cpu0 = selfCpuMs();
+  const b0 = procCpuMs(brokerPid);
+  const t0 = performance.now();
+  await run(spec.prefix, flows, spec.spoolDir);
+  const sample: Omit<ProducerSample, 'messages'> = {
+    ms: performance.now() - t0,
+    cpuUsPerFlow: ((selfCpuMs() - cpu0) * 1000) / total,
+    brokerCpuUsPerFlow: ((procCpuMs(brokerPid) - b0) * 1000) / total,
+  };
+  console.log(`${PRODUCER_SAMPLE}${JSON.stringify(sample)}`);
+}
+
+const PRODUCER_SAMPLE = 'producer-sample ';
+
 async function main() {
+  if (args['producer-child']) {
+    await producerChild(JSON.parse(args['producer-child']) as ProducerSpec, args.brokers!.split(','));
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'npa-bench-pipeline-'));
   const flows: FlowRecord[] = Array.from({ length: total }, (_, i) => shopFlow(i));
   const totalPackets = flows.reduce((n, f) => n + f.packets.fwd + f.packets.rev, 0);
@@ -311,32 +371,57 @@ async function main() {
       compression: ProduceCompression,
     ): Promise<ProducerSample> => {
       const prefix = `bench-${process.pid}-${label}-${round}.`;
+      const warmPrefix = `bench-${process.pid}-${label}-${round}-warm.`;
       const settings = settingsFor(brokers, prefix);
       await ensureTopics(admin, settings);
+      await ensureTopics(admin, settingsFor(brokers, warmPrefix));
       topicOf[label] ??= settings.topics.flows;
-      const cpu0 = selfCpuMs();
-      const b0 = procCpuMs(brokerPid);
-      const t0 = performance.now();
-      const sink = new KafkaFlowSink({
-        settings,
-        spoolDir: join(dir, `spool-${label}-${round}`),
+      const spec: ProducerSpec = {
+        label,
         wire,
-        packSize,
         producer,
         compression,
-        createTopics: false,
+        prefix,
+        warmPrefix,
+        spoolDir: join(dir, `spool-${label}-${round}`),
+      };
+      const out = await new Promise<string>((done, fail) => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            import.meta.filename,
+            '--producer-child',
+            JSON.stringify(spec),
+            '--brokers',
+            brokers.join(','),
+            '--flows',
+            String(total),
+            '--partitions',
+            String(partitions),
+            '--pack-size',
+            String(packSize),
+            '--producer-warmup',
+            String(args['producer-warmup']),
+            ...(brokerPid ? ['--broker-pid', String(brokerPid)] : []),
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        child.on('error', fail);
+        child.on('exit', (code) =>
+          code === 0 ? done(text) : fail(new Error(`producer child ${label}: exit ${code}`)),
+        );
       });
-      for (const f of flows) await sink.write(f);
-      await sink.close();
-      const ms = performance.now() - t0;
-      const cpu = selfCpuMs() - cpu0;
-      const bcpu = procCpuMs(brokerPid) - b0;
-      if (sink.stats.sent !== total) throw new Error(`${label}: sent ${sink.stats.sent} of ${total}`);
+      const line = out.split('\n').find((l) => l.startsWith(PRODUCER_SAMPLE));
+      if (!line) throw new Error(`producer child ${label}: no figures`);
       const offsets = await admin.fetchTopicOffsets(settings.topics.flows);
       return {
-        ms,
-        cpuUsPerFlow: (cpu * 1000) / total,
-        brokerCpuUsPerFlow: (bcpu * 1000) / total,
+        ...(JSON.parse(line.slice(PRODUCER_SAMPLE.length)) as Omit<ProducerSample, 'messages'>),
         messages: offsets.reduce((n, o) => n + Number(o.high), 0),
       };
     };
