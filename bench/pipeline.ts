@@ -429,8 +429,9 @@ async function main() {
       const line = out.split('\n').find((l) => l.startsWith(PRODUCER_SAMPLE));
       if (!line) throw new Error(`producer child ${label}: no figures`);
       const offsets = await admin.fetchTopicOffsets(settings.topics.flows);
-      // The broker's work grew with the topics the rounds left (its CPU during the product's runs
-      // ~0.6 µs/flow alone, 1.6 in round 5): only the first round's flows topic stays, for phase 2.
+      // The broker's work grew with the topics the rounds left (its CPU during the product's runs:
+      // 0.5-0.9 µs/flow with few topics, a median of 1.6 over five rounds that kept theirs): only
+      // the first round's flows topic stays, for phase 2.
       const names = (prefixOf: string) => Object.values(settingsFor(brokers, prefixOf).topics);
       await admin.deleteTopics({
         topics: [...names(warmPrefix), ...names(prefix).filter((t) => t !== topicOf[label])],
