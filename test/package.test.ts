@@ -51,8 +51,8 @@ describe('the supported Node.js versions, one list', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
   const nvmrc = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim();
 
-  it('engines names Node.js 22 and 24 (as new as @platformatic/kafka asks), and the version bootstrap installs (.nvmrc) is a 24 within them', () => {
-    expect(pkg.engines.node).toBe('^22.22.0 || ^24.6.0');
+  it('engines names Node.js 22, 24 and 26 (as new as @platformatic/kafka asks), and the version bootstrap installs (.nvmrc) is a 24 within them', () => {
+    expect(pkg.engines.node).toBe('^22.22.0 || ^24.6.0 || ^26.0.0');
     const kafka = JSON.parse(
       readFileSync(join(ROOT, 'node_modules/@platformatic/kafka/package.json'), 'utf8'),
     ) as { engines: { node: string } };
@@ -72,7 +72,7 @@ describe('the supported Node.js versions, one list', () => {
 
   it('the tests run on a supported Node.js (CI: the one bootstrap installs)', () => {
     const [major, minor] = process.versions.node.split('.').map(Number);
-    expect([22, 24]).toContain(major);
+    expect([22, 24, 26]).toContain(major);
     expect(minor).toBeGreaterThanOrEqual(major === 22 ? 22 : 6);
   });
 });
