@@ -280,8 +280,19 @@ export class Metrics {
     return this;
   }
 
-  /** `collect conntrack`: lines read, malformed ones, flow records exported, implausible times. */
-  conntrack(summary: { lines: number; malformed: number; records: number; implausibleTime: number }): this {
+  /**
+   * `collect conntrack`: lines read, malformed ones, flow records exported, implausible times; and,
+   * live, the evidence the kernel's event buffer lost (ENOBUFS) and the dumps that caught up.
+   */
+  conntrack(summary: {
+    lines: number;
+    malformed: number;
+    records: number;
+    implausibleTime: number;
+    eventLosses: number;
+    resyncs: number;
+    gone: number;
+  }): this {
     const r = this.registry;
     counterFrom(r, 'netpol_audit_conntrack_lines_total', 'conntrack lines read.', [], () => [
       { value: summary.lines },
@@ -299,6 +310,29 @@ export class Metrics {
     counterFrom(r, 'netpol_audit_flow_records_total', 'Flow records exported by the collector.', [], () => [
       { value: summary.records },
     ]);
+    // A loss is evidence the audit does not have: with `--events conntrack` a short connection whose
+    // NEW and DESTROY both fell in the gap is in no record at all (docs/conntrack.md, "Lost events").
+    counterFrom(
+      r,
+      'netpol_audit_conntrack_event_losses_total',
+      'Times conntrack reported lost events (ENOBUFS: the kernel event buffer overran).',
+      [],
+      () => [{ value: summary.eventLosses }],
+    );
+    counterFrom(
+      r,
+      'netpol_audit_conntrack_resyncs_total',
+      'Conntrack table dumps taken to catch up after lost events.',
+      [],
+      () => [{ value: summary.resyncs }],
+    );
+    counterFrom(
+      r,
+      'netpol_audit_conntrack_flows_gone_total',
+      'Flows a catch-up dump found ended whose DESTROY was lost (end time approximate).',
+      [],
+      () => [{ value: summary.gone }],
+    );
     return this;
   }
 
