@@ -281,6 +281,29 @@ export class Metrics {
   }
 
   /**
+   * `collect live`: tcpdump's own counts, as it last reported them (every few seconds while it runs):
+   * packets the kernel dropped never reached the collector, so no flow holds them.
+   */
+  tcpdump(counts: { receivedByFilter?: number; droppedByKernel?: number }): this {
+    const r = this.registry;
+    counterFrom(
+      r,
+      'netpol_audit_tcpdump_packets_received_total',
+      'Packets tcpdump received by its filter, as it last reported.',
+      [],
+      () => [{ value: counts.receivedByFilter ?? 0 }],
+    );
+    counterFrom(
+      r,
+      'netpol_audit_tcpdump_packets_dropped_by_kernel_total',
+      'Packets the kernel dropped before tcpdump read them (its buffer was full), as tcpdump last reported.',
+      [],
+      () => [{ value: counts.droppedByKernel ?? 0 }],
+    );
+    return this;
+  }
+
+  /**
    * `collect conntrack`: lines read, malformed ones, flow records exported, implausible times; and,
    * live, the evidence the kernel's event buffer lost (ENOBUFS) and the dumps that caught up.
    */

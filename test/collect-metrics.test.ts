@@ -1,10 +1,15 @@
 /**
  * `--metrics-listen` on a collect command (issue #12): a real `collect pcap -` reading a capture on
- * standard input serves its counts while it runs, and a live `collect conntrack` the events the
- * kernel lost; `promtool check metrics` (built from the Prometheus module) accepts the exposition.
+ * standard input serves its counts while it runs, a live `collect live` tcpdump's own counts (the
+ * kernel's drops among them) and a live `collect conntrack` the events the kernel lost; `promtool
+ * check metrics` (built from the Prometheus module) accepts the exposition, and `promtool test rules`
+ * checks the shipped rules that raise those losses.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +67,49 @@ async function serving(args: string[], env: NodeJS.ProcessEnv = process.env) {
   return { child, url, exited, stderr: () => stderr };
 }
 
+describe('collect live --metrics-listen', () => {
+  it('serves tcpdump’s own counts while it runs (asked every 10 s), the kernel’s drops among them', async () => {
+    // Loopback traffic of this test's own, which the capture's filter keeps to.
+    const server = createServer((_, res) => res.end('ok')).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    const { child, url, exited } = await serving([
+      'collect',
+      'live',
+      '--iface',
+      'lo',
+      '--output',
+      '/dev/null',
+      '--metrics-listen',
+      '127.0.0.1:0',
+      '--',
+      'tcp',
+      'port',
+      String(port),
+    ]);
+    try {
+      let text = '';
+      for (let i = 0; i < 300; i++) {
+        await (await fetch(`http://127.0.0.1:${port}/`)).text();
+        text = await (await fetch(url)).text();
+        if ((metric(text, 'netpol_audit_tcpdump_packets_received_total') ?? 0) > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(metric(text, 'netpol_audit_tcpdump_packets_received_total')).toBeGreaterThan(0);
+      expect(metric(text, 'netpol_audit_tcpdump_packets_dropped_by_kernel_total')).toBe(0);
+      const check = spawnSync(promBinary('promtool'), ['check', 'metrics'], {
+        input: text,
+        encoding: 'utf8',
+      });
+      expect(check.stdout + check.stderr).toBe('');
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+      server.close();
+    }
+  }, 60_000);
+});
+
 describe('collect conntrack --metrics-listen', () => {
   it('counts the events the kernel lost (ENOBUFS), the catch-up dumps and the flows they found gone', async () => {
     // A stand-in conntrack on PATH (the real one under load is test/netns's): -E prints a NEW, then
@@ -104,49 +152,50 @@ esac
     expect(stderr()).toMatch(/conntrack lost events 1 time\(s\) \(ENOBUFS\)/);
   });
 
-  it('the shipped rule raises NetpolAuditConntrackEventsLost on a loss in the last 15 minutes, for that collector only (promtool test rules)', async () => {
-    const { parse, stringify } = await import('yaml');
-    const rulesFile = join(ROOT, 'deploy/prometheus/rules.yaml');
-    const rules = parse(readFileSync(rulesFile, 'utf8')) as {
-      groups: { rules: { alert?: string; labels?: object; annotations?: object }[] }[];
-    };
-    const rule = rules.groups
-      .flatMap((g) => g.rules)
-      .find((r) => r.alert === 'NetpolAuditConntrackEventsLost');
-    expect(rule).toBeDefined();
-    const lost = { ...rule!.labels, instance: 'node-1:9464' };
-    const test = {
-      rule_files: [rulesFile],
-      evaluation_interval: '1m',
-      tests: [
-        {
-          interval: '1m',
-          // node-1 loses events once at minute 3; node-2 never does.
-          input_series: [
-            {
-              series: 'netpol_audit_conntrack_event_losses_total{instance="node-1:9464"}',
-              values: '0 0 0 1x40',
-            },
-            { series: 'netpol_audit_conntrack_event_losses_total{instance="node-2:9464"}', values: '0x43' },
-          ],
-          alert_rule_test: [
-            { eval_time: '2m', alertname: 'NetpolAuditConntrackEventsLost', exp_alerts: [] },
-            {
-              eval_time: '5m',
-              alertname: 'NetpolAuditConntrackEventsLost',
-              exp_alerts: [{ exp_labels: lost, exp_annotations: rule!.annotations }],
-            },
-            { eval_time: '30m', alertname: 'NetpolAuditConntrackEventsLost', exp_alerts: [] },
-          ],
-        },
-      ],
-    };
-    const dir = mkdtempSync(join(tmpdir(), 'ct-rules-'));
-    writeFileSync(join(dir, 'test.yaml'), stringify(test));
-    const r = spawnSync(promBinary('promtool'), ['test', 'rules', join(dir, 'test.yaml')], {
-      encoding: 'utf8',
-    });
-    expect(r.stdout + r.stderr).toMatch(/SUCCESS/);
-    expect(r.status).toBe(0);
-  });
+  it.each([
+    ['NetpolAuditConntrackEventsLost', 'netpol_audit_conntrack_event_losses_total'],
+    ['NetpolAuditCaptureDroppedPackets', 'netpol_audit_tcpdump_packets_dropped_by_kernel_total'],
+  ])(
+    'the shipped rule %s fires on a loss of %s in the last 15 minutes, for that collector only (promtool test rules)',
+    async (alertname, series) => {
+      const { parse, stringify } = await import('yaml');
+      const rulesFile = join(ROOT, 'deploy/prometheus/rules.yaml');
+      const rules = parse(readFileSync(rulesFile, 'utf8')) as {
+        groups: { rules: { alert?: string; labels?: object; annotations?: object }[] }[];
+      };
+      const rule = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === alertname);
+      expect(rule).toBeDefined();
+      const lost = { ...rule!.labels, instance: 'node-1:9464' };
+      const test = {
+        rule_files: [rulesFile],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            // node-1 loses evidence once, at minute 3; node-2 never does.
+            input_series: [
+              { series: `${series}{instance="node-1:9464"}`, values: '0 0 0 1x40' },
+              { series: `${series}{instance="node-2:9464"}`, values: '0x43' },
+            ],
+            alert_rule_test: [
+              { eval_time: '2m', alertname, exp_alerts: [] },
+              {
+                eval_time: '5m',
+                alertname,
+                exp_alerts: [{ exp_labels: lost, exp_annotations: rule!.annotations }],
+              },
+              { eval_time: '30m', alertname, exp_alerts: [] },
+            ],
+          },
+        ],
+      };
+      const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+      writeFileSync(join(dir, 'test.yaml'), stringify(test));
+      const r = spawnSync(promBinary('promtool'), ['test', 'rules', join(dir, 'test.yaml')], {
+        encoding: 'utf8',
+      });
+      expect(r.stdout + r.stderr).toMatch(/SUCCESS/);
+      expect(r.status).toBe(0);
+    },
+  );
 });

@@ -1,5 +1,5 @@
 import { emptySummary } from '../../collectors/flow/collect.js';
-import { collectLive } from '../../collectors/live/index.js';
+import { collectLive, type TcpdumpCounts } from '../../collectors/live/index.js';
 import { formatIssue } from '../../lib/errors.js';
 import { parse, positiveInteger, positiveNumber, secondsAsMs } from '../args.js';
 import { type Command, EXIT_INPUT_PROBLEMS, EXIT_OK, UsageError } from '../command.js';
@@ -25,7 +25,8 @@ options:
 ${KAFKA_SINK_USAGE}
 ${METRICS_USAGE}
 
-A summary (with tcpdump's packets captured / dropped by kernel) goes to standard error.
+A summary (with tcpdump's packets captured / dropped by kernel) goes to standard error. While it
+runs, tcpdump is asked for its counts every 10 s (SIGUSR1); --metrics-listen serves them.
 Exit status: 0 ok, 1 input problems, packets dropped by the kernel or records dropped because
 the Kafka spool was full, 2 usage error, 3 tcpdump
 could not capture (no such interface, no permission).`;
@@ -65,8 +66,10 @@ export const collectLiveCommand: Command = {
     const sink = opened.sink;
     const issues: string[] = [];
     const counts = emptySummary();
+    const tcpdumpCounts: TcpdumpCounts = {};
     const stopMetrics = await startMetrics('collect live', values['metrics-listen'], (m) => {
       m.collector(counts);
+      m.tcpdump(tcpdumpCounts);
       if (opened.kafkaStats) m.kafkaSink(opened.kafkaStats);
     });
     const ac = new AbortController();
@@ -85,6 +88,7 @@ export const collectLiveCommand: Command = {
         activeTimeoutMs: secondsAsMs(active),
         maxFlows,
         summary: counts,
+        counts: tcpdumpCounts,
         signal: ac.signal,
         onReady: () => process.stderr.write(`collect live: listening on ${values.iface}\n`),
         onIssue: (i) => {

@@ -8,8 +8,14 @@ import type { FlowSink } from '../sink.js';
  * Live capture: `tcpdump -w -` streams pcap into the same reader, decoder and flow table as
  * `collect pcap`, so a live flow and a captured one become the same FlowRecord (observer.source
  * 'live'). Stopping sends tcpdump SIGINT: it writes out what it buffered, prints its counts and
- * closes the stream, and the flow table then flushes every open flow as 'end-of-input'.
+ * closes the stream, and the flow table then flushes every open flow as 'end-of-input'. While it
+ * runs, tcpdump is asked for its counts every `statsIntervalMs` (SIGUSR1, which tcpdump answers on
+ * Linux with one line of counts): packets the kernel dropped are evidence the audit does not have,
+ * and a collector that runs for weeks must say so while it runs, not only when it stops.
  */
+
+/** Default interval between two requests for tcpdump's counts. */
+export const TCPDUMP_STATS_INTERVAL_MS = 10_000;
 
 export interface LiveCaptureOptions extends Omit<CollectOptions, 'iface'> {
   iface: string;
@@ -24,14 +30,22 @@ export interface LiveCaptureOptions extends Omit<CollectOptions, 'iface'> {
   /** Called once tcpdump says it is listening. */
   onReady?(): void;
   tcpdumpPath?: string;
+  /** Ask tcpdump for its counts this often while it runs (default 10 s; 0: only at the end). */
+  statsIntervalMs?: number;
+  /** Updated with tcpdump's counts as it reports them, while it runs and at its end (metrics). */
+  counts?: TcpdumpCounts;
 }
 
-export interface TcpdumpReport {
-  /** "N packets captured" and friends, from tcpdump's closing words on standard error. */
+/** tcpdump's own counts, cumulative since it started. */
+export interface TcpdumpCounts {
   captured?: number;
   receivedByFilter?: number;
   droppedByKernel?: number;
   droppedByInterface?: number;
+}
+
+export interface TcpdumpReport extends TcpdumpCounts {
+  /** "N packets captured" and friends, from tcpdump's closing words on standard error. */
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   /** tcpdump's standard error, line by line. */
@@ -52,9 +66,29 @@ export function tcpdumpArgs(opts: Pick<LiveCaptureOptions, 'iface' | 'filter' | 
   return args;
 }
 
+/**
+ * The line tcpdump prints when asked for its counts while it runs (SIGUSR1 on Linux): "tcpdump: 150
+ * packets captured, 306 packets received by filter, 0 packets dropped by kernel" (", N packets
+ * dropped by interface" where the platform counts them); undefined for any other line.
+ */
+export function parseTcpdumpRunningStats(line: string): TcpdumpCounts | undefined {
+  const m =
+    /^tcpdump: (\d+) packets? captured, (\d+) packets? received by filter, (\d+) packets? dropped by kernel(?:, (\d+) packets? dropped by interface)?\s*$/.exec(
+      line,
+    );
+  if (!m) return undefined;
+  const out: TcpdumpCounts = {
+    captured: Number(m[1]),
+    receivedByFilter: Number(m[2]),
+    droppedByKernel: Number(m[3]),
+  };
+  if (m[4] !== undefined) out.droppedByInterface = Number(m[4]);
+  return out;
+}
+
 /** Reads tcpdump's closing counts ("12 packets captured", "0 packets dropped by kernel"). */
-export function parseTcpdumpStats(stderr: string): Omit<TcpdumpReport, 'exitCode' | 'signal' | 'messages'> {
-  const out: Omit<TcpdumpReport, 'exitCode' | 'signal' | 'messages'> = {};
+export function parseTcpdumpStats(stderr: string): TcpdumpCounts {
+  const out: TcpdumpCounts = {};
   const num = (re: RegExp) => {
     const m = re.exec(stderr);
     return m ? Number(m[1]) : undefined;
@@ -79,11 +113,20 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
   const what = `${file} ${argv.join(' ')}`;
   const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
 
+  // tcpdump's standard error, but for the counts it prints when asked (they go to `counts`).
   let stderr = '';
+  let partial = '';
   let listening = false;
+  const counts = opts.counts ?? {};
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-    if (!listening && /listening on /.test(stderr)) {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const running = parseTcpdumpRunningStats(line);
+      if (running) Object.assign(counts, running);
+      else stderr += `${line}\n`;
+    }
+    if (!listening && /listening on /.test(stderr + partial)) {
       listening = true;
       opts.onReady?.();
     }
@@ -92,8 +135,19 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
 
   await spawned(child, 'LIVE_CAPTURE_FAILED', what);
 
+  // Asked only once tcpdump listens: it has set its handler by then (SIGUSR1 would end it before).
+  const interval = opts.statsIntervalMs ?? TCPDUMP_STATS_INTERVAL_MS;
+  const poll =
+    interval > 0
+      ? setInterval(() => {
+          if (listening && child.exitCode === null && child.signalCode === null) child.kill('SIGUSR1');
+        }, interval)
+      : undefined;
+  poll?.unref();
+
   // SIGINT is tcpdump's own "finish": it flushes the capture and prints its counts.
   const stop = () => {
+    if (poll) clearInterval(poll);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
   };
   if (opts.signal?.aborted) stop();
@@ -107,6 +161,8 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
     signal: _sig,
     onReady: _r,
     tcpdumpPath: _t,
+    statsIntervalMs: _i,
+    counts: _c,
     ...collect
   } = opts;
   let summary: CollectSummary;
@@ -119,11 +175,15 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
     });
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+    if (poll) clearInterval(poll);
   }
   const r = await exit;
+  stderr += partial;
   const messages = stderr.split('\n').filter((l) => l.trim() !== '');
+  const closing = parseTcpdumpStats(stderr);
+  Object.assign(counts, closing);
   const report: TcpdumpReport = {
-    ...parseTcpdumpStats(stderr),
+    ...closing,
     exitCode: r.code,
     signal: r.signal,
     messages,
