@@ -144,6 +144,10 @@ export async function collectLive(sink: FlowSink, opts: LiveCaptureOptions): Pro
         }, interval)
       : undefined;
   poll?.unref();
+  // A signal that cannot be delivered is an 'error' event on the child: stop asking, do not crash.
+  child.on('error', () => {
+    if (poll) clearInterval(poll);
+  });
 
   // SIGINT is tcpdump's own "finish": it flushes the capture and prints its counts.
   const stop = () => {
